@@ -1,0 +1,265 @@
+"""Top-N recommendation on MovieLens-100K as implicit feedback: BPRMF against implicit's BPR.
+
+Question: does nanorec's BPRMF rank items as well as implicit's BayesianPersonalizedRanking with
+the same factors, epochs, learning rate and regularization, and how do both compare with the
+Popularity and ItemKNN baselines?
+
+Every rating is a positive interaction. Two protocols, each with three seeds (mean +- std; the seed
+is the model's, and the holdout split's too):
+
+    leave-last-out   each user's latest interaction is the test item (ties in time -> the larger
+                     item id; nanorec.data.split.leave_last_out); HR@10, NDCG@10, Recall@20, MRR
+    holdout 80/20    a random 20% of the interactions; Recall@20, NDCG@20
+
+Ranking is full: every item not in the user's train history is a candidate
+(nanorec.evaluation.protocols.evaluate, protocol="full"). Fit times are wall-clock; s/epoch =
+fit s / epochs. Numba's compile (or cache load) runs on a tiny warm-up fit first and is reported
+separately. implicit runs on one thread (nanorec's kernels are serial too).
+
+    python benchmarks/bench_implicit.py [--data PATH] [--quick] [--out DIR]
+
+--quick    one seed only
+
+Adding a model: append a ``Runner`` to ``make_runners`` (a name, a function seed -> unfitted
+Recommender, its epoch count, and the modules it needs with their pip names). A PyTorch twin is
+one more Runner whose Recommender wraps the torch model.
+"""
+
+import argparse
+import datetime
+import statistics
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
+from nanorec.evaluation.protocols import evaluate
+from nanorec.models import knn, mf_kernels
+from nanorec.models.base import Recommender
+from nanorec.models.baselines import Popularity
+from nanorec.models.knn import ItemKNN
+from nanorec.models.mf import BPRMF
+
+# helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
+from bench_explicit import (  # noqa: E402  isort: skip
+    RESULTS_DIR,
+    Skipped,
+    load_data,
+    machine_info,
+    markdown_table,
+    require,
+    timed,
+    write_results,
+)
+
+SEEDS = (0, 1, 2)
+BPR_HYPERPARAMETERS = dict(n_factors=64, n_epochs=100, lr=0.01, reg=0.01)
+PROTOCOLS = {
+    "leave-last-out": ("hr@10", "ndcg@10", "recall@20", "mrr"),
+    "holdout 80/20": ("recall@20", "ndcg@20"),
+}
+
+
+class ImplicitBPR(Recommender):
+    """implicit's BayesianPersonalizedRanking (CPU) behind the Recommender API.
+
+    implicit >= 0.5 fits a user-item CSR (users as rows); older versions took item-user. Its item
+    factors carry the item bias in a last column (the user's is 1), so scores are a plain dot.
+    """
+
+    def __init__(self, n_factors, n_epochs, lr, reg, random_state=0, num_threads=1):
+        self.n_factors, self.n_epochs, self.lr, self.reg = n_factors, n_epochs, lr, reg
+        self.random_state, self.num_threads = random_state, num_threads
+
+    def _fit(self, train, valid):
+        implicit_bpr = require("implicit.cpu.bpr", "implicit")
+        sparse = require("scipy.sparse", "scipy")
+        version_text = require("implicit", "implicit").__version__
+        version = tuple(int(part) for part in version_text.split(".")[:2])
+        user_items = sparse.csr_matrix(
+            (np.ones(len(train), np.float32), (train.user_index, train.item_index)),
+            shape=(train.n_users, train.n_items),
+        )
+        self.model_ = implicit_bpr.BayesianPersonalizedRanking(
+            factors=self.n_factors, learning_rate=self.lr, regularization=self.reg,
+            iterations=self.n_epochs, random_state=self.random_state, num_threads=self.num_threads,
+        )
+        self.model_.fit(user_items if version >= (0, 5) else user_items.T.tocsr(), show_progress=False)
+
+    def score_items(self, user_index):
+        return self.model_.user_factors[np.asarray(user_index)] @ self.model_.item_factors.T
+
+
+@dataclass
+class Runner:
+    """One row of the tables: how to build the model for a seed, and what it needs."""
+
+    name: str
+    make: Callable[[int], Recommender]
+    n_epochs: Optional[int] = None
+    requires: list = field(default_factory=list)  # [(module, pip name)], checked before running
+
+
+def make_runners():
+    h = BPR_HYPERPARAMETERS
+    return [
+        Runner("Popularity", lambda seed: Popularity()),
+        Runner("nanorec ItemKNN (k=50)", lambda seed: ItemKNN(k=50)),
+        Runner("nanorec BPRMF (uniform negatives)", lambda seed: BPRMF(**h, random_state=seed),
+               h["n_epochs"]),
+        Runner("nanorec BPRMF (popularity negatives, as implicit)",
+               lambda seed: BPRMF(**h, sampling="popularity", random_state=seed), h["n_epochs"]),
+        Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
+               requires=[("implicit", "implicit")]),
+    ]
+
+
+def splits(data, protocol, seed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ColdStartWarning)
+        if protocol == "leave-last-out":
+            return leave_last_out(data)
+        return holdout(data, test_size=0.2, seed=seed)
+
+
+def jit_warmup(data):
+    """Fit the Numba-backed models once on a tiny subset (compile or cache load), timed apart."""
+    tiny = data.subset(np.arange(min(2000, len(data))))
+    warmup = {}
+    for name, model in (("BPRMF", BPRMF(n_factors=4, n_epochs=1)), ("ItemKNN", ItemKNN())):
+        _, warmup[name] = timed(model.fit, tiny)
+    return warmup
+
+
+def kernels_versus_twins(train, n_triples=10000):
+    """Seconds of the NumPy twin and of the Numba kernel, for one BPR epoch and one ItemKNN fit."""
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(train))[:n_triples]
+    negatives = rng.integers(0, train.n_items, len(rows)).astype(np.int32)
+    triples = (train.user_index[rows], train.item_index[rows], negatives)
+    result = {}
+    for kernel in (mf_kernels.bpr_epoch_ref, mf_kernels.bpr_epoch_nb):
+        P = rng.normal(0, 0.1, (train.n_users, 64)).astype(np.float32)
+        Q = rng.normal(0, 0.1, (train.n_items, 64)).astype(np.float32)
+        _, result[kernel.__name__] = timed(kernel, *triples, P, Q, np.zeros(train.n_items, np.float32),
+                                           0.01, 0.01)
+    model = ItemKNN().fit(train)  # for its CSR; then the neighbour search alone, both ways
+    csr = model.train_csr_
+    by_item = np.argsort(csr.indices, kind="stable")
+    item_users = np.repeat(np.arange(model.n_users_), np.diff(csr.indptr))[by_item]
+    item_indptr = np.r_[0, np.cumsum(np.bincount(csr.indices, minlength=model.n_items_))]
+    for kernel in (knn.item_neighbours_ref, knn.item_neighbours_nb):
+        arrays = (csr.indptr, csr.indices, item_indptr, item_users)
+        _, result[kernel.__name__] = timed(kernel, *arrays, 50, 0.0)
+    result["bpr_triples"] = len(rows)
+    return result
+
+
+def run_runner(runner, data, protocols, seeds):
+    """Per protocol: the metrics and times of each seed, then mean and std."""
+    for module, pip_name in runner.requires:
+        require(module, pip_name)
+    results = {}
+    for protocol, metrics in protocols.items():
+        per_seed = []
+        for seed in seeds:
+            train, test = splits(data, protocol, seed)
+            model, fit_s = timed(runner.make(seed).fit, train)
+            values = dict(evaluate(model, test, train=train, metrics=metrics))
+            values["fit_s"] = fit_s
+            if runner.n_epochs:
+                values["s_per_epoch"] = fit_s / runner.n_epochs
+            per_seed.append(values)
+            print(f"  {runner.name} / {protocol} / seed {seed}: {values}", file=sys.stderr)
+        results[protocol] = {
+            "per_seed": per_seed,
+            "mean": {key: statistics.mean(v[key] for v in per_seed) for key in per_seed[0]},
+            "std": {key: float(np.std([v[key] for v in per_seed])) for key in per_seed[0]},
+        }
+    return results
+
+
+def run(data_path, quick):
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    machine = machine_info()
+    data = load_data(data_path)
+    seeds = SEEDS[:1] if quick else SEEDS
+    warmup = jit_warmup(data)
+    rows = []
+    for runner in make_runners():
+        row = {"name": runner.name, "status": "ok"}
+        try:
+            row["protocols"] = run_runner(runner, data, PROTOCOLS, seeds)
+        except Skipped as skipped:
+            row["status"] = str(skipped)
+        rows.append(row)
+    train, _ = splits(data, "leave-last-out", 0)
+    return {
+        "benchmark": "implicit: MovieLens-100K, full ranking",
+        "started_utc": started,
+        "machine": machine,
+        "config": {
+            "data": {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": len(data)},
+            "seeds": list(seeds),
+            "bpr_hyperparameters": BPR_HYPERPARAMETERS,
+            "dtype": "float32",
+            "implicit_threads": 1,
+            "protocols": {name: list(metrics) for name, metrics in PROTOCOLS.items()},
+        },
+        "jit_warmup_s": warmup,
+        "kernels_vs_twins_s": kernels_versus_twins(train),
+        "rows": rows,
+    }
+
+
+def mean_std(summary, key):
+    if key not in summary["mean"]:
+        return ""
+    return f"{summary['mean'][key]:.4f} ± {summary['std'][key]:.4f}"
+
+
+def report(results):
+    config, machine = results["config"], results["machine"]
+    parts = [f"## {results['benchmark']} (mean ± std over seeds {config['seeds']})"]
+    for protocol, metrics in PROTOCOLS.items():
+        columns = list(metrics) + ["fit_s", "s_per_epoch"]
+        table = []
+        for row in results["rows"]:
+            if row["status"] != "ok":
+                table.append([row["name"], row["status"]] + [""] * (len(columns) - 1))
+                continue
+            summary = row["protocols"][protocol]
+            table.append([row["name"]] + [mean_std(summary, key) for key in columns])
+        parts += ["", f"### {protocol}", "", markdown_table(["model"] + columns, table)]
+    twins = results["kernels_vs_twins_s"]
+    parts += [
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, load average at start "
+        f"{machine['load_average_at_start']}; Python {machine['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v),
+        f"Data: {config['data']}; BPR hyperparameters (both libraries): "
+        f"{config['bpr_hyperparameters']}; implicit threads: {config['implicit_threads']}.",
+        f"JIT warm-up (excluded above): {results['jit_warmup_s']}",
+        f"Kernel vs NumPy twin: BPR epoch over {twins['bpr_triples']} triples "
+        f"{twins['bpr_epoch_ref']:.2f} s vs {twins['bpr_epoch_nb']:.4f} s; ItemKNN neighbours "
+        f"{twins['item_neighbours_ref']:.2f} s vs {twins['item_neighbours_nb']:.3f} s",
+    ]
+    return "\n".join(parts)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
+    parser.add_argument("--quick", action="store_true", help="one seed only")
+    parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
+    args = parser.parse_args(argv)
+    results = run(args.data, args.quick)
+    print(report(results))
+    print(f"\nresults written to {write_results('bench_implicit', results, args.out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,581 @@
+"""Built-in data sets: ``load(name)`` gives an Interactions, ``available()`` says what is known.
+
+    toy              the nine-row log of the original notebook (users 1-3, products 1-4, 0/1)
+    synthetic        generated with planted preferences, any size (the default data set)
+    movielens-100k   GroupLens MovieLens 100K, read from a zip or folder, downloaded when missing
+
+Where MovieLens is looked for (the data home), first match wins:
+    1. the ``data_home`` argument
+    2. the environment variable NANOREC_DATA_HOME
+    3. ~/.cache/nanorec
+The data home holds ``ml-100k.zip`` and its extracted folder ``ml-100k/``. A download is written to
+a temporary file, checked against the official SHA-256 and only then renamed into place; the zip is
+extracted only after every member has been checked (no absolute paths, no ``..`` escaping the
+folder, no symlinks). A zip you put in the data home yourself is used as it is (no checksum: it
+may be a copy you rebuilt), and so is a zip or folder given as ``path``.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.request import urlopen
+
+import numpy as np
+
+from nanorec.data.interactions import Interactions
+
+MOVIELENS_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+# SHA-256 of the official GroupLens archive (4,924,029 bytes; its published MD5 is
+# 0e33842e24a9c977be4e0107933c0723). Not the checksum of any locally rebuilt copy.
+MOVIELENS_100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
+MOVIELENS_100K_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation")
+
+
+def load(name="synthetic", path=None, data_home=None, **options):
+    """Load a data set by name as Interactions.
+
+    Parameters
+    ----------
+    name : {"synthetic", "toy", "movielens-100k"}
+    path : str or Path, optional
+        movielens-100k only: a zip in the GroupLens layout, or its extracted folder.
+    data_home : str or Path, optional
+        movielens-100k only: where to find or download the data (see the module docstring).
+    **options
+        synthetic: the arguments of ``synthetic``; movielens-100k: ``download=True``.
+    """
+    if name == "movielens-100k":
+        return movielens_100k(path=path, data_home=data_home, **options)
+    if name not in ("toy", "synthetic"):
+        raise ValueError(f"unknown data set {name!r}; known: {sorted(available())}")
+    if path is not None or data_home is not None:
+        raise ValueError(f"{name!r} is built in: it takes no path or data_home")
+    return toy(**options) if name == "toy" else synthetic(**options)
+
+
+def available(data_home=None):
+    """What ``load`` knows: {name: {"description", "size", "local"}}.
+
+    ``local`` is "built in", or for MovieLens the folder or zip found in the data home (None if
+    absent: ``load`` will download it).
+    """
+    home = get_data_home(data_home)
+    folder, archive = home / "ml-100k", home / "ml-100k.zip"
+    found = folder if (folder / "u.data").is_file() else archive if archive.is_file() else None
+    return {
+        "toy": {
+            "description": "the notebook's 9-row log, 0/1 ratings",
+            "size": "3 users, 4 items, 9 rows",
+            "local": "built in",
+        },
+        "synthetic": {
+            "description": "planted preferences, genres, demographics, drifting timestamps",
+            "size": "any; default 1000 users, 500 items, 50,000 rows",
+            "local": "built in",
+        },
+        "movielens-100k": {
+            "description": "GroupLens MovieLens 100K, ratings 1-5, genres and demographics",
+            "size": "943 users, 1682 items, 100,000 rows (4.9 MB zip)",
+            "local": None if found is None else str(found),
+            "data_home": str(home),
+        },
+    }
+
+
+def get_data_home(data_home=None):
+    """The data home: the argument, else $NANOREC_DATA_HOME, else ~/.cache/nanorec."""
+    if data_home is None:
+        data_home = os.environ.get("NANOREC_DATA_HOME") or Path.home() / ".cache" / "nanorec"
+    return Path(data_home).expanduser()
+
+
+# ---------------------------------------------------------------------- toy
+def toy():
+    """The nine-row log: users 1-3, products 1-4, behaviour 0/1 as explicit ratings, no timestamps."""
+    log = [(1, 1, 1), (1, 2, 0), (1, 3, 1),
+           (2, 1, 0), (2, 3, 1), (2, 4, 1),
+           (3, 2, 1), (3, 3, 0), (3, 4, 1)]  # (user, product, behaviour)
+    users, items, behaviour = np.array(log).T
+    return Interactions.from_arrays(users, items, ratings=behaviour)
+
+
+# ---------------------------------------------------------------------- synthetic
+AGE_BUCKETS = ("<18", "18-24", "25-34", "35-49", "50+")
+AGE_SHARES = (0.1, 0.3, 0.3, 0.2, 0.1)
+GENDERS = ("F", "M")
+CHOICE_SHARPNESS = 3.0  # weight of the planted score against Gumbel noise when a user picks items
+START_TIME = 1_500_000_000  # unix seconds (July 2017): users start within the following year
+CHUNK_ROWS = 2**20  # candidate rows handled at once, to bound memory for big data
+
+
+@dataclass
+class SyntheticTruth:
+    """The planted structure behind ``synthetic``; arrays are indexed by user / item INDEX.
+
+    Planted score of user u for item i at time fraction t in [0, 1] of the user's history:
+        s(u, i, t) = (P[u] + (t - 1/2) D[u]) . Q[i] + b_user[u] + b_item[i]
+    """
+
+    user_factors: np.ndarray  # P (U, K): average taste, shaped by age bucket and gender
+    user_drift: np.ndarray  # D (U, K): direction in which the taste moves over time
+    item_factors: np.ndarray  # Q (I, K): scattered around the factors of the item's genres
+    user_bias: np.ndarray  # (U,)
+    item_bias: np.ndarray  # (I,)
+    genre_factors: np.ndarray  # (G, K)
+    item_genre: np.ndarray  # (I,) primary genre
+    item_exposure: np.ndarray  # (I,) Zipf probabilities of entering a user's candidate pool
+    user_age_bucket: np.ndarray  # (U,) index into AGE_BUCKETS
+    user_gender: np.ndarray  # (U,) index into GENDERS
+    genre_stickiness: float  # P(a session of same-genre items continues)
+
+    def score(self, user_index, item_index, time_fraction=0.5):
+        """Planted score s(u, i, t) for index arrays (broadcast together)."""
+        user_index, item_index = np.asarray(user_index), np.asarray(item_index)
+        t = np.asarray(time_fraction, dtype=np.float64)[..., None]
+        taste = self.user_factors[user_index] + (t - 0.5) * self.user_drift[user_index]
+        dot = np.einsum("...k,...k->...", taste, self.item_factors[item_index])
+        return dot + self.user_bias[user_index] + self.item_bias[item_index]
+
+
+def synthetic(
+    n_users=1000,
+    n_items=500,
+    n_interactions=50_000,
+    n_factors=8,
+    n_genres=10,
+    seed=0,
+    popularity_exponent=1.0,
+    genre_stickiness=0.7,
+    drift=1.0,
+    rating_noise=0.5,
+):
+    """A rating log with planted low-rank preferences; the truth is in ``data.planted``.
+
+    How it is made (all draws from ``np.random.default_rng(seed)``; U users, I items, K factors,
+    G genres):
+
+    Users      P[u] = A[age[u]] + B[gender[u]] + noise     demographics shape the taste;
+               age bucket and gender are one-hot user features
+    Items      Q[i] = C[genre[i]] (+ C[genre2[i]] / 2 for the 30% of items with a second genre)
+               + noise / 2; the genres are multi-hot item features. P and Q are rescaled so
+               that P[u] . Q[i] has unit variance
+    Exposure   exposure[i] ~ 1 / rank[i] ** popularity_exponent (Zipf; random ranks): a long tail
+    Activity   rows per user n[u] ~ lognormal shares of n_interactions, 1 <= n[u] <= I - 1
+               (0 for some users when n_interactions < n_users)
+    Choice     u draws a pool of 2 n[u] + 8 items by exposure and keeps the n[u] distinct ones
+               with the largest 3 (P[u] . Q[i] + b_item[i]) + Gumbel noise (a softmax choice
+               without replacement; users whose pool is too small choose among all items)
+    Order      u's items form same-genre sessions (a session goes on with probability
+               genre_stickiness, so the next item tends to share the previous one's genre);
+               sessions, and items in a session, follow the drift Q[i] . D[u] (noisy for
+               sessions): late items suit the late taste P + D/2. D has the scale of P times drift
+    Times      a start within a year of START_TIME plus gaps of 1 s + Exponential(1 day):
+               increasing per user
+    Ratings    clip(round(3.5 + 1.1 z + rating_noise * noise), 1, 5), z = the planted score
+               s(u, i, t) at the row's time fraction, standardized over all rows
+
+    Raw ids are 1..U and 1..I (like MovieLens), so index = raw id - 1; rows are sorted by user,
+    then time. Every user keeps at least one item it never rated. About 1-2 s per million rows.
+
+    Returns
+    -------
+    Interactions with ratings, timestamps, user and item features, and ``.planted`` (SyntheticTruth)
+    """
+    _check_synthetic_options(n_users, n_items, n_interactions, n_factors, n_genres,
+                             popularity_exponent, genre_stickiness, drift, rating_noise)
+    rng = np.random.default_rng(seed)
+    truth, genre_features = _plant_truth(rng, n_users, n_items, n_factors, n_genres,
+                                         popularity_exponent, genre_stickiness, drift)
+    rows_per_user = _rows_per_user(rng, n_users, n_items, n_interactions)
+    users, items, scores = _choose_and_order(rng, truth, rows_per_user)
+
+    first_row = np.r_[0, np.cumsum(rows_per_user)[:-1]]
+    starts = START_TIME + rng.integers(0, 365 * 86400, n_users)
+    elapsed = np.cumsum(1 + rng.exponential(86400.0, len(users)).astype(np.int64))
+    timestamps = starts[users] + elapsed - elapsed[first_row[users]]
+    z = (scores - scores.mean()) / max(scores.std(), 1e-12)
+    ratings = np.clip(np.rint(3.5 + 1.1 * z + rating_noise * rng.standard_normal(len(z))), 1, 5)
+
+    demographics = np.zeros((n_users, len(AGE_BUCKETS) + len(GENDERS)), dtype=np.float32)
+    demographics[np.arange(n_users), truth.user_age_bucket] = 1
+    demographics[np.arange(n_users), len(AGE_BUCKETS) + truth.user_gender] = 1
+    data = Interactions(
+        users, items, np.arange(1, n_users + 1), np.arange(1, n_items + 1), ratings, timestamps,
+        user_features=demographics,
+        user_feature_names=[f"age_{a}" for a in AGE_BUCKETS] + [f"gender_{g}" for g in GENDERS],
+        item_features=genre_features, item_feature_names=[f"genre_{g}" for g in range(n_genres)],
+        check_duplicates=False,  # each user's items are distinct by construction
+    )
+    data.planted = truth
+    return data
+
+
+def _check_synthetic_options(n_users, n_items, n_interactions, n_factors, n_genres,
+                             popularity_exponent, genre_stickiness, drift, rating_noise):
+    limits = {"n_users": (n_users, 1), "n_items": (n_items, 2), "n_factors": (n_factors, 1),
+              "n_genres": (n_genres, 1), "n_interactions": (n_interactions, 1)}
+    for name, (value, low) in limits.items():
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if n_genres > n_items:
+        raise ValueError(f"n_genres ({n_genres}) cannot exceed n_items ({n_items})")
+    if n_interactions > n_users * (n_items - 1):
+        raise ValueError(
+            f"n_interactions ({n_interactions}) exceeds n_users * (n_items - 1) = {n_users * (n_items - 1)} "
+            "(each user keeps at least one unrated item)"
+        )
+    if not 0 <= genre_stickiness < 1:
+        raise ValueError(f"genre_stickiness must be in [0, 1), got {genre_stickiness!r}")
+    for name, value in {"popularity_exponent": popularity_exponent, "drift": drift,
+                        "rating_noise": rating_noise}.items():
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _plant_truth(rng, n_users, n_items, n_factors, n_genres, popularity_exponent, stickiness, drift):
+    """Draw the planted factors, genres, demographics and exposure; return (truth, genre features)."""
+    age = rng.choice(len(AGE_BUCKETS), size=n_users, p=AGE_SHARES)
+    gender = rng.integers(0, len(GENDERS), n_users)
+    age_effect = 0.7 * rng.standard_normal((len(AGE_BUCKETS), n_factors))
+    gender_effect = 0.7 * rng.standard_normal((len(GENDERS), n_factors))
+    user_factors = age_effect[age] + gender_effect[gender] + rng.standard_normal((n_users, n_factors))
+
+    genre_factors = rng.standard_normal((n_genres, n_factors))
+    genre = rng.integers(0, n_genres, n_items)
+    # a second genre (different from the first) for about 30% of the items, when there are two
+    second = (genre + rng.integers(1, max(n_genres, 2), n_items)) % n_genres
+    has_second = (rng.random(n_items) < 0.3) & (n_genres > 1)
+    item_factors = (genre_factors[genre] + 0.5 * has_second[:, None] * genre_factors[second]
+                    + 0.5 * rng.standard_normal((n_items, n_factors)))
+    genre_features = np.zeros((n_items, n_genres), dtype=np.float32)
+    genre_features[np.arange(n_items), genre] = 1
+    genre_features[np.flatnonzero(has_second), second[has_second]] = 1
+
+    # rescale so that P[u] . Q[i] has about unit variance: each entry gets variance 1 / sqrt(K)
+    entry_scale = n_factors**-0.25
+    user_scale, item_scale = entry_scale / user_factors.std(), entry_scale / item_factors.std()
+    rank = rng.permutation(n_items) + 1
+    exposure = 1.0 / rank**popularity_exponent
+    truth = SyntheticTruth(
+        user_factors=user_factors * user_scale,
+        user_drift=drift * entry_scale * rng.standard_normal((n_users, n_factors)),
+        item_factors=item_factors * item_scale,
+        user_bias=0.3 * rng.standard_normal(n_users),
+        item_bias=0.3 * rng.standard_normal(n_items),
+        genre_factors=genre_factors * item_scale,
+        item_genre=genre,
+        item_exposure=exposure / exposure.sum(),
+        user_age_bucket=age,
+        user_gender=gender,
+        genre_stickiness=float(stickiness),
+    )
+    return truth, genre_features
+
+
+def _rows_per_user(rng, n_users, n_items, n_interactions):
+    """Lognormal activity shares of n_interactions, each user between 1 (if enough rows) and I - 1."""
+    shares = rng.lognormal(0.0, 1.0, n_users)
+    at_least = 1 if n_interactions >= n_users else 0
+    counts = at_least + rng.multinomial(n_interactions - at_least * n_users, shares / shares.sum())
+    cap = n_items - 1
+    while (counts > cap).any():  # hand the rows above the cap to users with room left
+        excess = int((counts - cap).clip(0).sum())
+        counts = np.minimum(counts, cap)
+        room = (cap - counts).astype(np.float64)
+        counts += rng.multinomial(excess, room / room.sum())
+    return counts
+
+
+def _choose_and_order(rng, truth, rows_per_user):
+    """Per user: choose distinct items, order them in time; (users, items, planted scores) by user."""
+    pool_sizes = 2 * rows_per_user + 8
+    pool_end = np.cumsum(pool_sizes)
+    parts, low = [], 0
+    while low < len(rows_per_user):  # users in chunks of about CHUNK_ROWS candidate rows
+        done_rows = pool_end[low - 1] if low else 0
+        high = max(low + 1, int(np.searchsorted(pool_end, done_rows + CHUNK_ROWS, side="right")))
+        users, items = _choose_items(rng, truth, np.arange(low, high), rows_per_user[low:high],
+                                     pool_sizes[low:high])
+        parts.append(_order_in_time(rng, truth, users, items, rows_per_user))
+        low = high
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _choose_items(rng, truth, users, n_rows, pool_sizes):
+    """n_rows[k] distinct items for each user users[k]: the best of an exposure-drawn pool."""
+    n_items = len(truth.item_exposure)
+    cdf = np.cumsum(truth.item_exposure)
+    pool_user = np.repeat(users, pool_sizes)
+    uniforms = rng.random(len(pool_user))
+    by_value = np.argsort(uniforms)  # searchsorted is much faster on sorted queries
+    drawn = np.empty(len(uniforms), dtype=np.int64)
+    drawn[by_value] = np.searchsorted(cdf, uniforms[by_value] * cdf[-1], side="right")
+    pairs = np.sort(pool_user.astype(np.int64) * n_items + np.minimum(drawn, n_items - 1))
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]  # each (user, item) once
+    user, item = pairs // n_items, pairs % n_items
+    too_small = np.bincount(user - users[0], minlength=len(users)) < n_rows
+    if too_small.any():  # these users choose among all items instead
+        keep = ~too_small[user - users[0]]
+        everyone = users[too_small]
+        user = np.r_[user[keep], np.repeat(everyone, n_items)]
+        item = np.r_[item[keep], np.tile(np.arange(n_items), len(everyone))]
+    appeal = np.einsum("nk,nk->n", truth.user_factors[user], truth.item_factors[item]) + truth.item_bias[item]
+    key = CHOICE_SHARPNESS * appeal + rng.gumbel(size=len(user))
+    order = np.argsort(user - users[0] + _squash(-key))  # by user, best key first
+    chosen = order[_rank_within(user[order]) < n_rows[user[order] - users[0]]]
+    return user[chosen], item[chosen]
+
+
+def _order_in_time(rng, truth, users, items, rows_per_user):
+    """Sort one chunk's rows into same-genre sessions ordered by drift; add the planted scores."""
+    drift_key = np.einsum("nk,nk->n", truth.item_factors[items], truth.user_drift[users])
+    genre = truth.item_genre[items]
+    user_genre = (users - users[0]) * len(truth.genre_factors) + genre
+    order = np.argsort(user_genre + _squash(drift_key))  # by user, genre, then drift
+    users, items, user_genre, drift_key = users[order], items[order], user_genre[order], drift_key[order]
+
+    # cut each (user, genre) run into sessions; a session goes on with probability genre_stickiness
+    new_run = np.r_[True, user_genre[1:] != user_genre[:-1]]
+    starts_session = new_run | (rng.random(len(users)) >= truth.genre_stickiness)
+    session = np.cumsum(starts_session) - 1
+    first_row = np.flatnonzero(starts_session)
+    size = np.diff(np.r_[first_row, len(users)])
+    session_key = np.bincount(session, drift_key) / size + 0.5 * rng.standard_normal(len(size))
+
+    # move whole sessions into (user, session key) order; rows keep their drift order inside
+    session_order = np.argsort(users[first_row] - users[0] + _squash(session_key))
+    new_first_row = np.empty_like(first_row)
+    new_first_row[session_order] = np.r_[0, np.cumsum(size[session_order])[:-1]]
+    order = np.empty(len(users), dtype=np.int64)
+    order[new_first_row[session] + np.arange(len(users)) - first_row[session]] = np.arange(len(users))
+    users, items = users[order], items[order]
+
+    time_fraction = _rank_within(users) / np.maximum(rows_per_user[users] - 1, 1)
+    return users, items, truth.score(users, items, time_fraction)
+
+
+def _rank_within(sorted_keys):
+    """0, 1, 2, ... restarting at each new value of a sorted array: each row's place in its group."""
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    return np.arange(len(sorted_keys)) - np.repeat(starts, np.diff(np.r_[starts, len(sorted_keys)]))
+
+
+def _squash(x):
+    """Map reals increasingly into (0, 1), so that integer + _squash(key) sorts by integer, then key.
+
+    One fast argsort of such a composite replaces a (slow) multi-key lexsort over many rows.
+    """
+    return 0.5 + np.arctan(x) / np.pi
+
+
+# ---------------------------------------------------------------------- MovieLens 100K
+def movielens_100k(path=None, data_home=None, download=True):
+    """MovieLens 100K (GroupLens): 943 users, 1682 items, 100,000 ratings 1-5 with timestamps.
+
+    Item features (20): the 19 genre flags ("genre_<name>" from u.genre) and "release_year",
+    min-max scaled to [0, 1] (year from the release date, else from "(1995)" in the title, else
+    the median year). User features (24): "age" min-max scaled to [0, 1], "gender_F", "gender_M",
+    and one "occupation_<name>" per line of u.occupation. Raw ids are the file's integer ids.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A zip in the GroupLens layout (``ml-100k/u.data`` ...) or an extracted folder (holding
+        ``u.data`` or ``ml-100k/u.data``). By default the data home is used.
+    data_home : str or Path, optional
+        See the module docstring.
+    download : bool
+        When the data home has neither the folder nor the zip: download it (True) or raise
+        FileNotFoundError saying where to put the zip (False).
+    """
+    if path is not None:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} does not exist (expected an ml-100k zip or folder)")
+        read = _zip_reader(Path(path)) if Path(path).is_file() else _folder_reader(Path(path))
+    else:
+        read = _folder_reader(_ensure_in_data_home(get_data_home(data_home), download))
+    return _parse_movielens(read)
+
+
+def _ensure_in_data_home(home, download):
+    """The extracted ml-100k folder in the data home, extracting or downloading the zip if needed."""
+    folder, archive = home / "ml-100k", home / "ml-100k.zip"
+    if (folder / "u.data").is_file():
+        return folder
+    if folder.exists():
+        raise FileNotFoundError(f"{folder} exists but lacks u.data: remove or complete it, then retry")
+    if not archive.is_file():
+        where = (f"put ml-100k.zip (from {MOVIELENS_100K_URL}) at {archive}, or pass path= to the zip "
+                 "or its extracted folder")
+        if not download:
+            raise FileNotFoundError(f"MovieLens 100K is not in the data home {home}: {where}")
+        _download_verified(MOVIELENS_100K_URL, archive, MOVIELENS_100K_SHA256, where)
+    with _open_zip(archive) as zipped:
+        _safe_extract(zipped, home)
+    if not (folder / "u.data").is_file():
+        raise FileNotFoundError(f"{archive} holds no ml-100k/u.data (members: {zipped.namelist()[:8]})")
+    return folder
+
+
+def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60):
+    """Download url to destination only if its SHA-256 matches; no partial file is ever left.
+
+    The bytes go to a temporary file beside ``destination``, hashed on the way; on a match the file
+    is renamed to ``destination`` (atomic on one file system), otherwise it is deleted and a
+    ValueError is raised. A network failure raises FileNotFoundError with ``where_to_put_it``.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".download.", suffix=".tmp")
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(handle, "wb") as out:
+            try:
+                with urlopen(url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        digest.update(block)
+                        out.write(block)
+            except OSError as error:  # URLError, timeouts and refused connections are OSErrors
+                message = f"could not download {url} ({error}); offline? {where_to_put_it}"
+                raise FileNotFoundError(message) from error
+        if digest.hexdigest() != sha256:
+            raise ValueError(
+                f"checksum mismatch for {url}: expected SHA-256 {sha256}, got {digest.hexdigest()}; "
+                "the download was discarded"
+            )
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _open_zip(path):
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{path} is not a valid zip archive (corrupt or incomplete?): {error}") from None
+
+
+def _check_members(zipped, target=None):
+    """Refuse members that are symlinks, absolute paths or climb out with "..".
+
+    With a ``target`` folder, also refuse a member whose resolved path lies outside it.
+    """
+    root = None if target is None else Path(target).resolve()
+    for member in zipped.infolist():
+        name = member.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        is_symlink = (member.external_attr >> 16) & 0o170000 == 0o120000
+        is_absolute = name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) is not None
+        escapes = ".." in parts or (root is not None and not (root / name).resolve().is_relative_to(root))
+        if is_symlink or is_absolute or escapes:
+            raise ValueError(f"unsafe member {name!r} in {zipped.filename}: refusing to extract or read it")
+
+
+def _safe_extract(zipped, target):
+    """Extract a ZipFile into ``target`` after checking every member (see ``_check_members``).
+
+    Members go to a temporary folder first, which is then moved into place entry by entry, so an
+    interrupted extraction leaves no half-written ``ml-100k`` folder.
+    """
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    _check_members(zipped, target)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".extract.") as staging:
+        try:
+            zipped.extractall(staging)
+        except (zipfile.BadZipFile, OSError) as error:  # a bad CRC or truncated member
+            raise ValueError(f"{zipped.filename} is corrupt: {error}") from None
+        for entry in Path(staging).iterdir():
+            if not (target / entry.name).exists():
+                shutil.move(str(entry), target / entry.name)
+
+
+def _zip_reader(path):
+    """A function name -> bytes over the GroupLens files inside a zip (read in memory)."""
+    with _open_zip(path) as zipped:
+        _check_members(zipped)
+        names = set(zipped.namelist())
+        prefix = "ml-100k/" if "ml-100k/u.data" in names else ""
+        missing = [f for f in MOVIELENS_100K_FILES if prefix + f not in names]
+        if missing:
+            raise ValueError(f"{path} lacks {missing} (expected the GroupLens ml-100k layout)")
+        try:
+            contents = {f: zipped.read(prefix + f) for f in MOVIELENS_100K_FILES}
+        except (zipfile.BadZipFile, OSError) as error:
+            raise ValueError(f"{path} is corrupt: {error}") from None
+    return contents.__getitem__
+
+
+def _folder_reader(folder):
+    """A function name -> bytes over the GroupLens files in a folder (or its ml-100k/ subfolder)."""
+    if not (folder / "u.data").is_file() and (folder / "ml-100k" / "u.data").is_file():
+        folder = folder / "ml-100k"
+    missing = [f for f in MOVIELENS_100K_FILES if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {missing} (expected the GroupLens ml-100k layout)")
+    return lambda name: (folder / name).read_bytes()
+
+
+def _parse_movielens(read):
+    """Interactions from the five GroupLens files, given read(name) -> bytes."""
+    try:
+        table = np.array(read("u.data").split(), dtype=np.int64)
+    except ValueError as error:
+        raise ValueError(f"u.data holds a value that is not an integer: {error}") from None
+    if len(table) == 0 or len(table) % 4:
+        raise ValueError("u.data must hold 4 tab-separated integers per line (user, item, rating, time)")
+    users, items, ratings, timestamps = table.reshape(-1, 4).T
+
+    genres = [line.split("|")[0] for line in _lines(read("u.genre"))]
+    # id|title|release date|video release date|URL|flags; some copies drop the empty URL field,
+    # so the genre flags are read as the LAST fields and the date as the third when present
+    item_rows = [line.split("|") for line in _lines(read("u.item"))]
+    n_genres = len(genres)
+    if any(len(row) < 2 + n_genres for row in item_rows):
+        raise ValueError(f"u.item lines need id|title|...|{n_genres} genre flags")
+    item_ids = np.array([int(row[0]) for row in item_rows])
+    dates = [row[2] if len(row) > 2 + n_genres else "" for row in item_rows]
+    years = np.array([_release_year(date, row[1]) for date, row in zip(dates, item_rows)])
+    years[np.isnan(years)] = np.nanmedian(years) if not np.isnan(years).all() else 0.0
+    flags = np.array([row[-n_genres:] for row in item_rows], dtype=np.float32)
+    item_features = np.column_stack([flags, _min_max(years)])
+
+    occupations = _lines(read("u.occupation"))
+    user_rows = [line.split("|") for line in _lines(read("u.user"))]
+    user_ids = np.array([int(row[0]) for row in user_rows])
+    ages = np.array([float(row[1]) for row in user_rows])
+    one_hot = [[row[2] == g for g in ("F", "M")] + [row[3] == o for o in occupations] for row in user_rows]
+    user_features = np.column_stack([_min_max(ages), np.array(one_hot, dtype=np.float32)])
+
+    return Interactions.from_arrays(
+        users, items, ratings, timestamps, user_ids=user_ids, item_ids=item_ids,
+        user_features=user_features,
+        user_feature_names=["age", "gender_F", "gender_M"] + [f"occupation_{o}" for o in occupations],
+        item_features=item_features,
+        item_feature_names=[f"genre_{g}" for g in genres] + ["release_year"],
+    )
+
+
+def _lines(raw):
+    """Non-empty lines of a latin-1 text file."""
+    return [line for line in raw.decode("latin-1").splitlines() if line.strip()]
+
+
+def _release_year(date, title):
+    """Year of "01-Jan-1995", else of the last "(1995)" in the title, else NaN."""
+    if re.fullmatch(r"\d{2}-\w{3}-\d{4}", date.strip()):
+        return float(date.strip()[-4:])
+    found = re.findall(r"\((\d{4})\)", title)
+    return float(found[-1]) if found else np.nan
+
+
+def _min_max(values):
+    """Scale to [0, 1] (all zeros when the values are constant)."""
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.zeros_like(values)

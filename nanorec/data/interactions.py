@@ -1,0 +1,566 @@
+"""The Interactions container: a user-item log with ids mapped to 0..n-1.
+
+A log is a list of rows (raw user id, raw item id[, rating][, timestamp]). Models work on dense
+integer indices, so the raw ids are mapped once, here:
+
+    user_ids[u]    = raw id of user index u          (u in 0..U-1)
+    user_index[n]  = index of the user of row n      (n in 0..N-1)
+    ratings[n]     = rating of row n, or None for implicit feedback (every row is a positive)
+
+The id vocabularies (``user_ids``, ``item_ids``) may be larger than the set of ids present in the
+rows: a split keeps the full vocabularies, so a user seen only in the test part still has an index.
+Each (user, item) pair appears at most once; ``from_arrays`` resolves repeated pairs by a policy.
+
+Arrays are stored read-only (``flags.writeable = False``): treat an Interactions as immutable and
+build a new one (``subset``, ``from_arrays``) to change it.
+"""
+
+import csv
+from typing import NamedTuple
+
+import numpy as np
+
+DUPLICATE_POLICIES = ("error", "last", "sum")
+
+
+class CSR(NamedTuple):
+    """Compressed sparse rows of a (U, I) matrix.
+
+    Row u holds the columns ``indices[indptr[u]:indptr[u+1]]`` (sorted ascending) with the values
+    ``data[indptr[u]:indptr[u+1]]``.
+    """
+
+    indptr: np.ndarray  # int64 (U + 1,)
+    indices: np.ndarray  # int32 (nnz,)
+    data: np.ndarray  # float32 (nnz,)
+    shape: tuple  # (U, I)
+
+
+class Interactions:
+    """A user-item log: index arrays, optional ratings and timestamps, id maps and side features.
+
+    Usually built with ``Interactions.from_arrays``, ``from_dataframe`` or ``from_csv``, which map
+    raw ids to indices. The constructor takes indices that are already mapped.
+
+    Parameters
+    ----------
+    user_index, item_index : int arrays (N,)
+        Row n is an interaction of user ``user_ids[user_index[n]]`` with item ``item_ids[item_index[n]]``.
+    user_ids, item_ids : arrays (U,) and (I,)
+        The vocabularies: index -> raw id, each id once.
+    ratings : float array (N,), optional
+        Explicit feedback; None means implicit feedback (every row a positive). Finite values only.
+    timestamps : int array (N,), optional
+        Integers (e.g. unix seconds); datetime64 values are converted to seconds.
+    user_features : float array (U, F_u), optional
+        Row u describes user index u. ``user_feature_names`` gives F_u names.
+    item_features : float array (I, F_i), optional
+        Row i describes item index i. ``item_feature_names`` gives F_i names.
+    check_duplicates : bool
+        Raise if a (user, item) pair appears twice (an O(N log N) check; skipped by internal callers
+        that already guarantee unique pairs).
+
+    Attributes
+    ----------
+    user_index, item_index : int32 (N,)
+    ratings : float32 (N,) or None
+    timestamps : int64 (N,) or None
+    user_ids, item_ids : (U,), (I,)
+    n_users, n_items : int
+        Sizes of the vocabularies (not only of the ids present in the rows).
+    user_features : float32 (U, F_u) or None;  user_feature_names : list[str] or None
+    item_features : float32 (I, F_i) or None;  item_feature_names : list[str] or None
+    """
+
+    def __init__(
+        self,
+        user_index,
+        item_index,
+        user_ids,
+        item_ids,
+        ratings=None,
+        timestamps=None,
+        user_features=None,
+        user_feature_names=None,
+        item_features=None,
+        item_feature_names=None,
+        check_duplicates=True,
+    ):
+        self._users = _IdMap(_frozen(_as_vector(user_ids, "user_ids")), "user")
+        self._items = _IdMap(_frozen(_as_vector(item_ids, "item_ids")), "item")
+        self.user_ids, self.item_ids = self._users.ids, self._items.ids
+        self.n_users, self.n_items = len(self.user_ids), len(self.item_ids)
+
+        self.user_index = _frozen(_as_index(user_index, self.n_users, "user_index"))
+        self.item_index = _frozen(_as_index(item_index, self.n_items, "item_index"))
+        n_rows = len(self.user_index)
+        _check_length(self.item_index, n_rows, "item_index")
+        self.ratings = None if ratings is None else _frozen(_as_ratings(ratings, n_rows))
+        self.timestamps = None if timestamps is None else _frozen(_as_timestamps(timestamps, n_rows))
+
+        self.user_features, self.user_feature_names = _as_features(
+            user_features, user_feature_names, self.n_users, "user"
+        )
+        self.item_features, self.item_feature_names = _as_features(
+            item_features, item_feature_names, self.n_items, "item"
+        )
+        if check_duplicates:
+            n_repeated = _count_repeats(_pair_key(self.user_index, self.item_index, self.n_items))
+            if n_repeated:
+                raise ValueError(
+                    f"{n_repeated} rows repeat an earlier (user, item) pair; build with "
+                    "Interactions.from_arrays(..., duplicates='last' or 'sum') to merge them"
+                )
+        self._csr = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_arrays(
+        cls,
+        users,
+        items,
+        ratings=None,
+        timestamps=None,
+        *,
+        user_features=None,
+        user_feature_names=None,
+        item_features=None,
+        item_feature_names=None,
+        user_ids=None,
+        item_ids=None,
+        duplicates="error",
+    ):
+        """Build from raw ids, one entry per interaction.
+
+        Parameters
+        ----------
+        users, items : arrays (N,)
+            Raw ids (ints, strings, any mutually comparable values; no missing values).
+        ratings : array (N,), optional
+            Finite numbers; None for implicit feedback.
+        timestamps : array (N,), optional
+            Integers or datetime64 (converted to seconds).
+        user_features, item_features : arrays (U, F_u), (I, F_i), optional
+            Rows follow ``user_ids`` / ``item_ids`` (below); names are lists of F strings.
+        user_ids, item_ids : arrays (U,), (I,), optional
+            The vocabularies, index = position. By default the sorted unique ids of ``users`` and
+            ``items`` (``np.unique``); give them to keep ids with no rows, or to fix the row
+            order of the feature matrices. Ids in the log must be in the vocabulary (KeyError).
+        duplicates : {"error", "last", "sum"}
+            What to do with rows that repeat a (user, item) pair:
+            "error" (default) raises, counting them; "last" keeps the latest row of each pair
+            (largest timestamp, ties and logs without timestamps by row order); "sum" keeps one
+            row per pair whose rating is the sum of the pair's ratings (for implicit logs: the
+            number of rows, so ``ratings`` become counts) and whose timestamp is the latest.
+            Kept rows stay in their original order (a summed pair sits where it first appeared).
+
+        Returns
+        -------
+        Interactions
+        """
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        users, items = _as_vector(users, "users"), _as_vector(items, "items")
+        _check_length(items, len(users), "items")
+        if len(users) == 0:
+            raise ValueError("no interactions: users and items are empty")
+        if ratings is not None:
+            ratings = _as_ratings(ratings, len(users))
+        if timestamps is not None:
+            timestamps = _as_timestamps(timestamps, len(users))
+        user_ids, user_index = _map_ids(users, user_ids, "user")
+        item_ids, item_index = _map_ids(items, item_ids, "item")
+
+        user_index, item_index, ratings, timestamps = _resolve_duplicates(
+            user_index, item_index, ratings, timestamps, len(item_ids), duplicates, user_ids, item_ids
+        )
+        return cls(
+            user_index,
+            item_index,
+            user_ids,
+            item_ids,
+            ratings,
+            timestamps,
+            user_features,
+            user_feature_names,
+            item_features,
+            item_feature_names,
+            check_duplicates=False,
+        )
+
+    @classmethod
+    def from_dataframe(cls, df, user="user", item="item", rating=None, timestamp=None, **options):
+        """Build from a pandas DataFrame, naming its columns.
+
+        ``rating`` / ``timestamp`` = None leaves them out (implicit feedback / no times). Any keyword
+        of ``from_arrays`` (``duplicates``, features, ``user_ids``, ``item_ids``) passes through.
+        """
+        try:
+            import pandas as pd
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                'Interactions.from_dataframe needs pandas: pip install "nanorec[pandas]"'
+            ) from error
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"from_dataframe expects a pandas DataFrame, got {type(df).__name__}")
+        columns = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
+        for role, name in columns.items():
+            if name is not None and name not in df.columns:
+                raise KeyError(f"{role} column {name!r} not in the DataFrame (columns: {list(df.columns)})")
+        values = {role: None if name is None else df[name].to_numpy() for role, name in columns.items()}
+        return cls.from_arrays(
+            values["user"], values["item"], values["rating"], values["timestamp"], **options
+        )
+
+    @classmethod
+    def from_csv(cls, path, user="user", item="item", rating=None, timestamp=None, sep=",", **options):
+        """Build from a delimited text file whose first line names the columns.
+
+        Ids that are all integers (written without leading zeros or signs) become int64, other ids
+        stay strings. Ratings are parsed as floats, timestamps as integers; a value that does not
+        parse raises a ValueError naming the line. Blank lines are skipped; fields are stripped.
+        Any keyword of ``from_arrays`` (``duplicates``, features, vocabularies) passes through.
+        """
+        wanted = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
+        wanted = {role: name for role, name in wanted.items() if name is not None}
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            header = [field.strip() for field in next(reader, [])]
+            missing = [name for name in wanted.values() if name not in header]
+            if missing:
+                raise ValueError(f"{path}: column(s) {missing} not in the header {header}")
+            positions = {role: header.index(name) for role, name in wanted.items()}
+            fields = {role: [] for role in wanted}
+            line_numbers = []
+            for row in reader:
+                if not any(field.strip() for field in row):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
+                    )
+                line_numbers.append(reader.line_num)
+                for role, position in positions.items():
+                    fields[role].append(row[position].strip())
+        if not line_numbers:
+            raise ValueError(f"{path}: no interactions (only a header)")
+        parsed = {role: _parse_ids(fields[role]) for role in ("user", "item")}
+        if "rating" in fields:
+            parsed["rating"] = _parse_column(fields["rating"], np.float64, "rating", path, line_numbers)
+        if "timestamp" in fields:
+            parsed["timestamp"] = _parse_column(
+                fields["timestamp"], np.int64, "timestamp", path, line_numbers
+            )
+        return cls.from_arrays(
+            parsed["user"], parsed["item"], parsed.get("rating"), parsed.get("timestamp"), **options
+        )
+
+    # ------------------------------------------------------------------ views
+    def __len__(self):
+        return len(self.user_index)
+
+    def user_to_index(self, raw_ids):
+        """Raw user ids (scalar or array) -> int32 indices of the same shape; KeyError if unknown."""
+        return self._users.lookup(raw_ids)
+
+    def item_to_index(self, raw_ids):
+        """Raw item ids (scalar or array) -> int32 indices of the same shape; KeyError if unknown."""
+        return self._items.lookup(raw_ids)
+
+    def to_csr(self):
+        """The (U, I) matrix as a CSR: data = ratings (1.0 for implicit), columns sorted per row.
+
+        Computed once and cached; its arrays are read-only.
+        """
+        if self._csr is None:
+            order = np.argsort(_pair_key(self.user_index, self.item_index, self.n_items))
+            indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self.user_index, minlength=self.n_users), out=indptr[1:])
+            data = np.ones(len(self), np.float32) if self.ratings is None else self.ratings[order]
+            self._csr = CSR(
+                _frozen(indptr), _frozen(self.item_index[order]), _frozen(data), (self.n_users, self.n_items)
+            )
+        return self._csr
+
+    def to_dense(self, max_cells=10**8):
+        """The (U, I) float32 matrix: ratings (1.0 for implicit) where a row exists, 0 elsewhere.
+
+        Refuses (ValueError) when U * I exceeds ``max_cells``; use ``to_csr`` for large data.
+        """
+        cells = self.n_users * self.n_items
+        if cells > max_cells:
+            raise ValueError(
+                f"to_dense would allocate {self.n_users} x {self.n_items} = {cells:,} cells "
+                f"(limit max_cells={max_cells:,}); use to_csr() instead"
+            )
+        dense = np.zeros((self.n_users, self.n_items), dtype=np.float32)
+        dense[self.user_index, self.item_index] = 1.0 if self.ratings is None else self.ratings
+        return dense
+
+    def subset(self, rows):
+        """The interactions at ``rows`` (bool mask (N,) or distinct int indices), same maps and features."""
+        rows = np.asarray(rows)
+        if rows.size == 0 and rows.dtype.kind == "f":  # an empty list: no rows
+            rows = rows.astype(np.intp)
+        if rows.dtype == bool:
+            if rows.shape != (len(self),):
+                raise ValueError(f"subset mask has shape {rows.shape}, expected ({len(self)},)")
+        elif rows.dtype.kind in "iu" and rows.ndim == 1:
+            if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+                raise IndexError(f"subset row indices must lie in [0, {len(self)})")
+            if np.bincount(rows, minlength=len(self)).max(initial=0) > 1:
+                raise ValueError("subset row indices repeat a row")
+        else:
+            raise TypeError(f"subset expects a bool mask or 1-D int indices, got {rows.dtype} {rows.shape}")
+        return Interactions(
+            self.user_index[rows],
+            self.item_index[rows],
+            self.user_ids,
+            self.item_ids,
+            None if self.ratings is None else self.ratings[rows],
+            None if self.timestamps is None else self.timestamps[rows],
+            self.user_features,
+            self.user_feature_names,
+            self.item_features,
+            self.item_feature_names,
+            check_duplicates=False,
+        )
+
+    def __repr__(self):
+        n_rows = len(self)
+        cells = self.n_users * self.n_items
+        parts = [
+            f"{self.n_users} users",
+            f"{self.n_items} items",
+            f"{n_rows} ratings" if self.ratings is not None else f"{n_rows} interactions (implicit)",
+            f"density {100 * n_rows / cells:.2f}%" if cells else "density n/a",
+        ]
+        if self.timestamps is not None:
+            parts.append("timestamps")
+        if self.user_features is not None:
+            parts.append(f"{self.user_features.shape[1]} user features")
+        if self.item_features is not None:
+            parts.append(f"{self.item_features.shape[1]} item features")
+        return f"Interactions({', '.join(parts)})"
+
+
+class _IdMap:
+    """Raw id -> index over a vocabulary ``ids`` (index = position), by binary search on a sorted copy."""
+
+    def __init__(self, ids, what):
+        if ids.dtype.kind == "f" and np.isnan(ids).any():
+            raise ValueError(f"{what} ids contain NaN (missing ids)")
+        if ids.dtype == object and any(value is None or value != value for value in ids):
+            raise ValueError(f"{what} ids contain missing values (None or NaN)")
+        try:
+            self.order = np.argsort(ids)
+        except TypeError as error:
+            raise TypeError(f"{what} ids must be mutually comparable (one type, no None): {error}") from None
+        self.ids, self.what = ids, what
+        self.sorted_ids = ids[self.order]
+        repeated = self.sorted_ids[1:] == self.sorted_ids[:-1]
+        if np.any(repeated):
+            example = _plain(self.sorted_ids[1:][repeated][0])
+            n_repeated = np.count_nonzero(repeated)
+            raise ValueError(f"{what} vocabulary repeats {n_repeated} id(s), e.g. {example!r}")
+
+    def lookup(self, raw_ids):
+        raw = np.asarray(raw_ids)
+        flat = raw.reshape(-1)
+        found = np.zeros(len(flat), dtype=bool)
+        positions = np.zeros(len(flat), dtype=np.intp)
+        if len(self.ids) and len(flat):
+            try:  # ids of another type (a string for int ids) are simply not found
+                positions = np.minimum(np.searchsorted(self.sorted_ids, flat), len(self.ids) - 1)
+                found = np.asarray(self.sorted_ids[positions] == flat, dtype=bool).reshape(-1)
+            except TypeError:
+                pass
+            found = found if found.shape == flat.shape else np.zeros(len(flat), dtype=bool)
+        if not found.all():
+            raise KeyError(f"unknown {self.what} id {_plain(flat[np.argmin(found)])!r}")
+        return self.order[positions].astype(np.int32).reshape(raw.shape)
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _plain(value):
+    """A NumPy scalar as the Python value it holds, for readable messages (1, not np.int64(1))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _frozen(array):
+    """A read-only copy (or the array itself when it is already read-only)."""
+    if not array.flags.writeable:
+        return array
+    array = array.copy()
+    array.flags.writeable = False
+    return array
+
+
+def _as_vector(values, name):
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {values.shape}")
+    return values
+
+
+def _check_length(values, n_rows, name):
+    if len(values) != n_rows:
+        raise ValueError(f"{name} has {len(values)} entries, expected {n_rows} (one per interaction)")
+
+
+def _map_ids(raw, vocabulary, what):
+    """(vocabulary, index per row): np.unique of the raw ids, or a lookup in a given vocabulary."""
+    if vocabulary is None:
+        try:
+            vocabulary, index = np.unique(raw, return_inverse=True)
+        except TypeError as error:
+            raise TypeError(f"{what} ids must be mutually comparable (one type, no None): {error}") from None
+        _IdMap(vocabulary, what)  # checks for missing ids
+        return vocabulary, index.reshape(-1).astype(np.int32)
+    vocabulary = _as_vector(vocabulary, f"{what}_ids")
+    return vocabulary, _IdMap(vocabulary, what).lookup(raw)
+
+
+def _as_index(values, size, name):
+    values = _as_vector(values, name)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {values.dtype}")
+    if len(values) and (values.min() < 0 or values.max() >= size):
+        raise ValueError(f"{name} must lie in [0, {size}), got values in [{values.min()}, {values.max()}]")
+    return values.astype(np.int32)
+
+
+def _as_ratings(values, n_rows):
+    values = _as_vector(values, "ratings")
+    _check_length(values, n_rows, "ratings")
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"ratings must be numbers, got dtype {values.dtype}")
+    values = values.astype(np.float32)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"{int(bad.sum())} ratings are NaN or infinite (first at row {first}: {values[first]})"
+        )
+    return values
+
+
+def _as_timestamps(values, n_rows):
+    values = _as_vector(values, "timestamps")
+    _check_length(values, n_rows, "timestamps")
+    if values.dtype.kind == "M":
+        if np.isnat(values).any():
+            raise ValueError("timestamps contain NaT (missing times)")
+        return values.astype("datetime64[s]").astype(np.int64)
+    if values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise ValueError("timestamps contain NaN or infinite values")
+        if (values != np.round(values)).any():
+            raise ValueError("timestamps must be whole numbers (e.g. unix seconds)")
+    elif values.dtype.kind not in "iu":
+        raise TypeError(f"timestamps must be integers or datetime64, got dtype {values.dtype}")
+    return values.astype(np.int64)
+
+
+def _as_features(features, names, n_rows, what):
+    """float32 (n_rows, F) read-only matrix and its F names, or (None, None)."""
+    if features is None:
+        if names is not None:
+            raise ValueError(f"{what}_feature_names given without {what}_features")
+        return None, None
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] != n_rows:
+        raise ValueError(
+            f"{what}_features must have shape ({n_rows}, F): one row per {what} of the vocabulary, "
+            f"got {features.shape}"
+        )
+    if features.dtype.kind not in "biuf":
+        raise TypeError(f"{what}_features must be numbers, got dtype {features.dtype}")
+    features = _frozen(features.astype(np.float32, copy=False))
+    if not np.isfinite(features).all():
+        raise ValueError(f"{what}_features contain NaN or infinite values")
+    if names is None:
+        names = [f"{what}_feature_{j}" for j in range(features.shape[1])]
+    names = [str(name) for name in names]
+    if len(names) != features.shape[1]:
+        raise ValueError(f"{len(names)} {what}_feature_names for {features.shape[1]} feature columns")
+    return features, names
+
+
+# ---------------------------------------------------------------------- duplicates
+def _pair_key(user_index, item_index, n_items):
+    """One int64 per row, equal for two rows exactly when they hold the same (user, item) pair."""
+    return user_index.astype(np.int64) * n_items + item_index
+
+
+def _count_repeats(pair):
+    """Rows whose pair key already appeared in an earlier row."""
+    pair = np.sort(pair)
+    return int(np.count_nonzero(pair[1:] == pair[:-1]))
+
+
+def _resolve_duplicates(user_index, item_index, ratings, timestamps, n_items, policy, user_ids, item_ids):
+    """Apply the duplicates policy; return the four row arrays with each (user, item) pair once."""
+    pair = _pair_key(user_index, item_index, n_items)
+    n_repeated = _count_repeats(pair)
+    if n_repeated == 0:
+        return user_index, item_index, ratings, timestamps
+    # Rows by pair, then time, then row order: stable sorts from the least significant key up.
+    order = np.arange(len(pair)) if timestamps is None else np.argsort(timestamps, kind="stable")
+    order = order[np.argsort(pair[order], kind="stable")]
+    sorted_pair = pair[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])  # first row of each pair
+    group_sizes = np.diff(np.r_[starts, len(order)])
+    if policy == "error":
+        first = order[starts[np.argmax(group_sizes > 1)]]
+        user, item = _plain(user_ids[user_index[first]]), _plain(item_ids[item_index[first]])
+        raise ValueError(
+            f"{n_repeated} rows repeat an earlier (user, item) pair (e.g. user {user!r}, item {item!r}); "
+            "pass duplicates='last' to keep the latest row or duplicates='sum' to add their ratings"
+        )
+    if policy == "last":  # the last row of each group: latest time, then latest row
+        ends = starts + group_sizes - 1
+        kept = np.sort(order[ends])
+        return (
+            user_index[kept],
+            item_index[kept],
+            None if ratings is None else ratings[kept],
+            None if timestamps is None else timestamps[kept],
+        )
+    # policy == "sum": one row per pair, at the position where the pair first appears
+    first_rows = np.minimum.reduceat(order, starts)
+    values = np.ones(len(order), np.float64) if ratings is None else ratings.astype(np.float64)
+    summed = np.add.reduceat(values[order], starts).astype(np.float32)
+    latest = None if timestamps is None else np.maximum.reduceat(timestamps[order], starts)
+    by_position = np.argsort(first_rows)
+    return (
+        user_index[first_rows][by_position],
+        item_index[first_rows][by_position],
+        summed[by_position],
+        None if latest is None else latest[by_position],
+    )
+
+
+# ---------------------------------------------------------------------- CSV parsing
+def _parse_ids(texts):
+    """int64 ids when every text is a canonical integer ("7", not "07" or "+7"), else strings."""
+    texts = np.array(texts, dtype=str)
+    try:
+        numbers = texts.astype(np.int64)
+    except (ValueError, OverflowError):
+        return texts
+    return numbers if (numbers.astype(str) == texts).all() else texts
+
+
+def _parse_column(texts, dtype, what, path, line_numbers):
+    """Parse a column of numbers; on failure name the first line that does not parse."""
+    try:
+        return np.array(texts, dtype=str).astype(dtype)
+    except (ValueError, OverflowError):
+        for text, line in zip(texts, line_numbers):
+            try:
+                np.array([text]).astype(dtype)
+            except (ValueError, OverflowError):
+                kind = np.dtype(dtype).name
+                raise ValueError(f"{path}, line {line}: cannot parse {what} {text!r} as {kind}") from None
+        raise

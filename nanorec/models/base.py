@@ -1,0 +1,287 @@
+"""The Recommender base class: raw ids in and out, scoring in index space.
+
+A model works with indices: user u in 0..U-1, item i in 0..I-1 (the maps of the Interactions it was
+fitted on). A subclass writes two methods,
+
+    _fit(train, valid)       learn from the training Interactions
+    score_items(user_index)  -> (n, I) scores of every item for n users; higher is better
+
+and inherits the public API that speaks raw ids:
+
+    model.fit(train, valid=None) -> model
+    model.predict(user_ids, item_ids) -> scores (n,)
+    model.recommend(user_id, k=10, exclude_seen=True) -> (item_ids (k,), scores (k,))
+    model.recommend(user_ids, k=10, exclude_seen=True) -> (item_ids (n, k), scores (n, k))
+
+scikit-learn conventions: ``__init__`` only stores hyperparameters, learned attributes end in ``_``
+and ``fit`` returns ``self``.
+"""
+
+import inspect
+
+import numpy as np
+
+from nanorec.data.interactions import CSR
+from nanorec.io import load_arrays, save_arrays
+from nanorec.metrics.ranking import check_k
+from nanorec.scoring import csr_entries, row_blocks, top_k
+
+class Recommender:
+    """Base class of every nanorec model.
+
+    Learned attributes set by :meth:`fit`:
+
+    user_ids_, item_ids_ : ndarray (U,), (I,)
+        Raw ids of the training Interactions (index -> raw id).
+    n_users_, n_items_ : int
+        U and I, the vocabulary sizes.
+    train_csr_ : CSR (U, I)
+        The training interactions; ``recommend(..., exclude_seen=True)`` and evaluation use it to
+        leave out items a user has already seen.
+
+    The raw id -> index lookups are built from user_ids_ and item_ids_ on first use, so a loader
+    only has to restore these attributes and the model's own parameters.
+    """
+
+    def fit(self, train, valid=None):
+        """Learn from ``train`` (an Interactions); ``valid`` is an optional Interactions for models
+        that monitor a validation loss. Returns ``self``."""
+        for name, data in (("train", train), ("valid", valid)):
+            expected = ("to_csr", "user_ids", "item_ids")
+            if data is not None and not all(hasattr(data, attribute) for attribute in expected):
+                raise TypeError(
+                    f"{type(self).__name__}.fit expects {name} as a nanorec Interactions "
+                    f"(nanorec.data.interactions), got {type(data).__name__}"
+                )
+        if len(train) == 0:
+            raise ValueError(f"{type(self).__name__}.fit got an empty train set")
+        self.user_ids_ = np.asarray(train.user_ids)
+        self.item_ids_ = np.asarray(train.item_ids)
+        self.n_users_, self.n_items_ = int(train.n_users), int(train.n_items)
+        self.train_csr_ = train.to_csr()
+        self._lookups = {}  # raw id -> index dicts, built on first use
+        self._fit(train, valid)
+        return self
+
+    def _fit(self, train, valid):
+        """Learn the parameters; subclasses implement it (fit has already set the ``*_`` ids)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fit(train, valid)")
+
+    def score_items(self, user_index):
+        """Scores of all items for some users, in index space.
+
+        Parameters
+        ----------
+        user_index : int array (n,)
+
+        Returns
+        -------
+        float32 or float64 array (n, I)
+            Higher means "recommend first"; must be finite.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement score_items(user_index)")
+
+    def score_pairs(self, user_index, item_index):
+        """Scores (n,) of index pairs: scores[n] = score_items(user_index)[n, item_index[n]].
+
+        This default gathers from score_items, a block of users at a time (bounded memory but
+        O(n I) work); models with a cheaper pairwise score (a dot product) override it.
+        """
+        user_index, item_index = np.asarray(user_index), np.asarray(item_index)
+        scores = np.empty(len(user_index), dtype=np.float64)
+        for block in row_blocks(len(user_index), self.n_items_):
+            rows = self.checked_scores(user_index[block])
+            scores[block] = rows[np.arange(len(rows)), item_index[block]]
+        return scores
+
+    def checked_scores(self, user_index):
+        """score_items(user_index) as a fresh float64 (n, I) array, its shape and values checked."""
+        scores = np.array(self.score_items(user_index), dtype=np.float64, order="C")  # a fresh copy
+        expected = (len(user_index), self.n_items_)
+        if scores.shape != expected:
+            raise ValueError(
+                f"{type(self).__name__}.score_items returned shape {scores.shape}, "
+                f"expected {expected}"
+            )
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(f"{type(self).__name__}.score_items returned NaN or inf scores")
+        return scores
+
+    def predict(self, user_ids, item_ids):
+        """Scores of (user, item) pairs given by raw ids: ``(n,)`` float64 for n = len(user_ids).
+
+        Raises KeyError naming the first unknown id, and RuntimeError before fit.
+        """
+        user_index = self.user_index(np.atleast_1d(user_ids))
+        item_index = self.item_index(np.atleast_1d(item_ids))
+        if len(user_index) != len(item_index):
+            raise ValueError(
+                f"predict got {len(user_index)} user ids but {len(item_index)} item ids"
+            )
+        return self.score_pairs(user_index, item_index)
+
+    def recommend(self, user_ids, k=10, exclude_seen=True):
+        """Top-k items for one user or for several users, by raw id.
+
+        Parameters
+        ----------
+        user_ids : a raw user id, or a sequence of n raw ids
+        k : int, 1 <= k <= I
+            A k above the catalogue size I raises ValueError.
+        exclude_seen : bool
+            Give the items the user interacted with in train the score -inf, so they come last. A
+            user with fewer than k unseen items gets seen items (score -inf) in the last places.
+
+        Returns
+        -------
+        (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
+        Ranked by score, highest first; equal scores are ordered by the smaller item index.
+        """
+        single = np.ndim(user_ids) == 0
+        user_index = self.user_index(np.atleast_1d(user_ids))
+        k = check_k(k)
+        if k > self.n_items_:
+            raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
+        item_index = np.empty((len(user_index), k), dtype=np.int64)
+        scores = np.empty((len(user_index), k), dtype=np.float64)
+        for block in row_blocks(len(user_index), self.n_items_):
+            block_scores = self.checked_scores(user_index[block])
+            if exclude_seen:
+                self.mask_seen(block_scores, user_index[block])
+            item_index[block], scores[block] = top_k(block_scores, k)
+        item_ids = self.item_ids_[item_index]
+        return (item_ids[0], scores[0]) if single else (item_ids, scores)
+
+    def mask_seen(self, scores, user_index, csr=None):
+        """Set to -inf, in place, the scores (n, I) of the items each user has in ``csr``
+        (default: the training interactions)."""
+        csr = self.train_csr_ if csr is None else csr
+        block_row, item = csr_entries(csr.indptr, csr.indices, user_index)
+        scores[block_row, item] = -np.inf
+
+    def user_index(self, user_ids):
+        """Indices (n,) int64 of raw user ids; KeyError("unknown user id ...") if one is unknown."""
+        return self._to_index(user_ids, "user")
+
+    def item_index(self, item_ids):
+        """Indices (n,) int64 of raw item ids; KeyError("unknown item id ...") if one is unknown."""
+        return self._to_index(item_ids, "item")
+
+    def _to_index(self, raw_ids, kind):
+        lookup = self._lookup(kind)
+        raw_ids = np.asarray(raw_ids)
+        if raw_ids.ndim != 1:
+            raise ValueError(f"expected a 1-D sequence of {kind} ids, got shape {raw_ids.shape}")
+        try:
+            return np.array([lookup[raw] for raw in raw_ids.tolist()], dtype=np.int64)
+        except KeyError as error:
+            raise KeyError(f"unknown {kind} id {error.args[0]!r}") from None
+        except TypeError as error:  # unhashable raw id, e.g. a list
+            raise KeyError(f"unknown {kind} id: {error}") from None
+
+    def _lookup(self, kind):
+        """The dict raw id -> index for "user" or "item", built from user_ids_ / item_ids_."""
+        if not hasattr(self, "user_ids_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(train) first")
+        lookups = self.__dict__.setdefault("_lookups", {})
+        if kind not in lookups:
+            raw_ids = getattr(self, f"{kind}_ids_").tolist()
+            lookups[kind] = {raw: index for index, raw in enumerate(raw_ids)}
+        return lookups[kind]
+
+    def get_params(self):
+        """The constructor arguments, by name (scikit-learn's convention)."""
+        parameters = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return {p.name: getattr(self, p.name) for p in parameters if p.kind in named}
+
+    def save(self, path):
+        """Write the fitted model to ``path`` (.npz with a JSON header; atomic; no pickle).
+
+        Saved: the hyperparameters, every learned attribute (name ending in ``_``): arrays as
+        arrays, numbers, strings, lists and dicts (e.g. ``history_``) in the header, the training
+        CSR, and the parameters of a network attribute (a nanorec Layer, e.g. ``network_``).
+        """
+        if not hasattr(self, "user_ids_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: nothing to save")
+        arrays, fitted, networks = {}, {}, []
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, CSR):
+                arrays.update({f"{name}.{field}": getattr(value, field) for field in CSR._fields})
+            elif isinstance(value, np.ndarray):
+                arrays[name] = _storable(value, name)
+            elif hasattr(value, "params") and hasattr(value, "backward"):  # a Layer
+                networks.append(name)
+                arrays.update({f"{name}.{key}": p for key, p in value.params.items()})
+            else:
+                fitted[name] = value
+        header = {"params": _jsonable(self.get_params()), "fitted": _jsonable(fitted),
+                  "networks": networks}
+        return save_arrays(path, type(self).__name__, arrays, **header)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`. ``Recommender.load`` accepts any model class;
+        ``BiasedMF.load`` insists the file holds a BiasedMF. Raises nanorec.io.FormatError on a
+        truncated, foreign, other-model or newer-version file."""
+        header, arrays = load_arrays(path, kind=None if cls is Recommender else cls.__name__)
+        model_class = _model_classes().get(header["kind"])
+        if model_class is None:
+            raise ValueError(f"{path} holds an unknown model class {header['kind']!r}")
+        params = header["params"]
+        if "dtype" in params:
+            params["dtype"] = np.dtype(params["dtype"]).type  # saved by name, e.g. "float32"
+        model = model_class(**params)
+        for name, value in header["fitted"].items():
+            setattr(model, name, value)
+        model.train_csr_ = CSR(*(arrays.pop(f"train_csr_.{field}") for field in CSR._fields))
+        for name in header["networks"]:
+            network = model._build_network()  # a subclass with a network knows its shape
+            for key, param in network.params.items():
+                param[...] = arrays.pop(f"{name}.{key}")
+            setattr(model, name, network.eval())
+        for name, value in arrays.items():
+            setattr(model, name, value)
+        model._lookups = {}
+        return model
+
+    def __repr__(self):
+        hyperparameters = {k: v for k, v in vars(self).items() if k[-1] != "_" and k[0] != "_"}
+        params = ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items())
+        return f"{type(self).__name__}({params})"
+
+
+def _storable(array, name):
+    """Arrays of Python objects (mixed raw ids) would need pickle: store them as strings."""
+    if array.dtype.hasobject:
+        if not all(isinstance(v, (str, int, np.integer)) for v in array.tolist()):
+            raise TypeError(f"cannot save {name}: it holds values other than strings and integers")
+        return array.astype(str)
+    return array
+
+
+def _jsonable(value):
+    """Numbers, dtypes and tuples of numpy as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (type, np.dtype)):
+        return np.dtype(value).name
+    return value
+
+
+def _model_classes():
+    """Every Recommender subclass, by class name."""
+    import nanorec.models  # noqa: F401  (imports every model module, so each class is registered)
+
+    found, stack = {}, [Recommender]
+    while stack:
+        for subclass in stack.pop().__subclasses__():
+            found[subclass.__name__] = subclass
+            stack.append(subclass)
+    return found

@@ -1,0 +1,49 @@
+"""Two baselines every model must beat: most popular first, and a random order."""
+
+import numpy as np
+
+from nanorec.models.base import Recommender
+
+
+class Popularity(Recommender):
+    """Recommend the items with the most training interactions.
+
+    Score    s[u, i] = count_i = number of train rows with item i (the same for every user;
+             ratings are ignored, every row counts once)
+    Fitted   item_counts_ : float64 (I,)
+    """
+
+    def _fit(self, train, valid):
+        counts = np.bincount(train.item_index, minlength=self.n_items_)
+        self.item_counts_ = counts.astype(np.float64)
+
+    def score_items(self, user_index):
+        return np.broadcast_to(self.item_counts_, (len(user_index), self.n_items_))
+
+    def score_pairs(self, user_index, item_index):
+        return self.item_counts_[np.asarray(item_index)]
+
+
+class Random(Recommender):
+    """Rank the items in a random order, a different one for each user.
+
+    Score    s[u, i] ~ Uniform[0, 1), drawn by np.random.default_rng((seed, u)): a fixed function of
+             (seed, u, i), so predict, recommend and repeated calls all agree.
+
+    Parameters
+    ----------
+    seed : int
+    """
+
+    def __init__(self, seed=0):
+        self.seed = seed
+
+    def _fit(self, train, valid):
+        pass  # nothing to learn
+
+    def score_items(self, user_index):
+        rows = [
+            np.random.default_rng((self.seed, int(u))).random(self.n_items_)
+            for u in user_index
+        ]
+        return np.array(rows).reshape(len(user_index), self.n_items_)  # (0, I) when no user

@@ -1,0 +1,434 @@
+"""Matrix factorization trained one sample at a time by fused SGD kernels.
+
+    BiasedMF          explicit ratings, squared error (Funk SVD as in Surprise's SVD)
+    BPRMF             implicit feedback, pairwise ranking loss (BPR)
+    BiasedMFNetwork   BiasedMF's prediction built from nanorec.nn layers: the slow, composable path
+
+The fused kernels of ``nanorec.models.mf_kernels`` do a whole epoch (forward, gradient and update of
+every sample) in one compiled loop; ``BiasedMFNetwork`` spells the same computation out as
+Embedding and Dot layers trained with a loss and an optimizer, and a test holds one SGD step of each
+equal.
+"""
+
+import numpy as np
+
+from nanorec.data.sampling import NegativeSampler
+from nanorec.evaluation.protocols import evaluate
+from nanorec.models.base import Recommender
+from nanorec.models.mf_kernels import biased_mf_epoch_nb, bpr_epoch_nb
+from nanorec.nn.base import Layer
+from nanorec.nn.init import normal
+from nanorec.nn.layers import Dot, Embedding
+
+
+class BiasedMF(Recommender):
+    """Matrix factorization with user and item biases, for explicit ratings.
+
+    Prediction   r_hat[u, i] = mu + b_u[u] + b_i[i] + P[u] . Q[i]
+    Objective    sum over (u, i, r) in train of (r - r_hat[u, i])^2
+                 + reg * (b_u[u]^2 + b_i[i]^2 + |P[u]|^2 + |Q[i]|^2)
+    SGD step     for each rating, in a new random order every epoch (a step of lr / 2 times the
+                 gradient of that rating's term):
+                 e = r - r_hat[u, i]
+                 b_u[u] += lr * (e - reg * b_u[u]);   b_i[i] += lr * (e - reg * b_i[i])
+                 P[u] += lr * (e * Q[i] - reg * P[u]); Q[i] += lr * (e * P[u] - reg * Q[i])
+                 (the right-hand sides read before the step)
+    Init         P, Q ~ N(0, init_std^2); b_u = b_i = 0; mu = mean train rating (not learned).
+                 Users and items with no train rating keep P[u] = 0 / Q[i] = 0, so their
+                 prediction falls back to mu + b_u[u] + b_i[i], as Surprise's.
+    Reference    Koren, Bell & Volinsky (2009), "Matrix factorization techniques for recommender
+                 systems"; the defaults are those of Surprise's SVD.
+
+    Shapes: P (U, K), Q (I, K), b_u (U,), b_i (I,) with K = n_factors.
+
+    Parameters
+    ----------
+    n_factors : int
+        K, the size of the latent factors.
+    n_epochs : int
+        Passes over the training ratings.
+    lr, reg : float
+        Learning rate and L2 regularization of the SGD step.
+    init_std : float
+        Standard deviation of the initial factors.
+    random_state : int
+        Seed of the initial factors and of the order of the ratings in every epoch.
+    dtype : np.float32 or np.float64
+        Dtype of the parameters (and of the arithmetic of the kernel).
+    early_stopping : int or None
+        Patience: with ``fit(train, valid)``, stop when the validation RMSE has not improved for
+        this many epochs and keep the parameters of the best epoch. None: run all epochs.
+    clip : bool
+        Clip predicted ratings (``predict``, ``score_pairs``) to the range of the train ratings, as
+        Surprise does. Ranking scores (``score_items``) are never clipped, since clipping is
+        monotone and would only create ties.
+    verbose : bool
+        Print the loss (and validation RMSE) after every epoch.
+
+    Attributes
+    ----------
+    global_mean_ : float
+    user_bias_ : (U,), item_bias_ : (I,), user_factors_ : (U, K), item_factors_ : (I, K)
+    rating_range_ : (float, float)
+        Smallest and largest train rating.
+    history_ : dict of lists
+        "loss": mean of e^2 over each epoch's ratings (each e taken just before its update);
+        "valid_rmse": RMSE on ``valid`` after each epoch, when given.
+    best_epoch_ : int
+        0-based epoch whose parameters were kept (the last one without early stopping).
+    """
+
+    def __init__(
+        self,
+        n_factors=100,
+        n_epochs=20,
+        lr=0.005,
+        reg=0.02,
+        init_std=0.1,
+        random_state=0,
+        dtype=np.float32,
+        early_stopping=None,
+        clip=True,
+        verbose=False,
+    ):
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.reg = reg
+        self.init_std = init_std
+        self.random_state = random_state
+        self.dtype = dtype
+        self.early_stopping = early_stopping
+        self.clip = clip
+        self.verbose = verbose
+
+    def _fit(self, train, valid):
+        _check_hyperparameters(self, valid)
+        ratings = _explicit_ratings(train, "train", type(self).__name__)
+        if valid is not None:
+            valid_ratings = _explicit_ratings(valid, "valid", type(self).__name__)
+        rng = np.random.default_rng(self.random_state)
+        dtype = np.dtype(self.dtype)
+        self.global_mean_ = float(ratings.mean())
+        self.rating_range_ = (float(ratings.min()), float(ratings.max()))
+        self.user_factors_ = _normal(rng, (self.n_users_, self.n_factors), self.init_std, dtype)
+        self.item_factors_ = _normal(rng, (self.n_items_, self.n_factors), self.init_std, dtype)
+        self.user_bias_ = np.zeros(self.n_users_, dtype)
+        self.item_bias_ = np.zeros(self.n_items_, dtype)
+        users, items = train.user_index, train.item_index
+        # ids without a train rating keep zero factors: their r_hat falls back to mu + b_u + b_i
+        self.user_factors_[np.bincount(users, minlength=self.n_users_) == 0] = 0
+        self.item_factors_[np.bincount(items, minlength=self.n_items_) == 0] = 0
+
+        def run_epoch():
+            sse = biased_mf_epoch_nb(
+                users, items, ratings, rng.permutation(len(ratings)), self.global_mean_,
+                self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
+                self.lr, self.reg,
+            )
+            return sse / len(ratings)
+
+        def valid_rmse():
+            errors = valid_ratings - self.score_pairs(valid.user_index, valid.item_index)
+            return float(np.sqrt(np.mean(errors**2)))
+
+        _run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
+
+    def _learned(self):
+        return (self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_)
+
+    def score_items(self, user_index):
+        """r_hat for every item: (n, I) = mu + b_u[u][:, None] + b_i[None, :] + P[u] @ Q.T."""
+        user_index = np.asarray(user_index)
+        factors = self.user_factors_[user_index] @ self.item_factors_.T
+        return factors + self.user_bias_[user_index, None] + self.item_bias_ + self.global_mean_
+
+    def score_pairs(self, user_index, item_index):
+        """r_hat for n pairs (n,): mu + b_u[u] + b_i[i] + sum_k P[u, k] Q[i, k], clipped if ``clip``."""
+        user_index, item_index = np.asarray(user_index), np.asarray(item_index)
+        dots = np.einsum("nk,nk->n", self.user_factors_[user_index], self.item_factors_[item_index])
+        scores = self.global_mean_ + self.user_bias_[user_index] + self.item_bias_[item_index] + dots
+        return np.clip(scores, *self.rating_range_) if self.clip else scores
+
+    def to_network(self):
+        """A ``BiasedMFNetwork`` holding copies of the fitted parameters (same unclipped r_hat)."""
+        network = BiasedMFNetwork(
+            self.n_users_, self.n_items_, self.n_factors, self.global_mean_, dtype=self.dtype
+        )
+        network.params["user_bias"][:, 0] = self.user_bias_
+        network.params["item_bias"][:, 0] = self.item_bias_
+        network.params["user_factors"][...] = self.user_factors_
+        network.params["item_factors"][...] = self.item_factors_
+        return network
+
+
+class BPRMF(Recommender):
+    """Matrix factorization for implicit feedback, trained on the BPR pairwise ranking loss.
+
+    Every training row (u, i) is a positive; an item j the user has not interacted with in train
+    is a negative. The model should score positives above negatives.
+
+    Prediction   x_hat[u, i] = P[u] . Q[i] + b[i]          (a user bias would cancel in x below)
+    Objective    sum over triples (u, i, j) of -log sigmoid(x_hat[u, i] - x_hat[u, j])
+                 + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2)
+    SGD step     (lr times the gradient of a triple's term, right-hand sides read before the step)
+                 x = x_hat[u, i] - x_hat[u, j];  g = sigmoid(-x)
+                 P[u] += lr * (g * (Q[i] - Q[j]) - reg * P[u])
+                 Q[i] += lr * (g * P[u] - reg * Q[i]);   Q[j] += lr * (-g * P[u] - reg * Q[j])
+                 b[i] += lr * (g - reg * b[i]);          b[j] += lr * (-g - reg * b[j])
+    Epoch        every train row once, in a new random order, each with n_negatives negatives j
+                 drawn from the items the user has not interacted with in train: uniformly, or
+                 in proportion to their number of train rows (``sampling``).
+    Init         P, Q ~ N(0, init_std^2); b = 0
+    Reference    Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback".
+
+    Shapes: P (U, K), Q (I, K), b (I,) with K = n_factors. Ratings, if any, are ignored.
+
+    Parameters
+    ----------
+    n_factors : int
+    n_epochs : int
+    lr, reg : float
+    n_negatives : int
+        Negatives per positive in each epoch (one triple each).
+    sampling : {"uniform", "popularity"}
+        Distribution of the negatives (nanorec.data.sampling.NegativeSampler, alpha = 1).
+        "popularity" draws an item as often as it occurs in train, like implicit's BPR, which
+        takes the item of a random train row. "uniform" is the original BPR's. Which ranks
+        better depends on the protocol: on MovieLens-100K "popularity" wins under
+        leave-last-out and loses clearly under a random holdout (benchmarks/bench_implicit.py).
+    init_std : float
+    random_state : int
+        Seed of the initial factors, the order of the rows and the negatives.
+    dtype : np.float32 or np.float64
+    early_stopping : int or None
+        Patience on the validation HR@10 (full ranking, train items excluded) when
+        ``fit(train, valid)``; the best epoch's parameters are kept. None: run all epochs.
+    verbose : bool
+
+    Attributes
+    ----------
+    user_factors_ : (U, K), item_factors_ : (I, K), item_bias_ : (I,)
+    history_ : dict of lists
+        "loss": mean BPR loss -log sigmoid(x) per triple over each epoch; "valid_hr@10" when valid.
+    best_epoch_ : int
+    """
+
+    def __init__(
+        self,
+        n_factors=64,
+        n_epochs=100,
+        lr=0.01,
+        reg=0.01,
+        n_negatives=1,
+        sampling="uniform",
+        init_std=0.1,
+        random_state=0,
+        dtype=np.float32,
+        early_stopping=None,
+        verbose=False,
+    ):
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.reg = reg
+        self.n_negatives = n_negatives
+        self.sampling = sampling
+        self.init_std = init_std
+        self.random_state = random_state
+        self.dtype = dtype
+        self.early_stopping = early_stopping
+        self.verbose = verbose
+
+    def _fit(self, train, valid):
+        _check_hyperparameters(self, valid)
+        _check_positive_int(self, "n_negatives")
+        if self.sampling not in ("uniform", "popularity"):
+            raise ValueError(
+                f"BPRMF: sampling must be 'uniform' or 'popularity', got {self.sampling!r}"
+            )
+        rng = np.random.default_rng(self.random_state)
+        dtype = np.dtype(self.dtype)
+        self.user_factors_ = _normal(rng, (self.n_users_, self.n_factors), self.init_std, dtype)
+        self.item_factors_ = _normal(rng, (self.n_items_, self.n_factors), self.init_std, dtype)
+        self.item_bias_ = np.zeros(self.n_items_, dtype)
+        sampler = NegativeSampler(
+            train, self.n_negatives, distribution=self.sampling, seed=int(rng.integers(2**31))
+        )
+
+        def run_epoch():
+            order = rng.permutation(len(train))
+            users = train.user_index[order]
+            negatives = sampler.sample(users)  # (n, n_negatives)
+            loss = bpr_epoch_nb(
+                np.repeat(users, self.n_negatives),
+                np.repeat(train.item_index[order], self.n_negatives),
+                negatives.reshape(-1),
+                self.user_factors_, self.item_factors_, self.item_bias_, self.lr, self.reg,
+            )
+            return loss / negatives.size
+
+        def valid_hit_rate():
+            return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
+
+        _run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
+
+    def _learned(self):
+        return (self.user_factors_, self.item_factors_, self.item_bias_)
+
+    def score_items(self, user_index):
+        """x_hat for every item: (n, I) = P[u] @ Q.T + b[None, :]."""
+        return self.user_factors_[np.asarray(user_index)] @ self.item_factors_.T + self.item_bias_
+
+    def score_pairs(self, user_index, item_index):
+        """x_hat for n pairs (n,): sum_k P[u, k] Q[i, k] + b[i]."""
+        user_index, item_index = np.asarray(user_index), np.asarray(item_index)
+        dots = np.einsum("nk,nk->n", self.user_factors_[user_index], self.item_factors_[item_index])
+        return dots + self.item_bias_[item_index]
+
+
+class BiasedMFNetwork(Layer):
+    """BiasedMF's prediction as a network of nanorec.nn layers (no fused kernel).
+
+    Forward      (users (N,), items (N,)) -> r_hat (N, 1)
+                 r_hat = mu + user_bias(u) + item_bias(i) + Dot(user_factors(u), item_factors(i))
+                 with four Embedding tables: user_factors P (U, K), item_factors Q (I, K),
+                 user_bias (U, 1), item_bias (I, 1); mu is a constant.
+    Backward     given dy = dL/dr_hat (N, 1): a sum passes dy unchanged to each term, so
+                 d user_bias[u] += dy,  d item_bias[i] += dy,  and Dot gives
+                 d P[u] += dy * Q[i],   d Q[i] += dy * P[u]   (row-sparse gradients)
+
+    One step of BiasedMF's kernel on one rating equals one step of
+        MSELoss().forward(r_hat, r, weight=0.5)          # 0.5 (r - r_hat)^2: dL/dr_hat = -e
+        SGD(network, lr=lr, weight_decay=reg).step()     # p -= lr * (grad + reg * p), rows used only
+    since SGD's weight decay on the rows in the batch is the kernel's "- reg * p" term. On a batch
+    of N > 1 ratings it is mini-batch SGD instead: MSELoss averages the N gradients, and the
+    kernel's sequential updates see each other.
+
+    Parameters
+    ----------
+    n_users, n_items, n_factors : int
+    global_mean : float
+        mu.
+    init_std : float
+        Initial factors ~ N(0, init_std^2); biases start at 0.
+    rng : np.random.Generator, int or None
+    dtype : np.float32 or np.float64
+    """
+
+    def __init__(self, n_users, n_items, n_factors, global_mean, init_std=0.1, rng=None,
+                 dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+
+        def factors_init(shape, rng, dtype):
+            return normal(shape, rng, dtype, std=init_std)
+
+        self.global_mean = float(global_mean)
+        self.layers = {
+            "user_factors": Embedding(n_users, n_factors, init=factors_init, rng=rng, dtype=dtype),
+            "item_factors": Embedding(n_items, n_factors, init=factors_init, rng=rng, dtype=dtype),
+            "user_bias": Embedding(n_users, 1, init="zeros", dtype=dtype),
+            "item_bias": Embedding(n_items, 1, init="zeros", dtype=dtype),
+        }
+        self.dot = Dot()
+        for name, layer in self.layers.items():  # the live arrays, so optimizers update them
+            self.params[name] = layer.params["W"]
+            self.grads[name] = layer.grads["W"]
+
+    @property
+    def children(self):
+        return (*self.layers.values(), self.dot)
+
+    def forward(self, inputs):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+            raise TypeError("BiasedMFNetwork: expected a tuple (users (N,), items (N,)) of int ids")
+        users, items = inputs
+        layer = self.layers
+        interaction = self.dot.forward(
+            (layer["user_factors"].forward(users), layer["item_factors"].forward(items))
+        )
+        biases = layer["user_bias"].forward(users) + layer["item_bias"].forward(items)
+        return self.global_mean + biases + interaction
+
+    def backward(self, dy):
+        layer = self.layers
+        layer["user_bias"].backward(dy)
+        layer["item_bias"].backward(dy)
+        d_user_factors, d_item_factors = self.dot.backward(dy)
+        layer["user_factors"].backward(d_user_factors)
+        layer["item_factors"].backward(d_item_factors)
+        return None  # ids have no gradient
+
+
+def _run_epochs(model, run_epoch, validate, metric_name, sign):
+    """Run ``model.n_epochs`` epochs; fill ``history_``; stop early on the validation metric.
+
+    ``run_epoch()`` trains one epoch and returns its mean loss. ``validate()`` (or None) returns the
+    validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
+    -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
+    epochs without improvement and the best epoch's parameters (``model._learned()``) are restored.
+    """
+    model.history_ = {"loss": []}
+    if validate is not None:
+        model.history_[metric_name] = []
+    best_value, best_epoch, best_params = np.inf, 0, None
+    for epoch in range(model.n_epochs):
+        model.history_["loss"].append(float(run_epoch()))
+        line = f"epoch {epoch + 1}/{model.n_epochs}  loss {model.history_['loss'][-1]:.5f}"
+        if validate is not None:
+            value = validate()
+            model.history_[metric_name].append(value)
+            line += f"  {metric_name} {value:.5f}"
+            if sign * value < best_value and model.early_stopping is not None:
+                best_value, best_epoch = sign * value, epoch
+                best_params = [array.copy() for array in model._learned()]
+        if model.verbose:
+            print(line, flush=True)
+        if model.early_stopping is not None and epoch - best_epoch >= model.early_stopping:
+            break
+    if best_params is None:
+        model.best_epoch_ = len(model.history_["loss"]) - 1
+    else:
+        model.best_epoch_ = best_epoch
+        for array, best in zip(model._learned(), best_params):
+            array[...] = best
+
+
+def _normal(rng, shape, std, dtype):
+    return rng.normal(0.0, std, size=shape).astype(dtype)
+
+
+def _explicit_ratings(data, name, model_name):
+    if data.ratings is None:
+        raise ValueError(
+            f"{model_name} needs explicit ratings, but {name} is implicit feedback (ratings=None); "
+            "use BPRMF for implicit feedback"
+        )
+    return data.ratings
+
+
+def _check_positive_int(model, name):
+    value = getattr(model, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{type(model).__name__}: {name} must be a positive integer, got {value!r}")
+
+
+def _check_hyperparameters(model, valid):
+    """Validate the hyperparameters shared by BiasedMF and BPRMF (at fit time, as scikit-learn)."""
+    name = type(model).__name__
+    _check_positive_int(model, "n_factors")
+    _check_positive_int(model, "n_epochs")
+    for attribute, low_open in (("lr", True), ("reg", False), ("init_std", False)):
+        value = getattr(model, attribute)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+            np.isfinite(value) and (value > 0 if low_open else value >= 0)
+        ):
+            bound = "> 0" if low_open else ">= 0"
+            raise ValueError(f"{name}: {attribute} must be a finite number {bound}, got {value!r}")
+    if np.dtype(model.dtype) not in (np.float32, np.float64):
+        raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {model.dtype!r}")
+    if model.early_stopping is not None:
+        _check_positive_int(model, "early_stopping")
+        if valid is None:
+            raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")

@@ -1,0 +1,185 @@
+"""One SGD epoch of matrix factorization, as a Numba kernel beside its plain NumPy twin.
+
+Each pair has one signature: arrays and scalars in, the parameters updated in place, the epoch loss
+out. The random parts of an epoch (the order of the ratings, the negative items of BPR) are drawn by
+the caller, so a kernel and its twin given the same inputs walk through exactly the same samples.
+
+SGD is sequential: the update of sample t reads the parameters left by sample t - 1. That is why the
+twins loop over samples in Python too (they are the readable reference, and slow) and why the
+kernels are loops compiled by Numba rather than vectorized NumPy.
+
+Compiler options, chosen by measuring one 20-epoch BiasedMF fit on all 100,000 MovieLens-100K
+ratings (100 factors, float32 parameters; Surprise's SVD takes 0.72 s on the same machine):
+
+    arithmetic in         fastmath=False    fastmath=True
+    float64 (default)         0.46 s            0.26 s
+    float32 (as params)       0.27 s            0.125 s   (5.8x Surprise: the setting used)
+
+    fastmath=True       lets LLVM reorder the sums of the dot products into SIMD lanes. The price:
+                        in float64 a kernel matches its twin to about 1e-12 relative, not bit for
+                        bit (the tests use rtol=1e-9).
+    float32 arithmetic  the kernels cast their scalars to the parameters' dtype, so float32
+                        parameters give twice as many SIMD lanes as float64.
+    error_model="numpy" division by zero gives inf/nan as in NumPy instead of raising (no check).
+    boundscheck=False   the ids come from an Interactions, whose indices are checked on creation.
+"""
+
+import numba
+import numpy as np
+
+_JIT = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+
+
+def biased_mf_epoch_ref(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg):
+    """One epoch of Surprise-style SGD for biased MF, in plain NumPy (the readable reference).
+
+    For each sample s = order[t] with u = users[s], i = items[s], r = ratings[s]:
+
+        e     = r - (mu + bu[u] + bi[i] + P[u] . Q[i])
+        bu[u] += lr * (e - reg * bu[u])
+        bi[i] += lr * (e - reg * bi[i])
+        P[u]  += lr * (e * Q[i] - reg * P[u])
+        Q[i]  += lr * (e * P_old[u] - reg * Q[i])      P_old[u]: P[u] before this step
+
+    which is one SGD step on (r - r_hat)^2 / 2 + reg / 2 * (bu[u]^2 + bi[i]^2 + |P[u]|^2 + |Q[i]|^2).
+
+    Parameters
+    ----------
+    users, items : int arrays (n,)
+        Index of the user and of the item of each rating.
+    ratings : float array (n,)
+    order : int array (T,)
+        The samples to visit, in this order (usually a permutation of 0..n-1).
+    mu : float
+        Global mean rating (not learned).
+    bu : float array (U,), bi : float array (I,)
+        User and item biases, updated in place.
+    P : float array (U, K), Q : float array (I, K)
+        User and item factors, updated in place.
+    lr, reg : float
+        Learning rate and L2 regularization.
+
+    Returns
+    -------
+    float
+        Sum over the visited samples of e^2, each e taken before its update.
+    """
+    sse = 0.0
+    for s in order:
+        u, i = users[s], items[s]
+        e = ratings[s] - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+        sse += e * e
+        bu[u] += lr * (e - reg * bu[u])
+        bi[i] += lr * (e - reg * bi[i])
+        P_old = P[u].copy()
+        P[u] += lr * (e * Q[i] - reg * P[u])
+        Q[i] += lr * (e * P_old - reg * Q[i])
+    return float(sse)
+
+
+@numba.njit(**_JIT)
+def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg):
+    """Numba kernel of ``biased_mf_epoch_ref``: same arguments, same updates, same return value."""
+    real = P.dtype.type  # compute in the parameters' dtype: float32 doubles the SIMD lanes
+    mu, lr, reg = real(mu), real(lr), real(reg)
+    n_factors = P.shape[1]
+    sse = 0.0
+    for t in range(order.shape[0]):
+        s = order[t]
+        u, i = users[s], items[s]
+        dot = real(0.0)
+        for f in range(n_factors):
+            dot += P[u, f] * Q[i, f]
+        e = real(ratings[s]) - (mu + bu[u] + bi[i] + dot)
+        sse += e * e
+        bu[u] += lr * (e - reg * bu[u])
+        bi[i] += lr * (e - reg * bi[i])
+        for f in range(n_factors):  # one loop for both, so P[u, f] is read before it changes
+            p, q = P[u, f], Q[i, f]
+            P[u, f] += lr * (e * q - reg * p)
+            Q[i, f] += lr * (e * p - reg * q)
+    return sse
+
+
+def _log1p_exp(z):
+    """log(1 + exp(z)) without overflow: max(z, 0) + log(1 + exp(-|z|))."""
+    return max(z, 0.0) + np.log1p(np.exp(-abs(z)))
+
+
+def _sigmoid(z):
+    """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
+    ez = np.exp(-abs(z))
+    return 1.0 / (1.0 + ez) if z >= 0 else ez / (1.0 + ez)
+
+
+def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
+    """One epoch of SGD on BPR triples, in plain NumPy (the readable reference).
+
+    For each triple t, u = users[t] prefers i = pos_items[t] to j = neg_items[t]:
+
+        x     = P[u] . (Q[i] - Q[j]) + b[i] - b[j]          the margin
+        loss  = -log sigmoid(x) = log(1 + exp(-x))
+        g     = sigmoid(-x)                                 = -d loss / d x
+        b[i]  += lr * ( g - reg * b[i])
+        b[j]  += lr * (-g - reg * b[j])
+        P[u]  += lr * ( g * (Q[i] - Q[j]) - reg * P[u])
+        Q[i]  += lr * ( g * P_old[u] - reg * Q[i])
+        Q[j]  += lr * (-g * P_old[u] - reg * Q[j])
+
+    one SGD step on loss + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2), with every
+    right-hand side read before the step. The negatives must differ from the positives (i != j).
+
+    Parameters
+    ----------
+    users, pos_items, neg_items : int arrays (n,)
+        The triples (u, i, j), visited in this order.
+    P : float array (U, K), Q : float array (I, K), item_bias : float array (I,)
+        Updated in place.
+    lr, reg : float
+        Learning rate and L2 regularization.
+
+    Returns
+    -------
+    float
+        Sum of the BPR losses log(1 + exp(-x)), each x taken before its update.
+    """
+    loss = 0.0
+    for u, i, j in zip(users, pos_items, neg_items):
+        x = P[u] @ (Q[i] - Q[j]) + item_bias[i] - item_bias[j]
+        loss += _log1p_exp(-x)
+        g = _sigmoid(-x)
+        item_bias[i] += lr * (g - reg * item_bias[i])
+        item_bias[j] += lr * (-g - reg * item_bias[j])
+        P_old = P[u].copy()
+        P[u] += lr * (g * (Q[i] - Q[j]) - reg * P[u])
+        Q[i] += lr * (g * P_old - reg * Q[i])
+        Q[j] += lr * (-g * P_old - reg * Q[j])
+    return float(loss)
+
+
+_log1p_exp_nb = numba.njit(**_JIT)(_log1p_exp)
+_sigmoid_nb = numba.njit(**_JIT)(_sigmoid)
+
+
+@numba.njit(**_JIT)
+def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
+    """Numba kernel of ``bpr_epoch_ref``: same arguments, same updates, same return value."""
+    real = P.dtype.type  # compute in the parameters' dtype: float32 doubles the SIMD lanes
+    lr, reg = real(lr), real(reg)
+    n_factors = P.shape[1]
+    loss = 0.0
+    for t in range(users.shape[0]):
+        u, i, j = users[t], pos_items[t], neg_items[t]
+        x = item_bias[i] - item_bias[j]
+        for f in range(n_factors):
+            x += P[u, f] * (Q[i, f] - Q[j, f])
+        loss += _log1p_exp_nb(-x)
+        g = real(_sigmoid_nb(-x))
+        item_bias[i] += lr * (g - reg * item_bias[i])
+        item_bias[j] += lr * (-g - reg * item_bias[j])
+        for f in range(n_factors):  # one loop, so every right-hand side is read before it changes
+            p, qi, qj = P[u, f], Q[i, f], Q[j, f]
+            P[u, f] += lr * (g * (qi - qj) - reg * p)
+            Q[i, f] += lr * (g * p - reg * qi)
+            Q[j, f] += lr * (-g * p - reg * qj)
+    return loss

@@ -1,0 +1,147 @@
+"""The Layer protocol every building block of nanorec follows.
+
+A layer is a function with parameters and an explicit derivative:
+
+    y  = layer.forward(x)      computes the output and caches what backward needs
+    dx = layer.backward(dy)    given dy = dL/dy, returns dL/dx and ADDS dL/dparam into layer.grads
+
+``params`` and ``grads`` are dicts with the same keys and shapes. Layers never update their own
+parameters: an optimizer reads ``grads`` and changes ``params`` in place. Gradients accumulate
+(``+=``) so that a weight used twice in one pass gets both contributions; ``zero_grad()`` resets them.
+
+In training mode (the default) forward keeps a cache for backward; in eval mode it keeps none, and
+stochastic layers such as Dropout act deterministically.
+"""
+
+import numpy as np
+
+
+class RowSparseGrad:
+    """Gradient of a (R, D) table of which only a few rows were used in a batch.
+
+    It stores pairs ``(rows[n], values[n, D])`` as they arrive; the same row may appear many times
+    and its contributions add up (``coalesce`` sums them). ``to_dense()`` gives the (R, D) array
+    ``np.add.at(zeros, rows, values)`` would build.
+    """
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.clear()
+
+    def clear(self):
+        self._rows, self._values = [], []
+
+    def add(self, rows, values):
+        """Append contributions: rows (n,) int, values (n, D)."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        values = np.asarray(values, dtype=self.dtype).reshape(len(rows), *self.shape[1:])
+        self._rows.append(rows)
+        self._values.append(values)
+
+    @property
+    def rows(self):
+        return np.concatenate(self._rows) if self._rows else np.empty(0, np.int64)
+
+    @property
+    def values(self):
+        if not self._values:
+            return np.empty((0,) + self.shape[1:], self.dtype)
+        return np.concatenate(self._values)
+
+    def coalesce(self):
+        """Unique rows (sorted) and the sum of the values given for each: (rows (m,), values (m, D))."""
+        rows, values = self.rows, self.values
+        unique, inverse = np.unique(rows, return_inverse=True)
+        summed = np.zeros((len(unique),) + self.shape[1:], self.dtype)
+        np.add.at(summed, inverse, values)
+        return unique, summed
+
+    def to_dense(self):
+        dense = np.zeros(self.shape, self.dtype)
+        np.add.at(dense, self.rows, self.values)
+        return dense
+
+
+class Layer:
+    """Base class: holds ``params``, ``grads``, the train/eval mode and the forward cache."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.training = True
+        self._cache = None
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    @property
+    def children(self):
+        """Sub-layers (containers override this); used for train/eval and by gradcheck."""
+        return ()
+
+    def zero_grad(self):
+        for grad in self.grads.values():
+            if isinstance(grad, RowSparseGrad):
+                grad.clear()
+            else:
+                grad.fill(0)
+        for child in self.children:
+            child.zero_grad()
+
+    def train(self):
+        self.training = True
+        for child in self.children:
+            child.train()
+        return self
+
+    def eval(self):
+        self.training = False
+        self._cache = None
+        for child in self.children:
+            child.eval()
+        return self
+
+    def _add_param(self, name, value):
+        """Register a dense parameter and its zero gradient."""
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+
+    def _save(self, *cache):
+        """Keep what backward needs (training mode only); one cache per forward call."""
+        self._cache = cache if self.training else None
+
+    def _saved(self):
+        """The cache of the last forward, or a clear error if there is none."""
+        if self._cache is None:
+            name = type(self).__name__
+            raise RuntimeError(
+                f"{name}.backward called before {name}.forward in training mode "
+                "(eval mode keeps no cache)"
+            )
+        return self._cache
+
+    def __repr__(self):
+        shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params.items())
+        return f"{type(self).__name__}({shapes})"
+
+
+def check_array(x, ndim, layer, name="x", dtype_kind="f"):
+    """Return x as an ndarray after checking its rank and kind; raise a ValueError naming the layer.
+
+    dtype_kind "f" accepts float arrays, "i" accepts integer arrays (ids).
+    """
+    x = np.asarray(x)
+    if x.ndim != ndim:
+        raise ValueError(f"{layer}: expected {name} with {ndim} dimensions, got shape {x.shape}")
+    if dtype_kind == "i" and x.dtype.kind not in "iu":
+        raise TypeError(f"{layer}: expected integer ids in {name}, got dtype {x.dtype}")
+    if dtype_kind == "f" and x.dtype.kind != "f":
+        raise TypeError(f"{layer}: expected a float array {name}, got dtype {x.dtype}")
+    return x

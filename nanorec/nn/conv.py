@@ -1,0 +1,111 @@
+"""One-dimensional convolution over a sequence, and max-over-time pooling.
+
+Together they make the text-CNN block: slide C_out filters of ``width`` steps over a sequence of
+C_in-channel vectors (for instance the embeddings of the items a user saw, in order), then keep each
+filter's strongest response anywhere in the sequence.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from nanorec.nn.base import Layer, check_array
+from nanorec.nn.init import as_generator, float_dtype, initialize
+from nanorec.nn.layers import check_features, check_positive_int, check_upstream
+
+
+class Conv1d(Layer):
+    """Valid 1-D convolution (cross-correlation, stride 1) with C_out filters of ``width`` steps.
+
+        y[n, t, o] = b[o] + sum over k < width, c < C_in of x[n, t + k, c] * W[k, c, o]
+
+    Shapes: x (N, T, C_in) -> y (N, T', C_out) with T' = T - width + 1;
+            W (width, C_in, C_out); b (C_out,)
+    How: the windows x[n, t:t+width, :] are flattened into a (N, T', width * C_in) array X, so the
+    layer is one matrix product y = X W2 + b with W2 = W reshaped to (width * C_in, C_out).
+    Backward, given dy = dL/dy (N, T', C_out):
+        dW2 = X^T dy  (summed over n and t)      db = sum over n, t of dy[n, t]
+        dX  = dy W2^T, and every window entry goes back where it was read from:
+        dx[n, t + k, c] += dX[n, t, k, c]   for each offset k (windows overlap, so this adds up)
+
+    Parameters
+    ----------
+    c_in, c_out : int
+        Input channels and number of filters.
+    width : int
+        Steps each filter spans; the input needs T >= width.
+    bias, init, rng, dtype
+        As in Dense (fan_in of W is width * C_in).
+    """
+
+    def __init__(
+        self, c_in, c_out, width, bias=True, init="glorot_uniform", rng=None, dtype=np.float32
+    ):
+        super().__init__()
+        self.c_in = check_positive_int(c_in, "c_in", "Conv1d")
+        self.c_out = check_positive_int(c_out, "c_out", "Conv1d")
+        self.width = check_positive_int(width, "width", "Conv1d")
+        dtype = float_dtype(dtype)
+        shape = (self.width, self.c_in, self.c_out)
+        self._add_param("W", initialize(init, shape, as_generator(rng), dtype))
+        if bias:
+            self._add_param("b", np.zeros(self.c_out, dtype))
+
+    def forward(self, x):
+        x = check_array(x, 3, "Conv1d")
+        check_features(x, self.c_in, "Conv1d")
+        n, t, _ = x.shape
+        if t < self.width:
+            raise ValueError(
+                f"Conv1d: sequence of {t} steps is shorter than the filter width {self.width}"
+            )
+        # sliding_window_view gives (N, T', C_in, width); put the offset k before the channel c
+        windows = sliding_window_view(x, self.width, axis=1).transpose(0, 1, 3, 2)
+        windows = windows.reshape(n, t - self.width + 1, self.width * self.c_in)
+        self._save(windows, t)
+        y = windows @ self._flat_weight()
+        return y + self.params["b"] if "b" in self.params else y
+
+    def backward(self, dy):
+        windows, t = self._saved()
+        n, t_out, _ = windows.shape
+        dy = check_upstream(dy, (n, t_out, self.c_out), "Conv1d")
+        dW2 = windows.reshape(n * t_out, -1).T @ dy.reshape(n * t_out, self.c_out)
+        self.grads["W"] += dW2.reshape(self.params["W"].shape)
+        if "b" in self.grads:
+            self.grads["b"] += dy.sum(axis=(0, 1))
+        dwindows = (dy @ self._flat_weight().T).reshape(n, t_out, self.width, self.c_in)
+        dx = np.zeros((n, t, self.c_in), dtype=dwindows.dtype)
+        for k in range(self.width):
+            dx[:, k : k + t_out, :] += dwindows[:, :, k, :]
+        return dx
+
+    def _flat_weight(self):
+        """W as the (width * C_in, C_out) matrix the flattened windows multiply."""
+        return self.params["W"].reshape(self.width * self.c_in, self.c_out)
+
+
+class MaxOverTime(Layer):
+    """Max pooling over the whole sequence: y[n, c] = max over t of x[n, t, c].
+
+    Shapes: x (N, T, C) -> y (N, C)
+    Backward, given dy = dL/dy (N, C): the max is a selection, so its gradient goes to the chosen
+    step only:
+        dx[n, t, c] = dy[n, c] if t == argmax_t x[n, t, c], else 0
+    Ties go to the FIRST step holding the maximum (np.argmax's rule); at a tie the max is not
+    differentiable, so gradient checks should keep inputs away from ties.
+    """
+
+    def forward(self, x):
+        x = check_array(x, 3, "MaxOverTime")
+        if x.shape[1] == 0:
+            raise ValueError(f"MaxOverTime: needs at least one time step, got shape {x.shape}")
+        argmax = np.argmax(x, axis=1)
+        self._save(argmax, x.shape)
+        return np.take_along_axis(x, argmax[:, None, :], axis=1)[:, 0, :]
+
+    def backward(self, dy):
+        argmax, x_shape = self._saved()
+        dy = check_upstream(dy, argmax.shape, "MaxOverTime")
+        dx = np.zeros(x_shape, dtype=dy.dtype)
+        np.put_along_axis(dx, argmax[:, None, :], dy[:, None, :], axis=1)
+        return dx

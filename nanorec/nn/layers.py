@@ -1,0 +1,372 @@
+"""Core layers (Dense, Embedding, Dropout), two-input layers (Dot, Multiply, Concatenate) and the
+containers that wire layers into models (Sequential, Parallel, Branch).
+
+Every layer follows the protocol of nanorec.nn.base: ``forward`` caches what ``backward`` needs,
+``backward(dy)`` returns dL/dx and adds dL/dparam into ``grads``. Multi-input layers take a tuple and
+return a tuple of gradients. Layers fed integer ids (Embedding) return None from backward: ids have no
+gradient, and containers pass that None on.
+"""
+
+import numpy as np
+
+from nanorec.nn.base import Layer, RowSparseGrad, check_array
+from nanorec.nn.init import as_generator, float_dtype, initialize
+
+
+def check_positive_int(value, name, layer):
+    """Return value as an int after checking it is >= 1; raise a ValueError naming the layer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_float(x, layer):
+    """Return x as a float ndarray of any rank (elementwise layers); raise naming the layer."""
+    x = np.asarray(x)
+    return check_array(x, x.ndim, layer)
+
+
+def check_upstream(dy, shape, layer):
+    """Return dy as an ndarray after checking it has the shape of the forward output.
+
+    Without this check a wrong dy could broadcast silently into a wrong gradient.
+    """
+    dy = np.asarray(dy)
+    if dy.shape != tuple(shape):
+        raise ValueError(
+            f"{layer}.backward: expected dy of shape {tuple(shape)} (the output's), got {dy.shape}"
+        )
+    return dy
+
+
+def check_features(x, expected, layer, name="x"):
+    """Check the last axis of x has ``expected`` entries."""
+    if x.shape[-1] != expected:
+        raise ValueError(
+            f"{layer}: expected {name} with {expected} features on the last axis, got shape {x.shape}"
+        )
+
+
+class Dense(Layer):
+    """Affine map y = x W + b.
+
+    Shapes: x (N, D_in) -> y (N, D_out); W (D_in, D_out); b (D_out,)
+    Backward, given dy = dL/dy (N, D_out):
+        dW = x^T dy      db = sum over n of dy[n]      dx = dy W^T
+
+    Parameters
+    ----------
+    d_in, d_out : int
+        Input and output features.
+    bias : bool
+        Whether to add b (initialised to zeros).
+    init : str or callable
+        Initializer of W, see nanorec.nn.init.
+    rng : np.random.Generator, int or None
+        Source of the initial W.
+    dtype : float dtype
+        float32 (default, fast) or float64 (gradient checks).
+    """
+
+    def __init__(self, d_in, d_out, bias=True, init="glorot_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        self.d_in = check_positive_int(d_in, "d_in", "Dense")
+        self.d_out = check_positive_int(d_out, "d_out", "Dense")
+        dtype = float_dtype(dtype)
+        self._add_param("W", initialize(init, (self.d_in, self.d_out), as_generator(rng), dtype))
+        if bias:
+            self._add_param("b", np.zeros(self.d_out, dtype))
+
+    def forward(self, x):
+        x = check_array(x, 2, "Dense")
+        check_features(x, self.d_in, "Dense")
+        self._save(x)
+        y = x @ self.params["W"]
+        return y + self.params["b"] if "b" in self.params else y
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        dy = check_upstream(dy, (len(x), self.d_out), "Dense")
+        self.grads["W"] += x.T @ dy
+        if "b" in self.grads:
+            self.grads["b"] += dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+class Embedding(Layer):
+    """Table lookup y[n] = W[ids[n]]: row ids[n] of a (R, K) table.
+
+    Shapes: ids (N,) int -> y (N, K); ids (N, T) int -> y (N, T, K) (a sequence of ids per row);
+            W (R, K) with R = n_rows, K = dim
+    Backward, given dy = dL/dy:
+        dW[r] = sum of dy[n] over all n with ids[n] == r     (repeated ids add up)
+        no gradient for the ids (backward returns None)
+    grads["W"] is a RowSparseGrad holding only the rows used, so that optimizers can update just
+    those rows; ``grads["W"].to_dense()`` gives the full (R, K) array.
+
+    Parameters
+    ----------
+    n_rows, dim : int
+        Number of rows R (users, items, ...) and the embedding size K.
+    init : str or callable
+        Initializer of W (default N(0, 0.01^2)).
+    rng, dtype
+        As in Dense.
+    """
+
+    def __init__(self, n_rows, dim, init="normal", rng=None, dtype=np.float32):
+        super().__init__()
+        self.n_rows = check_positive_int(n_rows, "n_rows", "Embedding")
+        self.dim = check_positive_int(dim, "dim", "Embedding")
+        dtype = float_dtype(dtype)
+        self.params["W"] = initialize(init, (self.n_rows, self.dim), as_generator(rng), dtype)
+        self.grads["W"] = RowSparseGrad((self.n_rows, self.dim), dtype)
+
+    def forward(self, ids):
+        ids = np.asarray(ids)
+        ids = check_array(ids, 2 if ids.ndim == 2 else 1, "Embedding", "ids", dtype_kind="i")
+        out_of_range = (ids < 0) | (ids >= self.n_rows)
+        if out_of_range.any():
+            bad = ids[out_of_range]
+            raise IndexError(
+                f"Embedding: id {bad[0]} is out of range [0, {self.n_rows}) "
+                f"({bad.size} bad ids in this batch)"
+            )
+        self._save(ids)
+        return self.params["W"][ids]
+
+    def backward(self, dy):
+        (ids,) = self._saved()
+        dy = check_upstream(dy, ids.shape + (self.dim,), "Embedding")
+        self.grads["W"].add(ids, dy)
+        return None
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training y = x * m / (1 - p) with m[j] ~ Bernoulli(1 - p); in eval y = x.
+
+    Scaling the kept entries by 1 / (1 - p) keeps E[y] = x, so nothing changes at eval time.
+    Shapes: x (...) -> y (...), same shape.
+    Backward, given dy = dL/dy (training mode):
+        dx = dy * m / (1 - p)       (the same mask as the forward)
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an entry, 0 <= p < 1.
+    rng : np.random.Generator, int or None
+        Source of the masks, kept as ``self.rng`` (gradcheck replays its state).
+    """
+
+    def __init__(self, p, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = as_generator(rng)
+
+    def forward(self, x):
+        x = check_float(x, "Dropout")
+        if not self.training:
+            return x
+        scaled_mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+        self._save(scaled_mask)
+        return x * scaled_mask
+
+    def backward(self, dy):
+        (scaled_mask,) = self._saved()
+        return check_upstream(dy, scaled_mask.shape, "Dropout") * scaled_mask
+
+
+def _check_pair(inputs, layer):
+    """Two float arrays of the same shape (N, K), given as a tuple."""
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+        raise TypeError(f"{layer}: expected a tuple of two arrays (a, b), got {type(inputs).__name__}")
+    a = check_array(inputs[0], 2, layer, "a")
+    b = check_array(inputs[1], 2, layer, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"{layer}: a and b must have the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+class Dot(Layer):
+    """Row-wise dot product y[n] = sum over k of a[n, k] * b[n, k] (the matrix-factorisation score).
+
+    Shapes: (a (N, K), b (N, K)) -> y (N, 1); the trailing 1 lets a Dense(1, 1) follow.
+    Backward, given dy = dL/dy (N, 1):
+        da = dy * b      db = dy * a      (dy broadcast over k); returns (da, db)
+    """
+
+    def forward(self, inputs):
+        a, b = _check_pair(inputs, "Dot")
+        self._save(a, b)
+        return np.sum(a * b, axis=1, keepdims=True)
+
+    def backward(self, dy):
+        a, b = self._saved()
+        dy = check_upstream(dy, (len(a), 1), "Dot")
+        return dy * b, dy * a
+
+
+class Multiply(Layer):
+    """Elementwise product y = a * b (the GMF interaction of NeuMF).
+
+    Shapes: (a (N, K), b (N, K)) -> y (N, K)
+    Backward, given dy = dL/dy (N, K):
+        da = dy * b      db = dy * a; returns (da, db)
+    """
+
+    def forward(self, inputs):
+        a, b = _check_pair(inputs, "Multiply")
+        self._save(a, b)
+        return a * b
+
+    def backward(self, dy):
+        a, b = self._saved()
+        dy = check_upstream(dy, a.shape, "Multiply")
+        return dy * b, dy * a
+
+
+class Concatenate(Layer):
+    """Join arrays along the last axis: y = [x_1 | x_2 | ... | x_m].
+
+    Shapes: (x_1 (..., D_1), ..., x_m (..., D_m)) -> y (..., D_1 + ... + D_m); leading axes equal.
+    Backward, given dy = dL/dy: dx_j = the columns of dy that came from x_j; returns (dx_1, ..., dx_m)
+    """
+
+    def forward(self, inputs):
+        if not isinstance(inputs, (tuple, list)) or not inputs:
+            got = type(inputs).__name__
+            raise TypeError(f"Concatenate: expected a non-empty tuple of arrays, got {got}")
+        ndim = np.ndim(inputs[0])
+        arrays = [check_array(x, ndim, "Concatenate", f"input {j}") for j, x in enumerate(inputs)]
+        if ndim == 0 or len({x.shape[:-1] for x in arrays}) > 1:
+            raise ValueError(
+                f"Concatenate: inputs need equal leading axes, got shapes {[x.shape for x in arrays]}"
+            )
+        widths = [x.shape[-1] for x in arrays]
+        y = np.concatenate(arrays, axis=-1)
+        self._save(y.shape, np.cumsum(widths)[:-1])
+        return y
+
+    def backward(self, dy):
+        out_shape, split_points = self._saved()
+        dy = check_upstream(dy, out_shape, "Concatenate")
+        return tuple(np.split(dy, split_points, axis=-1))
+
+
+def _none_if_all_none(grads):
+    """A tuple of input gradients, or None when no input had one (all were ids)."""
+    return None if all(g is None for g in grads) else tuple(grads)
+
+
+def _sum_gradients(grads):
+    """Sum input gradients that came back from several branches.
+
+    Arrays add; tuples add element by element; None (no gradient) is skipped.
+    """
+    present = [g for g in grads if g is not None]
+    if not present:
+        return None
+    if isinstance(present[0], tuple):
+        return _none_if_all_none([_sum_gradients(parts) for parts in zip(*present)])
+    total = present[0]
+    for g in present[1:]:
+        total = total + g
+    return total
+
+
+class _Container(Layer):
+    """A layer made of child layers; its params/grads are theirs, under keys "<child index>.<name>".
+
+    The dicts hold the SAME array (and RowSparseGrad) objects as the children, so an optimizer that
+    updates ``container.params`` in place updates the children. Replace values in place
+    (``params[key][...] = new``), never by rebinding the key.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        name = type(self).__name__
+        if not layers:
+            raise ValueError(f"{name} needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"{name}: expected Layer instances, got {type(layer).__name__}")
+        self.layers = tuple(layers)
+        for index, layer in enumerate(self.layers):
+            for key in layer.params:
+                self.params[f"{index}.{key}"] = layer.params[key]
+                self.grads[f"{index}.{key}"] = layer.grads[key]
+
+    @property
+    def children(self):
+        return self.layers
+
+    def _check_tuple(self, inputs, what):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != len(self.layers):
+            is_tuple = isinstance(inputs, (tuple, list))
+            got = f"a tuple of {len(inputs)}" if is_tuple else type(inputs).__name__
+            expected = f"a tuple of {len(self.layers)} {what}"
+            raise TypeError(f"{type(self).__name__}: expected {expected}, got {got}")
+        return inputs
+
+    def __repr__(self):
+        children = [repr(child).replace("\n", "\n  ") for child in self.layers]
+        return f"{type(self).__name__}(\n  " + ",\n  ".join(children) + "\n)"
+
+
+class Sequential(_Container):
+    """Chain: y = f_L(... f_2(f_1(x))).
+
+    Backward runs the children in reverse, each turning dL/d(its output) into dL/d(its input):
+        dy_{L} = dy,   dy_{l-1} = f_l.backward(dy_l),   dx = dy_0
+    It stops and returns None when a child returns None (its input was ids: nothing below to train
+    through them).
+    Shapes: whatever the first child takes -> whatever the last child gives.
+    Parameter keys: "0.W", "1.b", ... (index of the child, then its own key).
+    """
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+            if dy is None:
+                return None
+        return dy
+
+
+class Parallel(_Container):
+    """Side by side: (x_1, ..., x_m) -> (f_1(x_1), ..., f_m(x_m)).
+
+    Example: Parallel(Embedding(U, K), Embedding(I, K)) maps (user ids, item ids) to their factors.
+    Backward, given (dy_1, ..., dy_m): (f_1.backward(dy_1), ..., f_m.backward(dy_m)), or None when
+    every child returned None.
+    """
+
+    def forward(self, inputs):
+        inputs = self._check_tuple(inputs, "inputs")
+        return tuple(layer.forward(x) for layer, x in zip(self.layers, inputs))
+
+    def backward(self, dy):
+        dy = self._check_tuple(dy, "upstream gradients")
+        return _none_if_all_none([layer.backward(d) for layer, d in zip(self.layers, dy)])
+
+
+class Branch(_Container):
+    """Fan out: x -> (f_1(x), ..., f_m(x)), the same input to every branch (the two towers of NeuMF).
+
+    Backward: x fed every branch, so its gradient is the SUM over branches,
+        dx = f_1.backward(dy_1) + ... + f_m.backward(dy_m)
+    (element by element when x is a tuple; None when no branch gives a gradient).
+    """
+
+    def forward(self, x):
+        return tuple(layer.forward(x) for layer in self.layers)
+
+    def backward(self, dy):
+        dy = self._check_tuple(dy, "upstream gradients")
+        return _sum_gradients([layer.backward(d) for layer, d in zip(self.layers, dy)])

@@ -1,0 +1,117 @@
+"""The simple recurrent layer: a tanh neuron that feeds its own output back at the next step."""
+
+import numpy as np
+
+from nanorec.nn.base import Layer, check_array
+from nanorec.nn.init import as_generator, float_dtype, initialize
+from nanorec.nn.layers import check_features, check_positive_int, check_upstream
+
+
+class RNN(Layer):
+    """Elman recurrent layer, unrolled over T steps.
+
+    Forward, for t = 1 .. T (h_0 = 0, or the initial state given with the input):
+        a_t = x_t W_x + h_{t-1} W_h + b
+        h_t = tanh(a_t)
+    Output: all states (h_1 .. h_T) if return_sequences, else the last state h_T.
+
+    Shapes: x (N, T, D) -> y (N, T, H) or (N, H); h_0 (N, H);
+            W_x (D, H); W_h (H, H); b (H,)
+    Input: x alone, or the tuple (x, h_0); in the second case backward returns (dx, dh_0).
+
+    Backward (backprop through time), given dy = dL/dy. Let g_t = dL/dh_t coming from the output
+    at step t (zero for t < T when only h_T was returned). Going from t = T down to 1, with
+    dh_{T+1 -> T} = 0:
+        dh_t  = g_t + dh_{t+1 -> t}           total gradient reaching h_t (output + next step)
+        da_t  = dh_t * (1 - h_t^2)            through the tanh
+        dW_x += x_t^T da_t     dW_h += h_{t-1}^T da_t     db += sum over n of da_t
+        dx_t  = da_t W_x^T
+        dh_{t -> t-1} = da_t W_h^T            what flows back into the previous state
+    and dh_0 = dh_{1 -> 0}.
+
+    Parameters
+    ----------
+    d_in, hidden : int
+        Input features D and state size H.
+    return_sequences : bool
+        Return every state (N, T, H) instead of the last one (N, H).
+    bias, init, rng, dtype
+        As in Dense; ``init`` draws both W_x and W_h.
+    """
+
+    def __init__(
+        self,
+        d_in,
+        hidden,
+        return_sequences=False,
+        bias=True,
+        init="glorot_uniform",
+        rng=None,
+        dtype=np.float32,
+    ):
+        super().__init__()
+        self.d_in = check_positive_int(d_in, "d_in", "RNN")
+        self.hidden = check_positive_int(hidden, "hidden", "RNN")
+        self.return_sequences = bool(return_sequences)
+        dtype = float_dtype(dtype)
+        rng = as_generator(rng)
+        self._add_param("W_x", initialize(init, (self.d_in, self.hidden), rng, dtype))
+        self._add_param("W_h", initialize(init, (self.hidden, self.hidden), rng, dtype))
+        if bias:
+            self._add_param("b", np.zeros(self.hidden, dtype))
+
+    def forward(self, inputs):
+        x, h0 = self._check_inputs(inputs)
+        n, t_steps, _ = x.shape
+        W_x, W_h = self.params["W_x"], self.params["W_h"]
+        b = self.params.get("b", 0)
+        states = np.zeros((n, t_steps, self.hidden), dtype=np.result_type(x, W_x, h0))
+        h = h0
+        for t in range(t_steps):
+            h = np.tanh(x[:, t] @ W_x + h @ W_h + b)
+            states[:, t] = h
+        self._save(x, h0, states, isinstance(inputs, tuple))
+        return states if self.return_sequences else states[:, -1]
+
+    def backward(self, dy):
+        x, h0, states, given_h0 = self._saved()
+        n, t_steps, _ = x.shape
+        out_shape = states.shape if self.return_sequences else (n, self.hidden)
+        dy = check_upstream(dy, out_shape, "RNN")
+        from_output = dy if self.return_sequences else np.zeros_like(states)
+        if not self.return_sequences:
+            from_output[:, -1] = dy
+        W_x, W_h = self.params["W_x"], self.params["W_h"]
+        dx = np.zeros(x.shape, dtype=from_output.dtype)
+        dh_from_next = np.zeros((n, self.hidden), dtype=from_output.dtype)
+        for t in reversed(range(t_steps)):
+            h_t = states[:, t]
+            h_prev = states[:, t - 1] if t > 0 else h0
+            dh = from_output[:, t] + dh_from_next
+            da = dh * (1 - h_t * h_t)
+            self.grads["W_x"] += x[:, t].T @ da
+            self.grads["W_h"] += h_prev.T @ da
+            if "b" in self.grads:
+                self.grads["b"] += da.sum(axis=0)
+            dx[:, t] = da @ W_x.T
+            dh_from_next = da @ W_h.T
+        return (dx, dh_from_next) if given_h0 else dx
+
+    def _check_inputs(self, inputs):
+        """x (N, T, D) float and h_0 (N, H): given as (x, h_0), or zeros when only x is given."""
+        if isinstance(inputs, tuple):
+            if len(inputs) != 2:
+                raise TypeError(f"RNN: expected x or a tuple (x, h0), got a tuple of {len(inputs)}")
+            x, h0 = inputs
+        else:
+            x, h0 = inputs, None
+        x = check_array(x, 3, "RNN")
+        check_features(x, self.d_in, "RNN")
+        if x.shape[1] == 0:
+            raise ValueError(f"RNN: needs at least one time step, got shape {x.shape}")
+        if h0 is None:
+            return x, np.zeros((x.shape[0], self.hidden), dtype=x.dtype)
+        h0 = check_array(h0, 2, "RNN", "h0")
+        if h0.shape != (x.shape[0], self.hidden):
+            raise ValueError(f"RNN: expected h0 of shape {(x.shape[0], self.hidden)}, got {h0.shape}")
+        return x, h0

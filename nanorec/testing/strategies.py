@@ -1,0 +1,278 @@
+"""Hypothesis strategies for property-testing layers (needs the ``hypothesis`` package).
+
+Gradient-check your own layer over random shapes and values in a few lines::
+
+    import numpy as np
+    from hypothesis import given, settings
+    from nanorec.testing.gradcheck import gradcheck
+    from nanorec.testing.strategies import float_arrays, shapes
+
+    @settings(max_examples=30, deadline=None)
+    @given(x=float_arrays(shapes(ndim=2)))
+    def test_my_layer_gradient(x):
+        gradcheck(MyLayer(x.shape[1], 3, dtype=np.float64), x).check()
+
+or check every ready-made layer (each case knows how to check itself)::
+
+    @settings(max_examples=30, deadline=None)
+    @given(case=layers())
+    def test_builtin_layers(case):
+        case.check()
+
+Sizes are small (1 to 5 by default, batch size 1 included) so that finite differences stay fast.
+Inputs of kinked functions are drawn away from the kink: ``min_abs`` keeps ReLU inputs off 0, and
+``arrays_without_ties`` keeps the maximum of MaxOverTime unique.
+
+Finite differences also have a resolution limit: f is known to about 1e-16 |f|, so a numeric
+derivative carries noise of about 1e-10 |f|. A correct gradient array whose entries are all below
+about 1e-4 |f| (every tanh saturated, or all scaled by a weight or input near 0) can then fail the
+1e-6 relative tolerance. The ready-made cases avoid that with moderate inputs (``min_abs``) and
+weights (``away_from_zero_init``).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nanorec.nn.base import Layer
+from nanorec.nn.conv import Conv1d, MaxOverTime
+from nanorec.nn.layers import (
+    Branch,
+    Concatenate,
+    Dense,
+    Dot,
+    Dropout,
+    Embedding,
+    Multiply,
+    Parallel,
+    Sequential,
+)
+from nanorec.nn.recurrent import RNN
+from nanorec.testing.gradcheck import gradcheck
+
+
+def dims(lo=1, hi=5):
+    """A size (batch, features, steps, ...): an int in [lo, hi]."""
+    return st.integers(lo, hi)
+
+
+def seeds():
+    """A seed for np.random.default_rng."""
+    return st.integers(0, 2**32 - 1)
+
+
+def shapes(ndim=None, min_dims=1, max_dims=3, min_side=1, max_side=5):
+    """Array shapes: ``ndim`` axes if given (else min_dims..max_dims), each of min_side..max_side."""
+    if ndim is not None:
+        min_dims = max_dims = ndim
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def float_arrays(shape, lo=-3, hi=3, dtype=np.float64, min_abs=0.0):
+    """Finite float arrays with entries in [lo, hi] and |entry| >= min_abs.
+
+    Parameters
+    ----------
+    shape : tuple or strategy of tuples
+        For example ``(4, 3)`` or ``shapes(ndim=2)``.
+    lo, hi : float
+        Range of the entries.
+    dtype : float dtype
+        float64 (default, for gradient checks) or float32.
+    min_abs : float
+        Keep entries at least this far from 0 (for ReLU-like kinks), e.g. 1e-3.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"float_arrays needs a float dtype, got {dtype}")
+    if not lo < hi:
+        raise ValueError(f"float_arrays needs lo < hi, got lo={lo}, hi={hi}")
+    if min_abs >= max(abs(lo), abs(hi)):
+        raise ValueError(f"no value in [{lo}, {hi}] has |value| >= min_abs={min_abs}")
+    elements = st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=8 * dtype.itemsize)
+    if min_abs > 0:
+        elements = elements.filter(lambda value: abs(value) >= min_abs)
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def id_arrays(n_rows, shape):
+    """int64 id arrays with entries in [0, n_rows) (repeats included, as in real batches)."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(0, n_rows - 1))
+
+
+@st.composite
+def arrays_without_ties(draw, shape, axis=-1, gap=0.5):
+    """float64 arrays whose entries along ``axis`` differ pairwise by at least ``gap``.
+
+    Built, not filtered: each line along ``axis`` is a random order of 0, 1, ..., size-1, scaled by
+    2 * gap, plus a jitter in [0, gap]. For max/argmax layers, whose gradient jumps at ties.
+    """
+    shape = draw(shape) if isinstance(shape, st.SearchStrategy) else tuple(shape)
+    rng = np.random.default_rng(draw(seeds()))
+    axis = axis % len(shape)
+    line = np.arange(shape[axis]).reshape([-1 if a == axis else 1 for a in range(len(shape))])
+    ranks = rng.permuted(np.broadcast_to(line, shape), axis=axis)
+    jitter = draw(float_arrays(shape, lo=0.0, hi=gap))
+    return 2 * gap * ranks + jitter
+
+
+def away_from_zero_init(shape, rng, dtype):
+    """Initializer for gradient checks: w = random sign * U(0.5, 1) / sqrt(fan_in).
+
+    No weight is near 0 (which would shrink the gradients it scales below finite-difference
+    resolution), and the 1 / sqrt(fan_in) keeps pre-activations moderate (no saturated tanh).
+    fan_in is the product of all axes but the last (1 for a vector).
+    """
+    fan_in = int(np.prod(shape[:-1]))
+    signs = rng.choice(np.array([-1.0, 1.0]), size=shape)
+    return (signs * rng.uniform(0.5, 1.0, size=shape) / np.sqrt(fan_in)).astype(dtype)
+
+
+class LayerCase(NamedTuple):
+    """A float64 layer with an input that fits it."""
+
+    name: str
+    layer: Layer
+    x: object
+
+    def check(self, tol=1e-6):
+        """Gradient-check the layer at x; raise AssertionError with the table on failure."""
+        return gradcheck(self.layer, self.x, tol=tol).check()
+
+
+F64 = np.float64
+
+
+def _dense(draw):
+    n, d_in, d_out = draw(dims()), draw(dims()), draw(dims())
+    layer = Dense(d_in, d_out, bias=draw(st.booleans()), rng=draw(seeds()), dtype=F64)
+    return layer, draw(float_arrays((n, d_in)))
+
+
+def _activation(layer, min_abs=0.0):
+    def build(draw):
+        return layer(), draw(float_arrays(shapes(), min_abs=min_abs))
+
+    return build
+
+
+def _leaky_relu(draw):
+    alpha = draw(st.floats(0.0, 0.5))
+    return LeakyReLU(alpha), draw(float_arrays(shapes(), min_abs=1e-3))
+
+
+def _embedding(draw):
+    n_rows, dim, n = draw(dims()), draw(dims()), draw(dims())
+    layer = Embedding(n_rows, dim, init="glorot_uniform", rng=draw(seeds()), dtype=F64)
+    return layer, draw(id_arrays(n_rows, (n,)))
+
+
+def _dropout(draw):
+    layer = Dropout(draw(st.floats(0.0, 0.9)), rng=draw(seeds()))
+    return layer, draw(float_arrays(shapes()))
+
+
+def _pair(layer):
+    def build(draw):
+        shape = draw(shapes(ndim=2))
+        return layer(), (draw(float_arrays(shape)), draw(float_arrays(shape)))
+
+    return build
+
+
+def _concatenate(draw):
+    n, count = draw(dims()), draw(dims(1, 3))
+    return Concatenate(), tuple(draw(float_arrays((n, draw(dims())))) for _ in range(count))
+
+
+def _conv1d(draw):
+    n, c_in, c_out, width = draw(dims()), draw(dims(1, 3)), draw(dims(1, 3)), draw(dims(1, 3))
+    steps = width + draw(dims(0, 3))
+    layer = Conv1d(c_in, c_out, width, rng=draw(seeds()), dtype=F64)
+    return layer, draw(float_arrays((n, steps, c_in)))
+
+
+def _max_over_time(draw):
+    return MaxOverTime(), draw(arrays_without_ties(shapes(ndim=3), axis=1))
+
+
+def _rnn(draw):
+    n, steps, d_in, hidden = draw(dims()), draw(dims()), draw(dims(1, 3)), draw(dims(1, 3))
+    return_sequences, seed = draw(st.booleans()), draw(seeds())
+    layer = RNN(d_in, hidden, return_sequences, init=away_from_zero_init, rng=seed, dtype=F64)
+    # Moderate entries (|v| in [0.1, 1], weights ~ 1 / sqrt(fan_in) and away from 0): a near-zero x,
+    # h0 or W_h, or saturated steps (gradients vanish through time), would leave dW_x, dW_h or dh0
+    # below finite-difference resolution.
+    x = draw(float_arrays((n, steps, d_in), lo=-1, hi=1, min_abs=0.1))
+    if not draw(st.booleans()):
+        return layer, x
+    return layer, (x, draw(float_arrays((n, hidden), lo=-1, hi=1, min_abs=0.1)))
+
+
+def _matrix_factorization(draw):
+    """The seed MF model: sigmoid(w * (P[u] . Q[i]) + c)."""
+    n_users, n_items, n_factors, n = draw(dims()), draw(dims()), draw(dims()), draw(dims())
+    rng = np.random.default_rng(draw(seeds()))
+    # Weights away from 0: the factors of one side scale the gradient of the other, w scales both.
+    towers = Parallel(
+        Embedding(n_users, n_factors, init=away_from_zero_init, rng=rng, dtype=F64),
+        Embedding(n_items, n_factors, init=away_from_zero_init, rng=rng, dtype=F64),
+    )
+    score = Dense(1, 1, init=away_from_zero_init, rng=rng, dtype=F64)
+    model = Sequential(towers, Dot(), score, Sigmoid())
+    return model, (draw(id_arrays(n_users, (n,))), draw(id_arrays(n_items, (n,))))
+
+
+def _branch(draw):
+    n, d_in, d_out = draw(dims()), draw(dims()), draw(dims())
+    rng = np.random.default_rng(draw(seeds()))
+    towers = Branch(
+        Dense(d_in, d_out, rng=rng, dtype=F64),
+        Sequential(Dense(d_in, d_out, rng=rng, dtype=F64), Tanh()),
+    )
+    x = draw(float_arrays((n, d_in), lo=-1, hi=1))  # moderate: the tanh tower stays unsaturated
+    return Sequential(towers, Concatenate()), x
+
+
+BUILDERS = {
+    "dense": _dense,
+    "sigmoid": _activation(Sigmoid),
+    "tanh": _activation(Tanh),
+    "relu": _activation(ReLU, min_abs=1e-3),
+    "leaky_relu": _leaky_relu,
+    "embedding": _embedding,
+    "dropout": _dropout,
+    "dot": _pair(Dot),
+    "multiply": _pair(Multiply),
+    "concatenate": _concatenate,
+    "conv1d": _conv1d,
+    "max_over_time": _max_over_time,
+    "rnn": _rnn,
+    "matrix_factorization": _matrix_factorization,
+    "branch": _branch,
+}
+
+
+@st.composite
+def _layer_case(draw, kinds):
+    kind = draw(st.sampled_from(kinds))
+    layer, x = BUILDERS[kind](draw)
+    return LayerCase(kind, layer, x)
+
+
+def layers(kinds=None):
+    """Small float64 layers of nanorec, each with a matching input, as LayerCase(name, layer, x).
+
+    Parameters
+    ----------
+    kinds : list of str, optional
+        Names from BUILDERS to draw from (default: all of them).
+    """
+    kinds = sorted(BUILDERS) if kinds is None else list(kinds)
+    unknown = [kind for kind in kinds if kind not in BUILDERS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown layer kinds {unknown}; choose from {sorted(BUILDERS)}")
+    return _layer_case(tuple(kinds))

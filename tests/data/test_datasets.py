@@ -1,0 +1,267 @@
+"""Data sets: toy, synthetic (determinism, planted structure), MovieLens loading, download, safety."""
+
+import hashlib
+import io
+import os
+import zipfile
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+
+from nanorec.data import datasets
+from nanorec.data.datasets import available, get_data_home, load, synthetic
+from nanorec.data.interactions import Interactions
+
+
+# ---------------------------------------------------------------------- toy
+def test_toy_is_the_nine_row_log():
+    data = load("toy")
+    assert len(data) == 9 and data.timestamps is None
+    assert data.user_ids.tolist() == [1, 2, 3] and data.item_ids.tolist() == [1, 2, 3, 4]
+    assert data.to_dense().tolist() == [[1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 0, 1]]
+    assert np.count_nonzero(data.ratings == 0) == 3  # the zeros are rows, not missing cells
+
+
+# ---------------------------------------------------------------------- synthetic
+def time_fraction(data):
+    """Each row's place in its user's history, 0 (first) .. 1 (last); rows are sorted by user."""
+    users = data.user_index
+    position = np.arange(len(users)) - np.searchsorted(users, users)
+    return position / np.maximum(np.bincount(users, minlength=data.n_users)[users] - 1, 1)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return synthetic(seed=3)
+
+
+def test_synthetic_sizes_types_and_features(demo):
+    assert (demo.n_users, demo.n_items, len(demo)) == (1000, 500, 50_000)
+    assert demo.user_ids.tolist() == list(range(1, 1001))  # raw ids 1..U, index = id - 1
+    assert set(np.unique(demo.ratings)) <= {1, 2, 3, 4, 5}
+    assert demo.user_features.shape == (1000, 7) and demo.user_feature_names[0] == "age_<18"
+    assert demo.user_features.sum(axis=1).tolist() == [2.0] * 1000  # one age bucket + one gender
+    assert demo.item_features.shape == (500, 10) and demo.item_feature_names[-1] == "genre_9"
+    genre = demo.planted.item_genre
+    assert (demo.item_features[np.arange(500), genre] == 1).all()  # the primary genre is a feature
+    Interactions(demo.user_index, demo.item_index, demo.user_ids, demo.item_ids)  # pairs are unique
+    assert (np.bincount(demo.user_index, minlength=1000) < 500).all()  # a negative left for everyone
+
+
+def test_synthetic_is_deterministic_by_seed(demo):
+    again, other = synthetic(seed=3), synthetic(seed=4)
+    for name in ("user_index", "item_index", "ratings", "timestamps"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(demo, name))
+    np.testing.assert_array_equal(again.planted.item_factors, demo.planted.item_factors)
+    assert not np.array_equal(other.item_index, demo.item_index)
+
+
+def test_synthetic_timestamps_increase_per_user(demo):
+    same_user = demo.user_index[1:] == demo.user_index[:-1]
+    assert (np.diff(demo.user_index) >= 0).all()
+    assert (np.diff(demo.timestamps)[same_user] > 0).all()
+
+
+def test_synthetic_popularity_is_long_tailed(demo):
+    counts = np.sort(np.bincount(demo.item_index, minlength=demo.n_items))[::-1]
+    assert counts[:50].sum() > 0.25 * len(demo)  # the top 10% of items hold over 25% of the rows
+    assert counts[0] > 5 * np.median(counts)
+
+
+def test_synthetic_rows_follow_the_planted_structure(demo):
+    truth, users, items = demo.planted, demo.user_index, demo.item_index
+    t = time_fraction(demo)
+    # users choose items they like: chosen items score well above random ones
+    random_items = np.random.default_rng(0).integers(0, demo.n_items, len(demo))
+    assert truth.score(users, items).mean() > truth.score(users, random_items).mean() + 0.3
+    # ratings are derived from the planted score at the row's time
+    assert np.corrcoef(truth.score(users, items, t), demo.ratings)[0, 1] > 0.7
+    # taste drifts: later items suit the drift direction better
+    drift_key = np.einsum("nk,nk->n", truth.item_factors[items], truth.user_drift[users])
+    assert np.corrcoef(t, drift_key)[0, 1] > 0.4
+    # consecutive items tend to share a genre, far more often than in a shuffled history
+    genre = truth.item_genre[items]
+    same_user = users[1:] == users[:-1]
+    same_genre = (genre[1:] == genre[:-1])[same_user].mean()
+    chance = np.sum((np.bincount(genre) / len(genre)) ** 2)
+    assert same_genre > 3 * chance
+    # demographics shape taste: users of one age bucket and gender are closer than all users
+    group = truth.user_age_bucket * 2 + truth.user_gender
+    within = np.mean([truth.user_factors[group == g].var(axis=0).sum() for g in np.unique(group)])
+    assert within < 0.9 * truth.user_factors.var(axis=0).sum()
+
+
+@pytest.mark.parametrize("n_users, n_items, n_interactions", [(40, 12, 300), (500, 30, 200), (3, 2, 3)])
+def test_synthetic_small_sizes_are_exact(n_users, n_items, n_interactions):
+    data = synthetic(n_users=n_users, n_items=n_items, n_interactions=n_interactions, n_genres=2, seed=1)
+    assert (data.n_users, data.n_items, len(data)) == (n_users, n_items, n_interactions)
+    assert (np.bincount(data.user_index, minlength=n_users) < n_items).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_users=0), "n_users must be an integer >= 1"),
+        (dict(n_items=10, n_genres=11), "cannot exceed n_items"),
+        (dict(n_users=2, n_items=3, n_interactions=5, n_genres=2), "exceeds n_users"),
+        (dict(genre_stickiness=1.0), "genre_stickiness"),
+        (dict(drift=-1.0), "drift"),
+    ],
+)
+def test_synthetic_refuses_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic(**kwargs)
+
+
+# ---------------------------------------------------------------------- MovieLens: parsing
+def check_tiny_movielens(data):
+    assert (data.n_users, data.n_items, len(data)) == (3, 4, 5)
+    assert data.item_ids.tolist() == [10, 20, 30, 40] and data.ratings.dtype == np.float32
+    assert data.timestamps.tolist() == [880000000, 880000100, 880000200, 880000300, 880000400]
+    assert data.item_feature_names == ["genre_unknown", "genre_Action", "genre_Comedy", "release_year"]
+    # years 1994 (date), 1980 (title), none -> median 1994, 2000 (last bracket); scaled to [0, 1]
+    np.testing.assert_allclose(
+        data.item_features, [[0, 1, 0, 0.7], [0, 0, 1, 0], [1, 0, 0, 0.7], [0, 1, 1, 1]], atol=1e-6
+    )
+    assert data.user_feature_names == [
+        "age", "gender_F", "gender_M", "occupation_engineer", "occupation_student", "occupation_writer"
+    ]
+    np.testing.assert_allclose(
+        data.user_features, [[0, 0, 1, 1, 0, 0], [0.5, 1, 0, 0, 1, 0], [1, 0, 1, 0, 0, 1]]
+    )
+    assert data.ratings[data.user_to_index(1) == data.user_index].tolist() == [4, 5]
+
+
+def test_movielens_from_a_zip_path(movielens_zip):
+    check_tiny_movielens(load("movielens-100k", path=movielens_zip))
+
+
+def test_movielens_from_an_extracted_folder(movielens_zip, tmp_path):
+    with zipfile.ZipFile(movielens_zip) as zipped:
+        zipped.extractall(tmp_path / "unpacked")
+    check_tiny_movielens(load("movielens-100k", path=tmp_path / "unpacked"))
+    check_tiny_movielens(load("movielens-100k", path=tmp_path / "unpacked" / "ml-100k"))
+
+
+def test_movielens_zip_in_the_data_home_is_extracted_once(movielens_zip, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ml-100k.zip").write_bytes(movielens_zip.read_bytes())
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(home))
+    assert get_data_home() == home and available()["movielens-100k"]["local"] == str(home / "ml-100k.zip")
+    check_tiny_movielens(load("movielens-100k", download=False))
+    assert (home / "ml-100k" / "u.data").is_file()
+    assert available()["movielens-100k"]["local"] == str(home / "ml-100k")
+    (home / "ml-100k.zip").unlink()  # the folder alone suffices now
+    check_tiny_movielens(load("movielens-100k", data_home=home, download=False))
+
+
+# ---------------------------------------------------------------------- MovieLens: bad archives
+@pytest.mark.parametrize("member", ["../evil", "ml-100k/../../evil", "/abs/evil"])
+def test_a_zip_member_escaping_the_folder_is_refused(member, make_movielens_zip, tmp_path):
+    source = tmp_path / "bad.zip"
+    source.write_bytes(make_movielens_zip([(member, "gotcha")]))
+    with pytest.raises(ValueError, match="unsafe member"):
+        load("movielens-100k", path=source)
+    home = tmp_path / "deep" / "home"
+    home.mkdir(parents=True)
+    (home / "ml-100k.zip").write_bytes(source.read_bytes())
+    with pytest.raises(ValueError, match="unsafe member"):
+        load("movielens-100k", data_home=home, download=False)
+    assert not list(tmp_path.rglob("evil")) and not (home / "ml-100k").exists()
+
+
+def test_a_symlink_member_is_refused(make_movielens_zip, tmp_path):
+    buffer = io.BytesIO(make_movielens_zip())
+    with zipfile.ZipFile(buffer, "a") as zipped:
+        link = zipfile.ZipInfo("ml-100k/link")
+        link.external_attr = (0o120777 << 16)  # a symlink, as zip tools record it
+        zipped.writestr(link, "/etc/passwd")
+    source = tmp_path / "link.zip"
+    source.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="unsafe member 'ml-100k/link'"):
+        load("movielens-100k", path=source)
+
+
+def test_a_corrupt_zip_gives_a_clear_error(tmp_path):
+    source = tmp_path / "ml-100k.zip"
+    source.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(ValueError, match="not a valid zip archive"):
+        load("movielens-100k", path=source)
+
+
+def test_a_zip_without_the_layout_names_the_missing_files(tmp_path):
+    source = tmp_path / "other.zip"
+    with zipfile.ZipFile(source, "w") as zipped:
+        zipped.writestr("ml-100k/u.data", "1\t1\t1\t1\n")
+    with pytest.raises(ValueError, match="lacks .*u.item"):
+        load("movielens-100k", path=source)
+
+
+# ---------------------------------------------------------------------- MovieLens: download
+def serve(payload, calls=None):
+    """A stand-in for urlopen that serves bytes from memory (no network in tests)."""
+    def fake_urlopen(url, timeout=None):
+        if calls is not None:
+            calls.append(url)
+        return io.BytesIO(payload)
+    return fake_urlopen
+
+
+def test_download_is_verified_then_extracted(movielens_zip, tmp_path, monkeypatch):
+    payload, calls = movielens_zip.read_bytes(), []
+    monkeypatch.setattr(datasets, "urlopen", serve(payload, calls))
+    monkeypatch.setattr(datasets, "MOVIELENS_100K_SHA256", hashlib.sha256(payload).hexdigest())
+    home = tmp_path / "home"
+    check_tiny_movielens(load("movielens-100k", data_home=home))
+    assert calls == [datasets.MOVIELENS_100K_URL]
+    assert sorted(os.listdir(home)) == ["ml-100k", "ml-100k.zip"]  # no temporary files left
+    load("movielens-100k", data_home=home)
+    assert len(calls) == 1  # found locally the second time
+
+
+def test_checksum_mismatch_raises_and_leaves_no_file(movielens_zip, tmp_path, monkeypatch):
+    # the tiny zip is not the official archive, so the official checksum must reject it
+    monkeypatch.setattr(datasets, "urlopen", serve(movielens_zip.read_bytes()))
+    home = tmp_path / "home"
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load("movielens-100k", data_home=home)
+    assert os.listdir(home) == []
+
+
+def test_offline_says_where_to_put_the_zip(tmp_path, monkeypatch):
+    def no_network(url, timeout=None):
+        raise URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(datasets, "urlopen", no_network)
+    home = tmp_path / "home"
+    expected = str(home / "ml-100k.zip")
+    with pytest.raises(FileNotFoundError, match="offline") as error:
+        load("movielens-100k", data_home=home)
+    assert expected in str(error.value) and os.listdir(home) == []
+    with pytest.raises(FileNotFoundError) as error:
+        load("movielens-100k", data_home=tmp_path / "elsewhere", download=False)
+    assert str(tmp_path / "elsewhere" / "ml-100k.zip") in str(error.value)
+
+
+def test_the_official_checksum_is_pinned():
+    official = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
+    assert datasets.MOVIELENS_100K_SHA256 == official
+
+
+# ---------------------------------------------------------------------- load / available
+def test_load_names_and_options(tmp_path):
+    assert set(available(tmp_path)) == {"toy", "synthetic", "movielens-100k"}
+    assert available(tmp_path)["movielens-100k"]["local"] is None
+    assert len(load(n_users=20, n_items=10, n_interactions=50)) == 50  # synthetic is the default
+    with pytest.raises(ValueError, match="unknown data set 'netflix'"):
+        load("netflix")
+    with pytest.raises(ValueError, match="built in"):
+        load("toy", path=tmp_path)
+
+
+def test_data_home_defaults_to_the_user_cache(monkeypatch):
+    monkeypatch.delenv("NANOREC_DATA_HOME", raising=False)
+    assert get_data_home() == get_data_home("~/.cache/nanorec")
+    assert str(get_data_home()).endswith(os.path.join(".cache", "nanorec"))

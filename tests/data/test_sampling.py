@@ -1,0 +1,156 @@
+"""Negative sampling: never a positive, kernel == twin, popularity frequencies (chi-square)."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from nanorec.data.interactions import Interactions
+from nanorec.data.sampling import NegativeSampler, item_weights, sample_negatives_nb, sample_negatives_ref
+
+
+@st.composite
+def implicit_logs(draw):
+    n_users, n_items = draw(st.integers(1, 6)), draw(st.integers(2, 10))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n_users - 1), st.integers(0, n_items - 1)),
+            min_size=1, max_size=40, unique=True,
+        )
+    )
+    users, items = zip(*pairs)
+    return Interactions.from_arrays(users, items, user_ids=np.arange(n_users), item_ids=np.arange(n_items))
+
+
+def positives_of(train):
+    return {(u, i) for u, i in zip(train.user_index.tolist(), train.item_index.tolist())}
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    train=implicit_logs(),
+    distribution=st.sampled_from(["uniform", "popularity"]),
+    alpha=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    n_negatives=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sampler_never_returns_a_positive(train, distribution, alpha, n_negatives, seed):
+    sampler = NegativeSampler(train, n_negatives, distribution, alpha, seed)
+    users = np.flatnonzero(sampler.n_choices > 0)
+    assume(len(users) > 0)
+    users = np.random.default_rng(seed).choice(users, size=20)
+    negatives = sampler.sample(users)
+    assert negatives.shape == (20, n_negatives) and negatives.dtype == np.int32
+    positives = positives_of(train)
+    weights = item_weights(train, distribution, alpha)
+    for user, row in zip(users, negatives):
+        for item in row:
+            assert (user, item) not in positives
+            assert weights[item] > 0  # zero-weight items (unseen, popularity) are never drawn
+    again = NegativeSampler(train, n_negatives, distribution, alpha, seed).sample(users)
+    np.testing.assert_array_equal(again, negatives)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    train=implicit_logs(),
+    distribution=st.sampled_from(["uniform", "popularity"]),
+    n_uniforms=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, n_uniforms, seed):
+    sampler = NegativeSampler(train, 3, distribution)
+    users = np.flatnonzero(sampler.n_choices > 0)
+    assume(len(users) > 0)
+    rng = np.random.default_rng(seed)
+    users = rng.choice(users, size=15)
+    uniforms = rng.random(n_uniforms)
+    args = (sampler.indptr, sampler.indices, users, 3, sampler.cdf, uniforms)
+    negatives_nb, filled_nb = sample_negatives_nb(*args)
+    negatives_ref, filled_ref = sample_negatives_ref(*args)
+    assert filled_nb == filled_ref
+    np.testing.assert_array_equal(negatives_nb, negatives_ref)
+
+
+def test_the_stream_is_read_in_order_with_rejections():
+    # one user whose positive is item 1 of 4 equal-weight items: r -> item floor(4 r)
+    indptr, indices = np.array([0, 1]), np.array([1], dtype=np.int32)
+    cdf = np.cumsum(np.ones(4))
+    uniforms = np.array([0.3, 0.9, 0.0, 0.6])  # items 1 (rejected), 3, 0, 2
+    for kernel in (sample_negatives_nb, sample_negatives_ref):
+        negatives, filled = kernel(indptr, indices, np.array([0]), 3, cdf, uniforms)
+        assert filled == 1 and negatives.tolist() == [[3, 0, 2]]
+
+
+def chi_square(observed, expected):
+    return float(np.sum((observed - expected) ** 2 / expected))
+
+
+def chi_square_critical(dof, z=3.72):
+    """Upper quantile of chi-square(dof) by the Wilson-Hilferty approximation (z = 3.72: p ~ 1e-4)."""
+    c = 2.0 / (9.0 * dof)
+    return dof * (1.0 - c + z * np.sqrt(c)) ** 3
+
+
+def popularity_log():
+    """Item k (k = 0..7) has 2 + 3k rows; user 0 holds items 2 and 5, the other users one item each."""
+    users, items = [0, 0], [2, 5]
+    next_user = 1
+    for item, count in enumerate(2 + 3 * np.arange(8)):
+        for _ in range(count - (item in (2, 5))):
+            users.append(next_user)
+            items.append(item)
+            next_user += 1
+    return Interactions.from_arrays(users, items)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_popularity_frequencies_match_count_to_the_alpha(alpha):
+    train = popularity_log()
+    sampler = NegativeSampler(train, n_negatives=8, distribution="popularity", alpha=alpha, seed=7)
+    draws = sampler.sample(np.zeros(5000, dtype=np.int64)).ravel()
+    negatives = np.array([0, 1, 3, 4, 6, 7])  # user 0's negatives
+    counts = (2 + 3 * negatives) ** alpha
+    expected = len(draws) * counts / counts.sum()
+    observed = np.bincount(draws, minlength=8)
+    assert observed[[2, 5]].sum() == 0
+    assert chi_square(observed[negatives], expected) < chi_square_critical(len(negatives) - 1)
+    # the same test rejects the uniform sampler: it can fail
+    uniform = NegativeSampler(train, n_negatives=8, seed=7).sample(np.zeros(5000, dtype=np.int64)).ravel()
+    observed_uniform = np.bincount(uniform, minlength=8)[negatives]
+    assert chi_square(observed_uniform, expected) > chi_square_critical(len(negatives) - 1)
+
+
+def test_user_with_every_item_gets_a_clear_error():
+    train = Interactions.from_arrays(["full", "full", "other"], [1, 2, 1])
+    sampler = NegativeSampler(train, n_negatives=2)
+    assert sampler.sample([1]).tolist() == [[1, 1]]
+    with pytest.raises(ValueError, match="user 'full' \\(index 0\\) has interacted with every item"):
+        sampler.sample([1, 0])
+    # item 3 has no rows: uniform may draw it for "full", popularity (weight 0) may not
+    train = Interactions.from_arrays(["full", "full", "other"], [1, 2, 1], item_ids=[1, 2, 3])
+    assert NegativeSampler(train, n_negatives=2).sample([0]).tolist() == [[2, 2]]
+    with pytest.raises(ValueError, match="every item that can be drawn"):
+        NegativeSampler(train, distribution="popularity").sample([0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_negatives=0), "n_negatives"),
+        (dict(distribution="zipf"), "distribution must be one of"),
+        (dict(distribution="popularity", alpha=-1.0), "alpha"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, message):
+    train = Interactions.from_arrays([1, 2], [1, 2])
+    with pytest.raises(ValueError, match=message):
+        NegativeSampler(train, **kwargs)
+
+
+def test_bad_users_are_refused():
+    sampler = NegativeSampler(Interactions.from_arrays([1, 2], [1, 2]))
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        sampler.sample([2])
+    with pytest.raises(TypeError, match="user indices"):
+        sampler.sample(["a"])

@@ -1,0 +1,273 @@
+"""BiasedMF and BPRMF: they learn planted structure, are repeatable, every hyperparameter matters,
+and BiasedMF's fused kernel takes the same step as its composed-layer network."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nanorec.data.interactions import Interactions
+from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
+from nanorec.evaluation.protocols import evaluate
+from nanorec.models.baselines import Popularity
+from nanorec.models.mf import BiasedMF, BiasedMFNetwork, BPRMF
+from nanorec.models.mf_kernels import biased_mf_epoch_nb
+from nanorec.nn.losses import MSELoss
+from nanorec.optim.optimizers import SGD
+
+
+def planted_ratings(n_users=150, n_items=80, per_user=25, seed=0):
+    """Ratings 1..5 from planted biases and rank-3 factors plus N(0, 0.3^2) noise."""
+    rng = np.random.default_rng(seed)
+    P, Q = rng.normal(0, 0.6, (n_users, 3)), rng.normal(0, 0.6, (n_items, 3))
+    user_bias, item_bias = rng.normal(0, 0.3, n_users), rng.normal(0, 0.5, n_items)
+    users = np.repeat(np.arange(n_users), per_user)
+    items = np.concatenate([rng.choice(n_items, per_user, replace=False) for _ in range(n_users)])
+    score = 3.5 + user_bias[users] + item_bias[items] + np.sum(P[users] * Q[items], axis=1)
+    ratings = np.clip(np.round(score + rng.normal(0, 0.3, len(users))), 1, 5)
+    return Interactions.from_arrays(users, items, ratings=ratings)
+
+
+def planted_clicks(n_users=120, n_items=60, n_groups=4, per_user=12, seed=0):
+    """Implicit feedback: each user clicks mostly (80%) items of its group, the rest anywhere;
+    random timestamps, so leave_last_out holds out a random click per user."""
+    rng = np.random.default_rng(seed)
+    group_of_item = np.arange(n_items) % n_groups
+    users, items = [], []
+    for user in range(n_users):
+        own = np.flatnonzero(group_of_item == user % n_groups)
+        n_own = int(0.8 * per_user)
+        clicked = rng.choice(own, n_own, replace=False)
+        others = np.setdiff1d(np.arange(n_items), clicked)
+        clicked = np.concatenate([clicked, rng.choice(others, per_user - n_own, replace=False)])
+        users += [user] * per_user
+        items += clicked.tolist()
+    timestamps = rng.permutation(len(users))
+    return Interactions.from_arrays(users, items, timestamps=timestamps)
+
+
+@pytest.fixture(scope="module")
+def explicit_split():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ColdStartWarning)
+        return holdout(planted_ratings(), test_size=0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def implicit_split():
+    return leave_last_out(planted_clicks())
+
+
+def rmse(model, test):
+    errors = test.ratings - model.score_pairs(test.user_index, test.item_index)
+    return float(np.sqrt(np.mean(errors**2)))
+
+
+FAST_MF = dict(n_factors=8, n_epochs=25, lr=0.02, reg=0.02)
+FAST_BPR = dict(n_factors=8, n_epochs=20, lr=0.05, reg=0.01)
+
+
+def test_biased_mf_beats_global_mean(explicit_split):
+    train, test = explicit_split
+    model = BiasedMF(**FAST_MF).fit(train)
+    baseline = float(np.sqrt(np.mean((test.ratings - train.ratings.mean()) ** 2)))
+    assert rmse(model, test) < 0.8 * baseline  # measured: 0.71 of the baseline
+    assert model.history_["loss"][-1] < 0.5 * model.history_["loss"][0]
+
+
+def test_bpr_mf_beats_popularity(implicit_split):
+    train, test = implicit_split
+    metrics = ("hr@10", "ndcg@10")
+    bpr = evaluate(BPRMF(**FAST_BPR).fit(train), test, train=train, metrics=metrics)
+    popularity = evaluate(Popularity().fit(train), test, train=train, metrics=metrics)
+    # planted groups: ~80% of a held-out click is in the user's group of 15 items, so a model
+    # that finds the groups hits far more often than the near-flat popularity ranking
+    assert bpr["hr@10"] > popularity["hr@10"] + 0.25
+    assert bpr["ndcg@10"] > popularity["ndcg@10"] + 0.1
+
+
+@pytest.mark.parametrize("model_class, options, split", [
+    (BiasedMF, FAST_MF, "explicit_split"), (BPRMF, FAST_BPR, "implicit_split")
+])
+def test_same_seed_same_model(model_class, options, split, request):
+    train, _ = request.getfixturevalue(split)
+    first = model_class(**options, random_state=3).fit(train)
+    again = model_class(**options, random_state=3).fit(train)
+    other = model_class(**options, random_state=4).fit(train)
+    np.testing.assert_array_equal(first.user_factors_, again.user_factors_)
+    np.testing.assert_array_equal(first.item_factors_, again.item_factors_)
+    assert first.history_ == again.history_
+    assert not np.allclose(first.item_factors_, other.item_factors_)
+
+
+def scores_after_fit(model, train, valid=None):
+    model.fit(train, valid)
+    users = np.repeat(np.arange(train.n_users), 3)
+    items = np.tile(np.arange(3), train.n_users)
+    return model.score_pairs(users, items)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("n_factors", 4), ("n_epochs", 10), ("lr", 0.01), ("reg", 0.2), ("init_std", 0.3),
+    ("random_state", 1), ("dtype", np.float64), ("early_stopping", 1), ("clip", False),
+])
+def test_every_biased_mf_hyperparameter_changes_the_result(explicit_split, name, value):
+    train, test = explicit_split
+    options = dict(FAST_MF, n_epochs=40, lr=0.05, reg=0.0)  # overfits: early stopping triggers
+    changed = dict(options, **{name: value})
+    reference = scores_after_fit(BiasedMF(**options), train, test)
+    result = scores_after_fit(BiasedMF(**changed), train, test)
+    assert not np.allclose(reference, result, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("n_factors", 4), ("n_epochs", 10), ("lr", 0.01), ("reg", 0.1), ("n_negatives", 3),
+    ("sampling", "popularity"), ("init_std", 0.3), ("random_state", 1), ("dtype", np.float64),
+    ("early_stopping", 1),
+])
+def test_every_bpr_mf_hyperparameter_changes_the_result(implicit_split, name, value):
+    train, test = implicit_split
+    options = dict(FAST_BPR, n_epochs=40, lr=0.2, reg=0.0)
+    reference = scores_after_fit(BPRMF(**options), train, test)
+    result = scores_after_fit(BPRMF(**dict(options, **{name: value})), train, test)
+    assert not np.allclose(reference, result, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_class, options, split, metric", [
+    (BiasedMF, dict(FAST_MF, lr=0.05, reg=0.0), "explicit_split", "valid_rmse"),
+    (BPRMF, dict(FAST_BPR, lr=0.2, reg=0.0), "implicit_split", "valid_hr@10"),
+])
+def test_early_stopping_keeps_the_best_epoch(model_class, options, split, metric, request):
+    train, valid = request.getfixturevalue(split)
+    model = model_class(**dict(options, n_epochs=60, early_stopping=2)).fit(train, valid)
+    history = model.history_[metric]
+    assert len(history) == len(model.history_["loss"]) < 60
+    assert len(history) == model.best_epoch_ + 3  # stopped after 2 epochs without improvement
+    best = min(history) if metric == "valid_rmse" else max(history)
+    assert history[model.best_epoch_] == best
+    if metric == "valid_rmse":  # the restored parameters are those of the best epoch
+        assert rmse(model, valid) == pytest.approx(best, rel=1e-6)
+
+
+def test_validation_without_early_stopping_only_monitors(explicit_split):
+    train, valid = explicit_split
+    model = BiasedMF(**FAST_MF).fit(train, valid)
+    assert len(model.history_["valid_rmse"]) == FAST_MF["n_epochs"]
+    assert model.best_epoch_ == FAST_MF["n_epochs"] - 1
+    assert rmse(model, valid) == pytest.approx(model.history_["valid_rmse"][-1], rel=1e-6)
+
+
+def test_verbose_prints_one_line_per_epoch(explicit_split, capsys):
+    BiasedMF(**dict(FAST_MF, n_epochs=3), verbose=True).fit(*explicit_split)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("epoch 3/3") and "valid_rmse" in lines[-1]
+
+
+def test_score_items_matches_score_pairs(explicit_split, implicit_split):
+    for model, train in ((BiasedMF(**FAST_MF, clip=False), explicit_split[0]),
+                         (BPRMF(**FAST_BPR), implicit_split[0])):
+        model.fit(train)
+        users = np.arange(train.n_users)
+        full = model.score_items(users)
+        assert full.shape == (train.n_users, train.n_items)
+        items = np.arange(train.n_users) % train.n_items
+        np.testing.assert_allclose(model.score_pairs(users, items), full[users, items], rtol=1e-5)
+
+
+def test_clip_keeps_predictions_in_the_train_range(explicit_split):
+    train, test = explicit_split
+    model = BiasedMF(**dict(FAST_MF, lr=0.05, reg=0.0, n_epochs=40)).fit(train)
+    raw = model.score_items(np.arange(train.n_users))
+    assert raw.min() < 1 or raw.max() > 5  # some unclipped scores leave [1, 5] ...
+    clipped = model.predict(train.user_ids[test.user_index], train.item_ids[test.item_index])
+    assert clipped.min() >= 1 and clipped.max() <= 5  # ... predictions do not
+
+
+def test_items_without_train_ratings_fall_back_to_the_biases():
+    data = Interactions.from_arrays([1, 1, 2, 2], [10, 20, 10, 30], ratings=[5.0, 3.0, 4.0, 1.0])
+    train = data.subset([0, 1, 2])  # item 30 has no train rating
+    model = BiasedMF(n_factors=4, n_epochs=5, clip=False).fit(train)
+    np.testing.assert_array_equal(model.item_factors_[2], 0)
+    expected = model.global_mean_ + model.user_bias_[1] + model.item_bias_[2]
+    assert model.predict([2], [30])[0] == pytest.approx(expected)
+    assert model.item_bias_[2] == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_factors=st.integers(1, 5), lr=st.floats(0.001, 0.5),
+       reg=st.floats(0.0, 1.0))
+def test_composed_layer_step_equals_fused_kernel_step(seed, n_factors, lr, reg):
+    # The network's SGD step on 0.5 (r - r_hat)^2 with weight decay reg on the rows used is the
+    # kernel's step: see BiasedMFNetwork's docstring.
+    rng = np.random.default_rng(seed)
+    n_users, n_items, mu = 4, 5, 3.0
+    network = BiasedMFNetwork(n_users, n_items, n_factors, mu, init_std=0.5, rng=rng, dtype=np.float64)
+    for name in ("user_bias", "item_bias"):
+        network.params[name][...] = rng.normal(0, 0.5, network.params[name].shape)
+    user, item, rating = rng.integers(n_users), rng.integers(n_items), rng.uniform(1, 5)
+    kernel_params = {name: value.copy() for name, value in network.params.items()}
+
+    loss = MSELoss()
+    r_hat = network.forward((np.array([user]), np.array([item])))
+    loss.forward(r_hat, np.array([[rating]]), weight=np.array([0.5]))
+    network.backward(loss.backward())
+    SGD(network, lr=lr, weight_decay=reg).step()
+
+    biased_mf_epoch_nb(
+        np.array([user]), np.array([item]), np.array([rating]), np.zeros(1, np.int64), mu,
+        kernel_params["user_bias"][:, 0], kernel_params["item_bias"][:, 0],
+        kernel_params["user_factors"], kernel_params["item_factors"], lr, reg,
+    )
+    for name, value in network.params.items():
+        np.testing.assert_allclose(value, kernel_params[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_to_network_predicts_like_the_model(explicit_split):
+    train, test = explicit_split
+    model = BiasedMF(**FAST_MF, clip=False, dtype=np.float64).fit(train)
+    network = model.to_network().eval()
+    r_hat = network.forward((test.user_index, test.item_index))
+    np.testing.assert_allclose(r_hat[:, 0], model.score_pairs(test.user_index, test.item_index))
+
+
+def test_network_rejects_a_single_array():
+    network = BiasedMFNetwork(3, 3, 2, 0.0)
+    with pytest.raises(TypeError, match="tuple"):
+        network.forward(np.array([0, 1]))
+
+
+def test_biased_mf_refuses_implicit_feedback(implicit_split):
+    with pytest.raises(ValueError, match="needs explicit ratings.*BPRMF"):
+        BiasedMF(n_epochs=1).fit(implicit_split[0])
+
+
+@pytest.mark.parametrize("model_class", [BiasedMF, BPRMF])
+@pytest.mark.parametrize("name, value, message", [
+    ("n_factors", 0, "n_factors must be a positive integer"),
+    ("n_epochs", 2.5, "n_epochs must be a positive integer"),
+    ("lr", 0.0, "lr must be a finite number > 0"),
+    ("reg", -1.0, "reg must be a finite number >= 0"),
+    ("init_std", float("nan"), "init_std must be"),
+    ("dtype", np.int32, "dtype must be np.float32 or np.float64"),
+    ("early_stopping", 0, "early_stopping must be a positive integer"),
+])
+def test_bad_hyperparameters_are_named(model_class, name, value, message, explicit_split):
+    train, valid = explicit_split
+    with pytest.raises(ValueError, match=message):
+        model_class(**{name: value}).fit(train, valid)
+
+
+def test_early_stopping_needs_validation_data(explicit_split):
+    with pytest.raises(ValueError, match="early_stopping needs validation data"):
+        BiasedMF(early_stopping=2).fit(explicit_split[0])
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(n_negatives=0), "n_negatives must be a positive integer"),
+    (dict(sampling="zipf"), "sampling must be 'uniform' or 'popularity'"),
+])
+def test_bpr_mf_rejects_bad_sampling_options(implicit_split, options, message):
+    with pytest.raises(ValueError, match=message):
+        BPRMF(**options).fit(implicit_split[0])

@@ -1,0 +1,144 @@
+"""The gradient checker itself: it must pass sound gradients and catch wrong ones."""
+
+import numpy as np
+import pytest
+
+from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
+from nanorec.testing.gradcheck import gradcheck
+
+F64 = np.float64
+
+
+class TransposedWeightGradient(Dense):
+    """Dense with the classic bug dW = dy^T x instead of x^T dy (same shape when D_in == D_out)."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"] += dy.T @ x
+        self.grads["b"] += dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+class MissingBiasGradient(Dense):
+    """Dense that forgets db."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"] += x.T @ dy
+        return dy @ self.params["W"].T
+
+
+class UntransposedInputGradient(Dense):
+    """Dense that returns dy W instead of dy W^T."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"] += x.T @ dy
+        self.grads["b"] += dy.sum(axis=0)
+        return dy @ self.params["W"]
+
+
+class MeanSquaredError:
+    """L = mean((pred - target)^2); dL/dpred = 2 (pred - target) / N, or a wrong variant."""
+
+    def __init__(self, factor=2.0):
+        self.factor = factor
+
+    def forward(self, pred, target):
+        self._diff = pred - target
+        return float(np.mean(self._diff**2))
+
+    def backward(self):
+        return self.factor * self._diff / self._diff.size
+
+
+def random_input(shape, seed=1):
+    # Not seed 0: gradcheck draws its default dy with seed 0, and x == dy would make x^T dy
+    # symmetric, hiding the transposed-dW bug.
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def rows_by_name(report):
+    return {row.name: row for row in report.rows}
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_a_sound_dense_layer_passes_with_a_tiny_error(n):
+    report = gradcheck(Dense(3, 3, rng=0, dtype=F64), random_input((n, 3)))
+    assert report.passed and report.max_rel_error < 1e-8
+    assert set(rows_by_name(report)) == {"input", "param W", "param b"}
+
+
+BROKEN_LAYERS = [
+    (TransposedWeightGradient, "param W"),
+    (MissingBiasGradient, "param b"),
+    (UntransposedInputGradient, "input"),
+]
+
+
+@pytest.mark.parametrize("n", [1, 4])
+@pytest.mark.parametrize("broken_class, bad_row", BROKEN_LAYERS)
+def test_a_wrong_backward_fails_on_the_right_row(n, broken_class, bad_row):
+    report = gradcheck(broken_class(3, 3, rng=0, dtype=F64), random_input((n, 3)))
+    assert not report.passed
+    rows = rows_by_name(report)
+    assert not rows[bad_row].passed and rows[bad_row].rel_error > 1e-2
+    assert all(row.passed for name, row in rows.items() if name != bad_row)
+    with pytest.raises(AssertionError, match="gradient check failed"):
+        report.check()
+
+
+class UpstreamAsInputGradient(Dense):
+    """Dense that returns dy itself as dL/dx: shape (N, D_out) instead of (N, D_in)."""
+
+    def backward(self, dy):
+        super().backward(dy)
+        return dy
+
+
+def test_a_gradient_of_the_wrong_shape_is_reported():
+    with pytest.raises(ValueError, match=r"gradient of input has shape \(4, 2\), expected \(4, 3\)"):
+        gradcheck(UpstreamAsInputGradient(3, 2, rng=0, dtype=F64), random_input((4, 3)))
+
+
+def test_losses_pass_or_fail_on_their_gradient():
+    pred, target = random_input((5, 1), seed=1), random_input((5, 1), seed=2)
+    assert gradcheck(MeanSquaredError(), pred, target).passed
+    report = gradcheck(MeanSquaredError(factor=1.0), pred, target)
+    assert not report.passed and report.rows[0].rel_error > 0.1
+
+
+def test_plain_functions_are_checked_with_grad():
+    x = random_input((3, 2))
+    assert gradcheck(lambda a: float(np.sum(np.sin(a))), x, grad=np.cos).passed
+    assert not gradcheck(lambda a: float(np.sum(np.sin(a))), x, grad=lambda a: -np.sin(a)).passed
+    two_inputs = gradcheck(lambda a, b: float(np.sum(a * b)), x, 2 * x, grad=lambda a, b: (b, None))
+    assert two_inputs.passed and len(two_inputs.rows) == 1  # None skips the second input
+    with pytest.raises(TypeError, match="needs grad="):
+        gradcheck(lambda a: float(np.sum(a)), x)
+
+
+def test_the_report_prints_a_readable_table():
+    text = str(gradcheck(MissingBiasGradient(2, 2, rng=0, dtype=F64), random_input((3, 2))))
+    lines = text.splitlines()
+    assert lines[0].startswith("gradcheck MissingBiasGradient") and lines[0].endswith("FAIL")
+    assert "max abs err" in lines[1] and "rel err" in lines[1]
+    assert any(line.split()[:2] == ["param", "b"] and line.endswith("NO") for line in lines[2:])
+    assert any(line.split()[:2] == ["param", "W"] and line.endswith("yes") for line in lines[2:])
+
+
+def test_two_input_layers_and_id_inputs():
+    pair = (random_input((4, 3), seed=1), random_input((4, 3), seed=2))
+    report = gradcheck(Dot(), pair)
+    assert report.passed and [row.name for row in report.rows] == ["input 0", "input 1"]
+    report = gradcheck(Embedding(5, 2, rng=0, dtype=F64), np.array([4, 0, 4]))
+    assert report.passed and [row.name for row in report.rows] == ["param W"]
+
+
+def test_dropout_masks_are_replayed():
+    assert gradcheck(Dropout(0.5, rng=0), random_input((6, 4))).passed
+
+
+def test_float32_parameters_are_refused():
+    with pytest.raises(TypeError, match="dtype=np.float64"):
+        gradcheck(Dense(2, 2), random_input((1, 2)))
