@@ -12,8 +12,7 @@ the dtype of their input and accept arrays of any shape.
 
 import numpy as np
 
-from nanorec.nn.base import Layer
-from nanorec.nn.layers import check_float, check_upstream
+from nanorec.nn.base import Layer, check_float, check_upstream
 
 
 def sigmoid(x):

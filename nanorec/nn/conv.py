@@ -8,9 +8,14 @@ filter's strongest response anywhere in the sequence.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nanorec.nn.base import Layer, check_array
+from nanorec.nn.base import (
+    Layer,
+    check_array,
+    check_features,
+    check_positive_int,
+    check_upstream,
+)
 from nanorec.nn.init import as_generator, float_dtype, initialize
-from nanorec.nn.layers import check_features, check_positive_int, check_upstream
 
 
 class Conv1d(Layer):

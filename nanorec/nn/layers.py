@@ -9,42 +9,16 @@ gradient, and containers pass that None on.
 
 import numpy as np
 
-from nanorec.nn.base import Layer, RowSparseGrad, check_array
+from nanorec.nn.base import (
+    Layer,
+    RowSparseGrad,
+    check_array,
+    check_features,
+    check_float,
+    check_positive_int,
+    check_upstream,
+)
 from nanorec.nn.init import as_generator, float_dtype, initialize
-
-
-def check_positive_int(value, name, layer):
-    """Return value as an int after checking it is >= 1; raise a ValueError naming the layer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_float(x, layer):
-    """Return x as a float ndarray of any rank (elementwise layers); raise naming the layer."""
-    x = np.asarray(x)
-    return check_array(x, x.ndim, layer)
-
-
-def check_upstream(dy, shape, layer):
-    """Return dy as an ndarray after checking it has the shape of the forward output.
-
-    Without this check a wrong dy could broadcast silently into a wrong gradient.
-    """
-    dy = np.asarray(dy)
-    if dy.shape != tuple(shape):
-        raise ValueError(
-            f"{layer}.backward: expected dy of shape {tuple(shape)} (the output's), got {dy.shape}"
-        )
-    return dy
-
-
-def check_features(x, expected, layer, name="x"):
-    """Check the last axis of x has ``expected`` entries."""
-    if x.shape[-1] != expected:
-        raise ValueError(
-            f"{layer}: expected {name} with {expected} features on the last axis, got shape {x.shape}"
-        )
 
 
 class Dense(Layer):

@@ -2,9 +2,14 @@
 
 import numpy as np
 
-from nanorec.nn.base import Layer, check_array
+from nanorec.nn.base import (
+    Layer,
+    check_array,
+    check_features,
+    check_positive_int,
+    check_upstream,
+)
 from nanorec.nn.init import as_generator, float_dtype, initialize
-from nanorec.nn.layers import check_features, check_positive_int, check_upstream
 
 
 class RNN(Layer):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from nanorec.nn.activations import Sigmoid
 from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
 from nanorec.testing.gradcheck import gradcheck
 
@@ -142,3 +143,26 @@ def test_dropout_masks_are_replayed():
 def test_float32_parameters_are_refused():
     with pytest.raises(TypeError, match="dtype=np.float64"):
         gradcheck(Dense(2, 2), random_input((1, 2)))
+
+
+def test_default_upstream_is_not_the_input_drawn_with_the_same_seed():
+    # a transposed dW is invisible when x == dy (x^T dy is then symmetric): the default dy must
+    # come from a stream of its own, so the bug shows even for x drawn with default_rng(0)
+    x = np.random.default_rng(0).standard_normal((3, 3))
+    layer = TransposedWeightGradient(3, 3, rng=1, dtype=np.float64)
+    assert not gradcheck(layer, x).passed
+
+
+class SlightlyWrongSigmoid(Sigmoid):
+    """The sigmoid with its derivative off by 1%."""
+
+    def backward(self, dy):
+        return 1.01 * super().backward(dy)
+
+
+def test_saturated_sigmoid_passes_and_a_small_error_there_still_fails():
+    # at x >= 12 every derivative is below 1e-5: measured against itself, round-off alone would
+    # fail a sound layer; measured against the resolution of f it passes, and a 1% error fails
+    x = np.random.default_rng(0).uniform(12, 20, size=(4, 3))
+    assert gradcheck(Sigmoid(), x).passed
+    assert not gradcheck(SlightlyWrongSigmoid(), x).passed
