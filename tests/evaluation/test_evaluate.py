@@ -16,25 +16,12 @@ from nanorec.evaluation.protocols import (
 )
 from nanorec.metrics import ranking
 from nanorec.metrics.rating import auc, mae, rmse
-from nanorec.models.base import Recommender
 from nanorec.models.baselines import Popularity
+from nanorec.testing.table_model import TableModel
 
 TOP_K = {"hr": ranking.hit_rate_at_k, "precision": ranking.precision_at_k,
          "recall": ranking.recall_at_k, "ndcg": ranking.ndcg_at_k, "map": ranking.map_at_k}
 METRICS = ["hr@1", "hr@3", "precision@2", "recall@3", "ndcg@3", "map@3", "mrr", "auc", "coverage@2"]
-
-
-class TableModel(Recommender):
-    """Scores read from a (U, I) table: any ranking, ties and all, can be set up by hand."""
-
-    def __init__(self, table):
-        self.table = np.asarray(table, dtype=np.float64)
-
-    def _fit(self, train, valid):
-        pass
-
-    def score_items(self, user_index):
-        return self.table[user_index]
 
 
 def split_by_masks(train_mask, test_mask, ratings=None):

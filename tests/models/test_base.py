@@ -10,19 +10,7 @@ from nanorec.data.interactions import Interactions
 from nanorec.models.base import Recommender
 from nanorec.models.baselines import Popularity, Random
 from nanorec.scoring import csr_entries, top_k
-
-
-class FixedScores(Recommender):
-    """A model whose scores are a given (U, I) table."""
-
-    def __init__(self, table):
-        self.table = np.asarray(table, dtype=np.float64)
-
-    def _fit(self, train, valid):
-        pass
-
-    def score_items(self, user_index):
-        return self.table[user_index]
+from nanorec.testing.table_model import TableModel
 
 
 def tiny_log():
@@ -72,7 +60,7 @@ def test_recommend_excludes_seen_items_and_ranks_the_rest(seed, k):
     users, items = np.nonzero(seen)
     data = Interactions.from_arrays(users, items)
     table = rng.integers(0, 3, (n_users, n_items)).astype(float)  # ties
-    model = FixedScores(table).fit(data)
+    model = TableModel(table).fit(data)
     item_ids, scores = model.recommend(list(range(n_users)), k=k)
     for u in range(n_users):
         masked = np.where(seen[u], -np.inf, table[u])
@@ -86,7 +74,7 @@ def test_recommend_excludes_seen_items_and_ranks_the_rest(seed, k):
 
 def test_recommend_single_user_raw_ids_and_ties():
     data = tiny_log()
-    model = FixedScores(np.zeros((3, 4))).fit(data)  # all tied: smaller item index first
+    model = TableModel(np.zeros((3, 4))).fit(data)  # all tied: smaller item index first
     item_ids, scores = model.recommend("bob", k=2)
     np.testing.assert_array_equal(item_ids, [10, 20])  # bob has seen 30
     assert item_ids.shape == scores.shape == (2,)
@@ -102,7 +90,7 @@ def test_recommend_in_several_blocks_equals_one_block(monkeypatch):
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, 30, 200), rng.integers(0, 9, 200)
     data = Interactions.from_arrays(users, items, duplicates="last")
-    model = FixedScores(rng.random((data.n_users, data.n_items))).fit(data)
+    model = TableModel(rng.random((data.n_users, data.n_items))).fit(data)
     whole = model.recommend(data.user_ids, k=4)
     monkeypatch.setattr(scoring, "SCORES_PER_BLOCK", 2 * data.n_items)  # 2 users per block
     blocked = model.recommend(data.user_ids, k=4)
@@ -112,7 +100,7 @@ def test_recommend_in_several_blocks_equals_one_block(monkeypatch):
 
 
 def test_predict_gathers_scores_by_raw_id():
-    model = FixedScores(np.arange(12.0).reshape(3, 4)).fit(tiny_log())
+    model = TableModel(np.arange(12.0).reshape(3, 4)).fit(tiny_log())
     np.testing.assert_array_equal(model.predict(["cy", "ann"], [40, 20]), [11.0, 1.0])
     np.testing.assert_array_equal(model.predict("bob", 10), [4.0])
     with pytest.raises(ValueError, match="2 user ids but 1 item ids"):
@@ -120,7 +108,7 @@ def test_predict_gathers_scores_by_raw_id():
 
 
 def test_unknown_ids_raise_key_errors_naming_them():
-    model = FixedScores(np.zeros((3, 4))).fit(tiny_log())
+    model = TableModel(np.zeros((3, 4))).fit(tiny_log())
     with pytest.raises(KeyError, match="unknown user id 'dan'"):
         model.recommend("dan")
     with pytest.raises(KeyError, match="unknown user id 'dan'"):
@@ -130,7 +118,7 @@ def test_unknown_ids_raise_key_errors_naming_them():
 
 
 def test_bad_k_and_calls_before_fit():
-    model = FixedScores(np.zeros((3, 4)))
+    model = TableModel(np.zeros((3, 4)))
     with pytest.raises(RuntimeError, match="not fitted"):
         model.recommend("ann")
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -144,11 +132,11 @@ def test_bad_k_and_calls_before_fit():
 
 def test_bad_models_and_bad_train_sets_are_caught():
     with pytest.raises(ValueError, match="NaN or inf"):
-        FixedScores(np.full((3, 4), np.nan)).fit(tiny_log()).recommend("ann", k=2)
+        TableModel(np.full((3, 4), np.nan)).fit(tiny_log()).recommend("ann", k=2)
     with pytest.raises(ValueError, match=r"shape \(1, 3\), expected \(1, 4\)"):
-        FixedScores(np.zeros((3, 3))).fit(tiny_log()).recommend("ann", k=2)
+        TableModel(np.zeros((3, 3))).fit(tiny_log()).recommend("ann", k=2)
     with pytest.raises(TypeError, match="Interactions"):
-        FixedScores(np.zeros((3, 4))).fit(np.zeros((3, 4)))
+        TableModel(np.zeros((3, 4))).fit(np.zeros((3, 4)))
     with pytest.raises(NotImplementedError, match="score_items"):
         Recommender().score_items(np.array([0]))
 
