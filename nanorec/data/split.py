@@ -16,8 +16,11 @@ the split issues a ``ColdStartWarning`` naming how many (such rows stay in test)
 
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
+
+from nanorec.data.interactions import Interactions
 
 
 class ColdStartWarning(UserWarning):
@@ -153,3 +156,67 @@ def _n_test_rows(n_rows, test_size):
 def _require_timestamps(data, split_name):
     if data.timestamps is None:
         raise ValueError(f"{split_name} needs timestamps, and these interactions have none")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold start: hold out whole users and whole items
+#     cold users   a random user_fraction of the users with rows: ALL their rows leave train
+#     cold items   a random item_fraction of the items with rows: ALL their rows leave train
+#     train        the rows of warm users with warm items
+#     user_test    the rows of cold users with warm items
+#     item_test    the rows of warm users with cold items
+#     (the few rows of a cold user with a cold item are in no part: they would test both at once)
+# Every part keeps the full id maps and features, so a cold user or item still has an index and its
+# feature row; only its interactions are hidden. nanorec.evaluation.cold measures models on them.
+# ---------------------------------------------------------------------------------------------
+
+
+class ColdStartSplit(NamedTuple):
+    """The three parts of ``cold_start_split`` (unpack as ``train, user_test, item_test``)."""
+
+    train: Interactions
+    user_test: Interactions
+    item_test: Interactions
+
+
+def cold_start_split(data, user_fraction=0.1, item_fraction=0.1, seed=0):
+    """Hold out whole users and whole items (see the module docstring).
+
+    Parameters
+    ----------
+    data : Interactions
+    user_fraction, item_fraction : float in [0, 1)
+        Share of the users (items) with at least one row to make cold: ceil(fraction * count)
+        of them, drawn without replacement.
+    seed : int
+        ``np.random.default_rng(seed)`` draws the cold users, then the cold items.
+
+    Returns
+    -------
+    ColdStartSplit(train, user_test, item_test)
+    """
+    if not isinstance(data, Interactions):
+        raise TypeError(f"cold_start_split expects an Interactions, got {type(data).__name__}")
+    rng = np.random.default_rng(seed)
+    cold_user = _draw_cold(rng, data.user_index, data.n_users, user_fraction, "user_fraction")
+    cold_item = _draw_cold(rng, data.item_index, data.n_items, item_fraction, "item_fraction")
+    row_user_cold, row_item_cold = cold_user[data.user_index], cold_item[data.item_index]
+    train = ~row_user_cold & ~row_item_cold
+    if not train.any():
+        raise ValueError("cold_start_split left no training rows: lower user_fraction or item_fraction")
+    return ColdStartSplit(
+        data.subset(train),
+        data.subset(row_user_cold & ~row_item_cold),
+        data.subset(~row_user_cold & row_item_cold),
+    )
+
+
+def _draw_cold(rng, index, size, fraction, name):
+    """Bool (size,): a random ceil(fraction * n_active) of the ids that occur in ``index``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ValueError(f"{name} must be a fraction in [0, 1), got {fraction!r}")
+    active = np.flatnonzero(np.bincount(index, minlength=size) > 0)
+    chosen = rng.choice(active, math.ceil(fraction * len(active)), replace=False)
+    cold = np.zeros(size, dtype=bool)
+    cold[chosen] = True
+    return cold

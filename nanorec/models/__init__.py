@@ -1,8 +1,16 @@
 """Recommenders built from the engine; raw ids in, raw ids out."""
 
-from nanorec.models.base import Recommender
+from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity, Random
+from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BiasedMF, BPRMF
+from nanorec.models.sequence import Caser, RNNRec
 
-__all__ = ["Recommender", "Popularity", "Random", "ItemKNN", "BiasedMF", "BPRMF"]
+__all__ = [
+    "Recommender", "ColdStartError",
+    "Popularity", "Random", "ItemKNN",
+    "BiasedMF", "BPRMF",
+    "Caser", "RNNRec",
+    "ContentBased", "Hybrid",
+]

@@ -26,6 +26,13 @@ from nanorec.io import load_arrays, save_arrays
 from nanorec.metrics.ranking import check_k
 from nanorec.scoring import csr_entries, row_blocks, top_k
 
+class ColdStartError(KeyError):
+    """A user or item without training rows that a model cannot score (too little is known of it)."""
+
+    def __str__(self):  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
 class Recommender:
     """Base class of every nanorec model.
 
@@ -41,7 +48,13 @@ class Recommender:
 
     The raw id -> index lookups are built from user_ids_ and item_ids_ on first use, so a loader
     only has to restore these attributes and the model's own parameters.
+
+    ``cold_start`` names what a model can score without training rows ("users", "items"). A
+    pure-ID model (the default, ``()``) learns nothing for a user without rows, so ``predict`` and
+    ``recommend`` raise ColdStartError for such a user rather than return noise.
     """
+
+    cold_start = ()
 
     def fit(self, train, valid=None):
         """Learn from ``train`` (an Interactions); ``valid`` is an optional Interactions for models
@@ -160,8 +173,18 @@ class Recommender:
         scores[block_row, item] = -np.inf
 
     def user_index(self, user_ids):
-        """Indices (n,) int64 of raw user ids; KeyError("unknown user id ...") if one is unknown."""
-        return self._to_index(user_ids, "user")
+        """Indices (n,) int64 of raw user ids; KeyError("unknown user id ...") if one is unknown,
+        ColdStartError if one has no training rows and the model cannot score cold users."""
+        index = self._to_index(user_ids, "user")
+        if "users" not in self.cold_start:
+            n_rows = np.diff(self.train_csr_.indptr)[index]
+            if np.any(n_rows == 0):
+                raw_id = self.user_ids_[[index[np.argmin(n_rows)]]].tolist()[0]
+                raise ColdStartError(
+                    f"user id {raw_id!r} has no training rows; this model ({type(self).__name__}) "
+                    "cannot score users without training rows; use Hybrid with user_features"
+                )
+        return index
 
     def item_index(self, item_ids):
         """Indices (n,) int64 of raw item ids; KeyError("unknown item id ...") if one is unknown."""
@@ -230,9 +253,9 @@ class Recommender:
         model_class = _model_classes().get(header["kind"])
         if model_class is None:
             raise ValueError(f"{path} holds an unknown model class {header['kind']!r}")
-        params = header["params"]
-        if "dtype" in params:
-            params["dtype"] = np.dtype(params["dtype"]).type  # saved by name, e.g. "float32"
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in header["params"].items()}
+        if "dtype" in params:  # JSON keeps tuples as lists and dtypes by name, e.g. "float32"
+            params["dtype"] = np.dtype(params["dtype"]).type
         model = model_class(**params)
         for name, value in header["fitted"].items():
             setattr(model, name, value)

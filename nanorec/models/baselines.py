@@ -13,6 +13,8 @@ class Popularity(Recommender):
     Fitted   item_counts_ : float64 (I,)
     """
 
+    cold_start = ("users", "items")  # scores never read a user's rows (a cold item counts 0)
+
     def _fit(self, train, valid):
         counts = np.bincount(train.item_index, minlength=self.n_items_)
         self.item_counts_ = counts.astype(np.float64)
@@ -34,6 +36,8 @@ class Random(Recommender):
     ----------
     seed : int
     """
+
+    cold_start = ("users", "items")
 
     def __init__(self, seed=0):
         self.seed = seed

@@ -4,6 +4,7 @@ from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.base import Layer, RowSparseGrad
 from nanorec.nn.conv import Conv1d, MaxOverTime
 from nanorec.nn.layers import (
+    Add,
     Branch,
     Concatenate,
     Dense,
@@ -27,7 +28,7 @@ from nanorec.nn.recurrent import RNN
 __all__ = [
     "Layer", "RowSparseGrad",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
-    "Dense", "Embedding", "Dropout", "Dot", "Multiply", "Concatenate",
+    "Dense", "Embedding", "Add", "Dropout", "Dot", "Multiply", "Concatenate",
     "Sequential", "Parallel", "Branch", "Conv1d", "MaxOverTime", "RNN",
     "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "BPRLoss",
 ]

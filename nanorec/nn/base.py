@@ -52,10 +52,12 @@ class RowSparseGrad:
     def coalesce(self):
         """Unique rows (sorted) and the sum of the values given for each: (rows (m,), values (m, D))."""
         rows, values = self.rows, self.values
-        unique, inverse = np.unique(rows, return_inverse=True)
-        summed = np.zeros((len(unique),) + self.shape[1:], self.dtype)
-        np.add.at(summed, inverse, values)
-        return unique, summed
+        if len(rows) == 0:
+            return rows, values
+        order = np.argsort(rows)  # equal rows side by side, then one reduceat sums each run
+        sorted_rows = rows[order]
+        starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+        return sorted_rows[starts], np.add.reduceat(values[order], starts, axis=0)
 
     def to_dense(self):
         dense = np.zeros(self.shape, self.dtype)

@@ -1,4 +1,4 @@
-"""Core layers (Dense, Embedding, Dropout), two-input layers (Dot, Multiply, Concatenate) and the
+"""Core layers (Dense, Embedding, Dropout), two-input layers (Dot, Multiply, Add, Concatenate) and the
 containers that wire layers into models (Sequential, Parallel, Branch).
 
 Every layer follows the protocol of nanorec.nn.base: ``forward`` caches what ``backward`` needs,
@@ -199,6 +199,25 @@ class Multiply(Layer):
         a, b = self._saved()
         dy = check_upstream(dy, a.shape, "Multiply")
         return dy * b, dy * a
+
+
+class Add(Layer):
+    """Elementwise sum y = a + b (e.g. a tower's ID part plus its feature part).
+
+    Shapes: (a (N, K), b (N, K)) -> y (N, K)
+    Backward, given dy = dL/dy (N, K): a sum passes its gradient unchanged to both terms,
+        da = dy      db = dy; returns (da, db)
+    """
+
+    def forward(self, inputs):
+        a, b = _check_pair(inputs, "Add")
+        self._save(a.shape)
+        return a + b
+
+    def backward(self, dy):
+        (shape,) = self._saved()
+        dy = check_upstream(dy, shape, "Add")
+        return dy, dy
 
 
 class Concatenate(Layer):

@@ -40,6 +40,7 @@ from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nanorec.nn.base import Layer
 from nanorec.nn.conv import Conv1d, MaxOverTime
 from nanorec.nn.layers import (
+    Add,
     Branch,
     Concatenate,
     Dense,
@@ -247,6 +248,7 @@ BUILDERS = {
     "dropout": _dropout,
     "dot": _pair(Dot),
     "multiply": _pair(Multiply),
+    "add": _pair(Add),
     "concatenate": _concatenate,
     "conv1d": _conv1d,
     "max_over_time": _max_over_time,

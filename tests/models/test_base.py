@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import nanorec.scoring as scoring
 from nanorec.data.interactions import Interactions
-from nanorec.models.base import Recommender
+from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity, Random
 from nanorec.scoring import csr_entries, top_k
 from nanorec.testing.table_model import TableModel
@@ -167,3 +167,15 @@ def test_random_is_repeatable_per_user_and_differs_by_seed():
     predicted = first.predict(users[[1, 2]], data.item_ids[[7, 9]])
     np.testing.assert_array_equal(predicted, table[[1, 2], [7, 9]])
     assert repr(first) == "Random(seed=3)"
+
+
+def test_pure_id_models_refuse_users_without_train_rows():
+    data = tiny_log()
+    train = data.subset(data.user_index != 0)  # the first user keeps an index but loses its rows
+    cold_user = data.user_ids[0]
+    model = TableModel(np.zeros((data.n_users, data.n_items))).fit(train)
+    with pytest.raises(ColdStartError, match="has no training rows; this model .TableModel."):
+        model.recommend(cold_user, k=2)
+    with pytest.raises(ColdStartError, match="cannot score users without training rows"):
+        model.predict([cold_user], [data.item_ids[0]])
+    assert len(Popularity().fit(train).recommend(cold_user, k=2)[0]) == 2  # it needs no rows

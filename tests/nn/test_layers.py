@@ -12,6 +12,7 @@ from nanorec.nn.layers import (
     Dot,
     Dropout,
     Embedding,
+    Add,
     Multiply,
     Parallel,
     Sequential,
@@ -24,7 +25,7 @@ bounded = settings(max_examples=30, deadline=None)
 
 
 KINDS = [
-    "dense", "embedding", "dropout", "dot", "multiply", "concatenate", "matrix_factorization", "branch"
+    "dense", "embedding", "dropout", "dot", "multiply", "add", "concatenate", "matrix_factorization", "branch"
 ]
 
 
@@ -203,9 +204,10 @@ def test_dot_and_multiply_forward(shape, data):
     expected_dot = np.array([[sum(a[n, k] * b[n, k] for k in range(n_cols))] for n in range(n_rows)])
     np.testing.assert_allclose(Dot().forward((a, b)), expected_dot, atol=1e-12)
     np.testing.assert_array_equal(Multiply().forward((a, b)), a * b)
+    np.testing.assert_array_equal(Add().forward((a, b)), a + b)
 
 
-@pytest.mark.parametrize("layer_class", [Dot, Multiply])
+@pytest.mark.parametrize("layer_class", [Dot, Multiply, Add])
 def test_pair_layers_reject_bad_inputs(layer_class):
     a = np.ones((3, 2))
     with pytest.raises(TypeError, match="tuple of two arrays"):

@@ -3,7 +3,6 @@ import pytest
 from hypothesis import given, settings
 
 from nanorec.nn.recurrent import RNN
-from nanorec.testing.gradcheck import gradcheck
 from nanorec.testing.strategies import float_arrays, layers
 
 bounded = settings(max_examples=30, deadline=None)

@@ -1,0 +1,156 @@
+"""Evaluation for cold start: rank for users or items that have no training rows.
+
+``nanorec.data.split.cold_start_split`` holds out whole users and whole items; ``evaluate_cold``
+then measures how well a fitted model ranks for them, with ties counted pessimistically as in
+nanorec.evaluation.protocols:
+
+    kind="users"   each cold user ranks every item that has train rows; relevant = its test items
+    kind="items"   each user with a test row on a cold item ranks all items WITHOUT train rows (the
+                   cold items); relevant = its cold test items. Popularity scores them all 0 (a
+                   tie): its AUC is 0.5 and its hit rate 0, the level of a random guess or worse.
+
+A model is asked only if its class says it can score without rows (``cold_start`` contains "users"
+or "items": ContentBased, Hybrid, and the baselines whose scores never read a user's rows).
+Pure-ID models (BPRMF, BiasedMF, ...) learn nothing for a user or item without rows, so they
+raise ColdStartError instead of returning noise.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nanorec.evaluation.protocols import EvaluationResult, parse_metrics, pessimistic_ranks_nb
+from nanorec.metrics.ranking import (
+    average_precision_from_hits,
+    hit_rate_from_hits,
+    ndcg_from_hits,
+    precision_from_hits,
+    recall_from_hits,
+)
+from nanorec.metrics.rating import auc
+from nanorec.models.base import ColdStartError
+from nanorec.scoring import csr_entries, row_blocks
+
+KINDS = ("users", "items")
+_FROM_HITS = {
+    "hr": lambda hits, n_relevant: hit_rate_from_hits(hits),
+    "precision": lambda hits, n_relevant: precision_from_hits(hits),
+    "recall": recall_from_hits,
+    "ndcg": ndcg_from_hits,
+    "map": average_precision_from_hits,
+}
+
+
+def check_cold_ready(model, kind, example_index=0):
+    """Raise ColdStartError unless ``model`` can score users (kind="users") or items without rows.
+
+    ``example_index`` names the cold user or item (an index) the message reports.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind in model.cold_start:
+        return
+    singular = kind[:-1]
+    raw_id = getattr(model, f"{singular}_ids_")[example_index : example_index + 1].tolist()[0]
+    raise ColdStartError(
+        f"unknown {singular} id {raw_id!r}; this model ({type(model).__name__}) cannot score "
+        f"{kind} without training rows; use Hybrid with {singular}_features"
+    )
+
+
+def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk_size=None):
+    """Ranking metrics of a fitted model for cold users or cold items (module docstring).
+
+    Parameters
+    ----------
+    model : Recommender
+        Fitted on the ``train`` part of a cold_start_split (its train rows tell warm from cold).
+    test : Interactions
+        ``user_test`` for kind="users", ``item_test`` for kind="items"; same id maps as train.
+    kind : {"users", "items"}
+    metrics : sequence of str
+        From hr@k, precision@k, recall@k, ndcg@k, map@k, mrr, auc (nanorec.metrics definitions;
+        auc: per user, its relevant items against the other candidates, ties averaged).
+    chunk_size : int, optional
+        Users scored at once (default: about 2**21 scores per chunk).
+
+    Returns
+    -------
+    EvaluationResult
+        The mean of each metric over the evaluated users. Users whose relevant items are all the
+        candidates (nothing to rank them above) are skipped and counted in ``n_skipped_no_test``.
+    """
+    specs = parse_metrics(metrics)
+    unsupported = [key for key, name, _ in specs if name not in (*_FROM_HITS, "mrr", "auc")]
+    if unsupported:
+        raise ValueError(f"evaluate_cold does not compute {unsupported}; use hr, precision, "
+                         "recall, ndcg, map (@k), mrr or auc")
+    users, relevant, candidates = _cold_task(model, test, kind)
+    n_relevant = np.diff(relevant.indptr)[users]
+    has_negative = n_relevant < candidates.sum()
+    n_skipped = int(np.sum(~has_negative))
+    users, n_relevant = users[has_negative], n_relevant[has_negative]
+    if len(users) == 0:
+        raise ValueError(f"no cold {kind[:-1]} in test has a candidate to rank below its items")
+    check_cold_ready(model, kind, users[0] if kind == "users" else relevant.indices[0])
+    totals = dict.fromkeys([key for key, _, _ in specs], 0.0)
+    k_max = max([k for _, name, k in specs if k is not None], default=1)
+    for block in row_blocks(len(users), model.n_items_, chunk_size):
+        chunk = users[block]
+        scores = model.checked_scores(chunk)
+        scores[:, ~candidates] = -np.inf
+        row, item = csr_entries(relevant.indptr, relevant.indices, chunk)
+        is_relevant = np.zeros(scores.shape, dtype=bool)
+        is_relevant[row, item] = True
+        ranks = pessimistic_ranks_nb(scores, row, item, is_relevant)
+        hits = np.zeros((len(chunk), k_max), dtype=bool)
+        in_top = ranks < k_max
+        hits[row[in_top], ranks[in_top]] = True
+        for key, name, k in specs:
+            if name in _FROM_HITS:
+                totals[key] += _FROM_HITS[name](hits[:, :k], n_relevant[block]).sum()
+            elif name == "mrr":
+                first_rank = np.full(len(chunk), model.n_items_)
+                np.minimum.at(first_rank, row, ranks)
+                totals[key] += np.sum(1.0 / (first_rank + 1))
+            else:  # auc over the candidates of each user
+                totals[key] += sum(auc(is_relevant[b, candidates], scores[b, candidates])
+                                   for b in range(len(chunk)))
+    values = {key: float(total / len(users)) for key, total in totals.items()}
+    which = "with" if kind == "users" else "without"
+    label = f"cold {kind}: ranking the {int(candidates.sum())} items {which} train rows"
+    return EvaluationResult(values, label, len(users), 0, n_skipped)
+
+
+class _Relevant(NamedTuple):
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+def _cold_task(model, test, kind):
+    """(users to evaluate (ascending), their relevant items as CSR rows, candidate mask (I,))."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not hasattr(model, "train_csr_"):
+        raise RuntimeError(f"{type(model).__name__} is not fitted yet: call fit(train) first")
+    for what in ("user", "item"):
+        ids, model_ids = np.asarray(getattr(test, f"{what}_ids")), getattr(model, f"{what}_ids_")
+        if len(ids) != len(model_ids) or not np.array_equal(ids, model_ids):
+            raise ValueError(
+                f"test has other {what} ids than the model's train set: evaluate on a part of the "
+                "cold_start_split whose train part the model was fitted on"
+            )
+    train = model.train_csr_
+    user_is_warm = np.diff(train.indptr) > 0
+    item_is_warm = np.bincount(train.indices, minlength=model.n_items_) > 0
+    if kind == "users":
+        rows = ~user_is_warm[test.user_index] & item_is_warm[test.item_index]
+        candidates = item_is_warm
+    else:
+        rows = ~item_is_warm[test.item_index]
+        candidates = ~item_is_warm
+    if not rows.any():
+        raise ValueError(f"test holds no row of a cold {kind[:-1]} (one without train rows)")
+    cold = test.subset(rows).to_csr()
+    users = np.flatnonzero(np.diff(cold.indptr) > 0)
+    return users, _Relevant(cold.indptr, cold.indices), candidates
