@@ -18,104 +18,33 @@ time is reported separately and excluded from the fit times.
 Prints a markdown table and writes JSON (with machine info, versions, sizes and seeds) under
 benchmarks/results/. A peer that is not installed gives a "skipped" row, never a crash.
 
-The helpers ``machine_info``, ``markdown_table``, ``write_results`` and ``Skipped`` are shared by
-the other ``bench_*`` scripts of this folder.
 """
 
 import argparse
 import datetime
-import importlib
-import importlib.metadata
-import json
-import os
-import platform
 import statistics
 import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from _common import (
+    RESULTS_DIR,
+    Skipped,
+    load_data,
+    machine_info,
+    markdown_table,
+    require,
+    timed,
+    write_results,
+)
 
-from nanorec.data.datasets import load
 from nanorec.data.split import ColdStartWarning, kfold
 from nanorec.models import mf_kernels
 from nanorec.models.mf import BiasedMF
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEED = 0
 N_FOLDS = 5
 SVD_HYPERPARAMETERS = dict(n_factors=100, n_epochs=20, lr=0.005, reg=0.02)
-
-
-# ----------------------------------------------------------------------------- shared helpers
-class Skipped(Exception):
-    """A runner cannot run here (a peer library is missing); the message says what to install."""
-
-
-def require(module, install_hint):
-    """Import ``module`` or raise Skipped("skipped (pip install <hint>)")."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise Skipped(f"skipped (pip install {install_hint})") from None
-
-
-def package_version(distribution):
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info():
-    """CPU model, cores, load average now, OS and Python: what a reader needs to weigh the times."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = (line.split(":", 1)[1] for line in cpuinfo if line.startswith("model name"))
-            cpu = next(names).strip()
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "versions": {
-            name: package_version(name)
-            for name in ("nanorec", "numpy", "numba", "scikit-surprise", "implicit", "scipy")
-        },
-    }
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def write_results(name, results, out_dir=RESULTS_DIR):
-    """Write ``results`` as JSON to out_dir/<name>-<UTC time>.json and return the path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=float))
-    return path
-
-
-def timed(function, *args):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - start
-
-
-def load_data(path):
-    """MovieLens-100K from ``path`` (zip or folder), or from the data home when path is None."""
-    return load("movielens-100k", path=path)
 
 
 # ----------------------------------------------------------------------------- runners

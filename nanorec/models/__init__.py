@@ -1,5 +1,6 @@
 """Recommenders built from the engine; raw ids in, raw ids out."""
 
+from nanorec.models.autoencoders import CDAE, AutoRec
 from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity, Random
 from nanorec.models.content import ContentBased, Hybrid
@@ -11,6 +12,7 @@ __all__ = [
     "Recommender", "ColdStartError",
     "Popularity", "Random", "ItemKNN",
     "BiasedMF", "BPRMF",
+    "AutoRec", "CDAE",
     "Caser", "RNNRec",
     "ContentBased", "Hybrid",
 ]
