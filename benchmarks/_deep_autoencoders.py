@@ -46,8 +46,8 @@ AUTOREC = dict(n_hidden=500, n_epochs=100, lr=0.001, reg=0.15, batch_size=256)
 CDAE_OPTIONS = dict(n_factors=50, corruption=0.2, n_epochs=25, lr=0.01, n_negatives=1)
 BIASED_MF = dict(n_factors=100, n_epochs=20, lr=0.005, reg=0.02)
 BPR = dict(n_factors=64, n_epochs=100, lr=0.01, reg=0.01)
-RATING = "rating: holdout 90/10"
-RANKING = "ranking: leave-last-out, full"
+RATING = "holdout 90/10, rating prediction"
+RANKING = "leave-last-out, full ranking"
 
 
 def make_models(quick):
