@@ -25,7 +25,12 @@ from nanorec.data.interactions import CSR
 from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.base import Recommender
-from nanorec.models.mf import _check_positive_int, _explicit_ratings, _run_epochs
+from nanorec.models.fitting import (
+    check_hyperparameters,
+    check_positive_int,
+    explicit_ratings,
+    run_epochs,
+)
 from nanorec.nn.activations import ReLU, Sigmoid, Tanh
 from nanorec.nn.init import as_generator
 from nanorec.nn.layers import Add, Dense, Dropout, Embedding, Parallel, Sequential
@@ -220,10 +225,10 @@ class AutoRec(Recommender):
         return autorec_network(self.n_users_, self.n_hidden, self.activation, rng, self.dtype)
 
     def _fit(self, train, valid):
-        _check_settings(self, valid, ("n_hidden", "n_epochs", "batch_size"))
-        ratings = _explicit_ratings(train, "train", "AutoRec")
+        check_hyperparameters(self, valid, positive_ints=("n_hidden", "batch_size"))
+        ratings = explicit_ratings(train, "train", "AutoRec")
         if valid is not None:
-            valid_ratings = _explicit_ratings(valid, "valid", "AutoRec")
+            valid_ratings = explicit_ratings(valid, "valid", "AutoRec")
         rng = np.random.default_rng(self.random_state)
         self.global_mean_ = float(ratings.mean())
         self.rating_range_ = (float(ratings.min()), float(ratings.max()))
@@ -248,7 +253,7 @@ class AutoRec(Recommender):
             errors = valid_ratings - self.score_pairs(valid.user_index, valid.item_index)
             return float(np.sqrt(np.mean(errors**2)))
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
+        run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
         self._predictions = None  # early stopping may have restored an earlier epoch's weights
         self.network_.eval()
 
@@ -367,11 +372,11 @@ class CDAE(Recommender):
         )
 
     def _fit(self, train, valid):
-        _check_settings(self, valid, ("n_factors", "n_epochs", "batch_size"))
+        check_hyperparameters(self, valid, positive_ints=("n_factors", "batch_size"))
         if not (np.isfinite(self.corruption) and 0 <= self.corruption < 1):
             raise ValueError(f"CDAE: corruption must be in [0, 1), got {self.corruption!r}")
         if self.n_negatives is not None:
-            _check_positive_int(self, "n_negatives")
+            check_positive_int(self, "n_negatives")
         rng = np.random.default_rng(self.random_state)
         self.network_ = self._build_network(rng)
         loss = MaskedLoss(BCEWithLogitsLoss())
@@ -400,7 +405,7 @@ class CDAE(Recommender):
         def valid_hit_rate():
             return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
+        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
         self.network_.eval()
 
     def _learned(self):
@@ -477,24 +482,3 @@ def _transpose(csr):
     indptr = np.zeros(n_columns + 1, dtype=np.int64)
     np.cumsum(np.bincount(csr.indices, minlength=n_columns), out=indptr[1:])
     return CSR(indptr, row_of_entry[order], csr.data[order], (n_columns, n_rows))
-
-
-def _check_settings(model, valid, int_names):
-    """Check the hyperparameters at fit time (scikit-learn's habit): positive ints, lr > 0,
-    reg >= 0, a float dtype, and early stopping only with validation data."""
-    name = type(model).__name__
-    for int_name in int_names:
-        _check_positive_int(model, int_name)
-    for attribute, low_open in (("lr", True), ("reg", False)):
-        value = getattr(model, attribute)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-            np.isfinite(value) and (value > 0 if low_open else value >= 0)
-        ):
-            bound = "> 0" if low_open else ">= 0"
-            raise ValueError(f"{name}: {attribute} must be a finite number {bound}, got {value!r}")
-    if np.dtype(model.dtype) not in (np.float32, np.float64):
-        raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {model.dtype!r}")
-    if model.early_stopping is not None:
-        _check_positive_int(model, "early_stopping")
-        if valid is None:
-            raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")

@@ -32,7 +32,12 @@ from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
 from nanorec.metrics.ranking import check_k
 from nanorec.models.base import ColdStartError, Recommender
-from nanorec.models.mf import _run_epochs
+from nanorec.models.fitting import (
+    check_hyperparameters,
+    check_number,
+    check_positive_int,
+    run_epochs,
+)
 from nanorec.nn.activations import ReLU
 from nanorec.nn.base import Layer, check_array, check_upstream
 from nanorec.nn.layers import Add, Dense, Dot, Embedding, Parallel, Sequential
@@ -136,29 +141,19 @@ class _SideFeatureModel(Recommender):
         def valid_hit_rate():
             return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
+        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
 
     def _learned(self):
         """The arrays early stopping copies and restores (read by mf._run_epochs)."""
         return list(self.network_.params.values())
 
     def _check_hyperparameters(self, valid):
-        name = type(self).__name__
-        for attribute in ("n_epochs", "batch_size", "n_negatives"):
-            _check_positive_int(getattr(self, attribute), attribute, name)
-        hidden = self.hidden
-        if not isinstance(hidden, (tuple, list)):
-            raise ValueError(f"{name}: hidden must be a tuple of layer sizes, got {hidden!r}")
-        for size in hidden:
-            _check_positive_int(size, "every size in hidden", name)
-        _check_number(self.lr, "lr", name, low_open=True)
-        _check_number(self.reg, "reg", name)
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {self.dtype!r}")
-        if self.early_stopping is not None:
-            _check_positive_int(self.early_stopping, "early_stopping", name)
-            if valid is None:
-                raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")
+        check_hyperparameters(self, valid, positive_ints=("batch_size", "n_negatives"))
+        if not isinstance(self.hidden, (tuple, list)):
+            raise ValueError(f"{type(self).__name__}: hidden must be a tuple of layer sizes, "
+                             f"got {self.hidden!r}")
+        for size in self.hidden:
+            check_positive_int(self, "every size in hidden", size)
 
     # ------------------------------------------------------------------ scoring
     def score_items(self, user_index):
@@ -374,7 +369,7 @@ class ContentBased(_SideFeatureModel):
         super()._check_hyperparameters(valid)
         if self.profile not in ("mean", "rating"):
             raise ValueError(f"ContentBased: profile must be 'mean' or 'rating', got {self.profile!r}")
-        _check_number(self.cold_dropout, "cold_dropout", "ContentBased", high=1.0)
+        check_number(self, "cold_dropout", high=1.0)
 
     def _build_network(self):
         rng = np.random.default_rng(self.random_state)
@@ -521,8 +516,8 @@ class Hybrid(_SideFeatureModel):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        _check_positive_int(self.n_factors, "n_factors", "Hybrid")
-        _check_number(self.id_dropout, "id_dropout", "Hybrid", high=1.0)
+        check_positive_int(self, "n_factors")
+        check_number(self, "id_dropout", high=1.0)
 
     def _build_network(self):
         rng = np.random.default_rng(self.random_state)
@@ -598,17 +593,3 @@ def _safe_ratio(sums, totals):
     out = np.zeros_like(sums)
     out[has_weight] = sums[has_weight] / totals[has_weight, None]
     return out
-
-
-def _check_positive_int(value, name, model_name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{model_name}: {name} must be a positive integer, got {value!r}")
-
-
-def _check_number(value, name, model_name, low_open=False, high=None):
-    """A finite number >= 0 (> 0 if low_open; < high if given), else a ValueError naming it."""
-    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-    ok = is_number and np.isfinite(value) and (value > 0 if low_open else value >= 0)
-    if not ok or (high is not None and value >= high):
-        bound = f"in [0, {high:g})" if high is not None else "> 0" if low_open else ">= 0"
-        raise ValueError(f"{model_name}: {name} must be a finite number {bound}, got {value!r}")

@@ -15,6 +15,12 @@ import numpy as np
 from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.base import Recommender
+from nanorec.models.fitting import (
+    check_hyperparameters,
+    check_number,
+    explicit_ratings,
+    run_epochs,
+)
 from nanorec.models.mf_kernels import biased_mf_epoch_nb, bpr_epoch_nb
 from nanorec.nn.base import Layer
 from nanorec.nn.init import normal
@@ -103,10 +109,11 @@ class BiasedMF(Recommender):
         self.verbose = verbose
 
     def _fit(self, train, valid):
-        _check_hyperparameters(self, valid)
-        ratings = _explicit_ratings(train, "train", type(self).__name__)
+        check_hyperparameters(self, valid, positive_ints=("n_factors",))
+        check_number(self, "init_std")
+        ratings = explicit_ratings(train, "train", type(self).__name__)
         if valid is not None:
-            valid_ratings = _explicit_ratings(valid, "valid", type(self).__name__)
+            valid_ratings = explicit_ratings(valid, "valid", type(self).__name__)
         rng = np.random.default_rng(self.random_state)
         dtype = np.dtype(self.dtype)
         self.global_mean_ = float(ratings.mean())
@@ -132,7 +139,7 @@ class BiasedMF(Recommender):
             errors = valid_ratings - self.score_pairs(valid.user_index, valid.item_index)
             return float(np.sqrt(np.mean(errors**2)))
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
+        run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
 
     def _learned(self):
         return (self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_)
@@ -241,8 +248,8 @@ class BPRMF(Recommender):
         self.verbose = verbose
 
     def _fit(self, train, valid):
-        _check_hyperparameters(self, valid)
-        _check_positive_int(self, "n_negatives")
+        check_hyperparameters(self, valid, positive_ints=("n_factors", "n_negatives"))
+        check_number(self, "init_std")
         if self.sampling not in ("uniform", "popularity"):
             raise ValueError(
                 f"BPRMF: sampling must be 'uniform' or 'popularity', got {self.sampling!r}"
@@ -271,7 +278,7 @@ class BPRMF(Recommender):
         def valid_hit_rate():
             return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
+        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
 
     def _learned(self):
         return (self.user_factors_, self.item_factors_, self.item_bias_)
@@ -361,74 +368,5 @@ class BiasedMFNetwork(Layer):
         return None  # ids have no gradient
 
 
-def _run_epochs(model, run_epoch, validate, metric_name, sign):
-    """Run ``model.n_epochs`` epochs; fill ``history_``; stop early on the validation metric.
-
-    ``run_epoch()`` trains one epoch and returns its mean loss. ``validate()`` (or None) returns the
-    validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
-    -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
-    epochs without improvement and the best epoch's parameters (``model._learned()``) are restored.
-    """
-    model.history_ = {"loss": []}
-    if validate is not None:
-        model.history_[metric_name] = []
-    best_value, best_epoch, best_params = np.inf, 0, None
-    for epoch in range(model.n_epochs):
-        model.history_["loss"].append(float(run_epoch()))
-        line = f"epoch {epoch + 1}/{model.n_epochs}  loss {model.history_['loss'][-1]:.5f}"
-        if validate is not None:
-            value = validate()
-            model.history_[metric_name].append(value)
-            line += f"  {metric_name} {value:.5f}"
-            if sign * value < best_value and model.early_stopping is not None:
-                best_value, best_epoch = sign * value, epoch
-                best_params = [array.copy() for array in model._learned()]
-        if model.verbose:
-            print(line, flush=True)
-        if model.early_stopping is not None and epoch - best_epoch >= model.early_stopping:
-            break
-    if best_params is None:
-        model.best_epoch_ = len(model.history_["loss"]) - 1
-    else:
-        model.best_epoch_ = best_epoch
-        for array, best in zip(model._learned(), best_params):
-            array[...] = best
-
-
 def _normal(rng, shape, std, dtype):
     return rng.normal(0.0, std, size=shape).astype(dtype)
-
-
-def _explicit_ratings(data, name, model_name):
-    if data.ratings is None:
-        raise ValueError(
-            f"{model_name} needs explicit ratings, but {name} is implicit feedback (ratings=None); "
-            "use BPRMF for implicit feedback"
-        )
-    return data.ratings
-
-
-def _check_positive_int(model, name):
-    value = getattr(model, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{type(model).__name__}: {name} must be a positive integer, got {value!r}")
-
-
-def _check_hyperparameters(model, valid):
-    """Validate the hyperparameters shared by BiasedMF and BPRMF (at fit time, as scikit-learn)."""
-    name = type(model).__name__
-    _check_positive_int(model, "n_factors")
-    _check_positive_int(model, "n_epochs")
-    for attribute, low_open in (("lr", True), ("reg", False), ("init_std", False)):
-        value = getattr(model, attribute)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-            np.isfinite(value) and (value > 0 if low_open else value >= 0)
-        ):
-            bound = "> 0" if low_open else ">= 0"
-            raise ValueError(f"{name}: {attribute} must be a finite number {bound}, got {value!r}")
-    if np.dtype(model.dtype) not in (np.float32, np.float64):
-        raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {model.dtype!r}")
-    if model.early_stopping is not None:
-        _check_positive_int(model, "early_stopping")
-        if valid is None:
-            raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")

@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.base import Recommender
-from nanorec.models.mf import _check_positive_int, _run_epochs
+from nanorec.models.fitting import check_hyperparameters, check_number, run_epochs
 from nanorec.nn.activations import ReLU
 from nanorec.nn.base import Layer, check_array, check_features, check_positive_int, check_upstream
 from nanorec.nn.conv import Conv1d, MaxOverTime
@@ -422,7 +422,7 @@ class _SequenceRecommender(Recommender):
         def valid_hit_rate():
             return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
 
-        _run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
+        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
         self.network_.eval()
 
     def _seeds(self):
@@ -438,24 +438,10 @@ class _SequenceRecommender(Recommender):
         return self._score_contexts(np.asarray(user_index))
 
     def _check_hyperparameters(self, valid):
-        name = type(self).__name__
-        for attribute in ("n_factors", "n_epochs", "seq_len", "batch_size", "n_negatives",
-                          *self._positive_ints):
-            _check_positive_int(self, attribute)
-        for attribute, low_open in (("lr", True), ("reg", False)):
-            value = getattr(self, attribute)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-                np.isfinite(value) and (value > 0 if low_open else value >= 0)
-            ):
-                bound = "> 0" if low_open else ">= 0"
-                raise ValueError(
-                    f"{name}: {attribute} must be a finite number {bound}, got {value!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {self.dtype!r}")
-        if self.early_stopping is not None:
-            _check_positive_int(self, "early_stopping")
-            if valid is None:
-                raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")
+        check_hyperparameters(
+            self, valid,
+            positive_ints=("n_factors", "seq_len", "batch_size", "n_negatives", *self._positive_ints),
+        )
 
 
 class Caser(_SequenceRecommender):
@@ -536,11 +522,7 @@ class Caser(_SequenceRecommender):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        dropout = self.dropout
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.number)) or not (
-            0 <= dropout < 1
-        ):
-            raise ValueError(f"Caser: dropout must be in [0, 1), got {self.dropout!r}")
+        check_number(self, "dropout", high=1.0)
 
     def _build_network(self):
         return CaserNetwork(self.n_users_, self.n_items_, self.n_factors, self.seq_len,

@@ -372,7 +372,7 @@ def test_validation_is_monitored_and_early_stopping_keeps_the_best_epoch(small_t
     (Caser(n_factors=0), "n_factors must be a positive integer"),
     (Caser(seq_len=2.5), "seq_len must be a positive integer"),
     (Caser(n_vertical=0), "n_vertical must be a positive integer"),
-    (Caser(dropout=1.0), r"dropout must be in \[0, 1\)"),
+    (Caser(dropout=1.0), r"dropout must be a finite number in \[0, 1\)"),
     (Caser(lr=0), "lr must be a finite number > 0"),
     (RNNRec(reg=-1.0), "reg must be a finite number >= 0"),
     (RNNRec(loss="bpr"), "loss must be 'softmax' or 'sampled'"),

@@ -1,0 +1,92 @@
+"""What every trained model shares: its hyperparameters checked at fit time, and the epoch loop.
+
+Hyperparameters are checked in ``fit``, not in ``__init__`` (scikit-learn's habit: the constructor
+only stores them), each failure a ValueError naming the model, the argument and the bound.
+"""
+
+import numpy as np
+
+
+def check_positive_int(model, name, value=None):
+    """``getattr(model, name)`` (or ``value``) must be an integer >= 1."""
+    value = getattr(model, name) if value is None else value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{type(model).__name__}: {name} must be a positive integer, got {value!r}")
+
+
+def check_number(model, name, low_open=False, high=None):
+    """``getattr(model, name)`` must be a finite number >= 0 (> 0 if low_open; < high if given)."""
+    value = getattr(model, name)
+    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    ok = is_number and np.isfinite(value) and (value > 0 if low_open else value >= 0)
+    if not ok or (high is not None and value >= high):
+        bound = f"in [0, {high:g})" if high is not None else "> 0" if low_open else ">= 0"
+        raise ValueError(f"{type(model).__name__}: {name} must be a finite number {bound}, "
+                         f"got {value!r}")
+
+
+def check_hyperparameters(model, valid, positive_ints=(), fractions=()):
+    """The checks every trained model needs, plus its own integers and fractions in [0, 1).
+
+    Always: n_epochs a positive int, lr > 0, reg >= 0 (when the model has them), dtype float32 or
+    float64, and early_stopping (a patience) only with validation data.
+    """
+    name = type(model).__name__
+    for attribute in ("n_epochs", *positive_ints):
+        check_positive_int(model, attribute)
+    check_number(model, "lr", low_open=True)
+    if hasattr(model, "reg"):
+        check_number(model, "reg")
+    for attribute in fractions:
+        check_number(model, attribute, high=1.0)
+    if np.dtype(model.dtype) not in (np.float32, np.float64):
+        raise ValueError(f"{name}: dtype must be np.float32 or np.float64, got {model.dtype!r}")
+    if model.early_stopping is not None:
+        check_positive_int(model, "early_stopping")
+        if valid is None:
+            raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")
+
+
+def explicit_ratings(data, name, model_name):
+    """The ratings of ``data`` (the ``name`` argument of ``model_name``.fit); implicit data fails."""
+    if data.ratings is None:
+        raise ValueError(
+            f"{model_name} needs explicit ratings, but {name} is implicit feedback (ratings=None); "
+            "use BPRMF for implicit feedback"
+        )
+    return data.ratings
+
+
+def run_epochs(model, run_epoch, validate, metric_name, sign):
+    """Run ``model.n_epochs`` epochs; fill ``history_``; stop early on the validation metric.
+
+    ``run_epoch()`` trains one epoch and returns its mean loss. ``validate()`` (or None) returns the
+    validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
+    -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
+    epochs without improvement and the best epoch's parameters (``model._learned()``, a list of
+    arrays) are restored. ``model.verbose`` prints one line per epoch.
+    """
+    model.history_ = {"loss": []}
+    if validate is not None:
+        model.history_[metric_name] = []
+    best_value, best_epoch, best_params = np.inf, 0, None
+    for epoch in range(model.n_epochs):
+        model.history_["loss"].append(float(run_epoch()))
+        line = f"epoch {epoch + 1}/{model.n_epochs}  loss {model.history_['loss'][-1]:.5f}"
+        if validate is not None:
+            value = validate()
+            model.history_[metric_name].append(value)
+            line += f"  {metric_name} {value:.5f}"
+            if sign * value < best_value and model.early_stopping is not None:
+                best_value, best_epoch = sign * value, epoch
+                best_params = [array.copy() for array in model._learned()]
+        if model.verbose:
+            print(line, flush=True)
+        if model.early_stopping is not None and epoch - best_epoch >= model.early_stopping:
+            break
+    if best_params is None:
+        model.best_epoch_ = len(model.history_["loss"]) - 1
+    else:
+        model.best_epoch_ = best_epoch
+        for array, best in zip(model._learned(), best_params):
+            array[...] = best
