@@ -21,6 +21,7 @@ import numpy as np
 from nanorec.data.datasets import load
 from nanorec.data.split import ColdStartWarning, leave_last_out
 from nanorec.evaluation.protocols import evaluate
+from nanorec.models.neural import NeuMF
 from nanorec.models.sequence import Caser, RNNRec
 
 PROTOCOL = "leave-last-out, full ranking"
@@ -33,6 +34,8 @@ MODELS = {
     "RNNRec (tanh RNN, H=100, K=64, T=20, softmax)": (
         RNNRec, dict(n_hidden=100, n_factors=64, seq_len=20, n_epochs=15, lr=1e-3)
     ),
+    # reference row, non-sequential: bench_implicit's NeuMF settings (He et al. 2017)
+    "NeuMF (K=8, MLP 64-32-16-8, 4 negatives)": (NeuMF, dict(n_epochs=20, implicit=True)),
 }
 
 

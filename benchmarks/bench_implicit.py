@@ -44,7 +44,7 @@ from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BPRMF
 
 # helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
-from bench_explicit import (  # noqa: E402  isort: skip
+from _common import (  # noqa: E402  isort: skip
     RESULTS_DIR,
     Skipped,
     load_data,
@@ -103,6 +103,72 @@ class Runner:
     requires: list = field(default_factory=list)  # [(module, pip name)], checked before running
 
 
+# ==== begin: neural models (nanorec.models.neural) and their PyTorch twins ======================
+# MatrixFactorization is the seed's Keras model, NeuMF He et al.'s (2017); the twins, in
+# benchmarks/_torch_twins.py, share architecture, init, negatives, batch size, Adam and epochs.
+from nanorec.models.neural import MatrixFactorization, NeuMF  # noqa: E402
+
+from _torch_twins import TorchMF, TorchNeuMF  # noqa: E402  isort: skip
+
+NEURAL_HYPERPARAMETERS = {
+    "MatrixFactorization": dict(n_factors=16, n_epochs=10, batch_size=128, lr=0.001, n_negatives=4),
+    "NeuMF": dict(n_factors=8, layers=(64, 32, 16, 8), n_epochs=20, batch_size=256, lr=0.001,
+                  n_negatives=4),
+}
+NEURAL_PAIRS = (  # (nanorec row, PyTorch row) whose s/epoch are compared
+    ("nanorec MatrixFactorization (seed)", "PyTorch MatrixFactorization twin (2 threads)"),
+    ("nanorec MatrixFactorization (seed)",
+     "PyTorch MatrixFactorization twin, SparseAdam (2 threads)"),
+    ("nanorec NeuMF", "PyTorch NeuMF twin (2 threads)"),
+)
+
+
+def neural_runners():
+    """Rows: nanorec MatrixFactorization and NeuMF (every rating a positive), then the twins:
+    with torch.optim.Adam (dense, the usual PyTorch code) and, for MF, with SparseAdam on the
+    embeddings (nanorec's lazy rule: from the same start, the same losses and HR@10)."""
+    mf, neumf = NEURAL_HYPERPARAMETERS["MatrixFactorization"], NEURAL_HYPERPARAMETERS["NeuMF"]
+    torch = [("torch", "torch")]
+    (mf_name, torch_mf_name), (_, torch_mf_sparse_name), (neumf_name, torch_neumf_name) = (
+        NEURAL_PAIRS)
+    return [
+        Runner(mf_name, lambda seed: MatrixFactorization(**mf, implicit=True, random_state=seed),
+               mf["n_epochs"]),
+        Runner(torch_mf_name, lambda seed: TorchMF(**mf, random_state=seed), mf["n_epochs"],
+               requires=torch),
+        Runner(torch_mf_sparse_name,
+               lambda seed: TorchMF(**mf, random_state=seed, sparse_adam=True), mf["n_epochs"],
+               requires=torch),
+        Runner(neumf_name, lambda seed: NeuMF(**neumf, implicit=True, random_state=seed),
+               neumf["n_epochs"]),
+        Runner(torch_neumf_name, lambda seed: TorchNeuMF(**neumf, random_state=seed),
+               neumf["n_epochs"], requires=torch),
+    ]
+
+
+def neural_warmup_models():
+    """Tiny fits that compile (or load from cache) the fused kernels before anything is timed."""
+    return (("MatrixFactorization", MatrixFactorization(n_epochs=1, implicit=True)),
+            ("NeuMF", NeuMF(n_epochs=1, implicit=True)))
+
+
+def neural_speed_lines(results):
+    """One line per pair: s/epoch of nanorec over s/epoch of its PyTorch twin, per protocol."""
+    rows = {row["name"]: row for row in results["rows"] if row["status"] == "ok"}
+    lines = []
+    for ours, theirs in NEURAL_PAIRS:
+        if ours not in rows or theirs not in rows:
+            continue
+        ratios = []
+        for protocol in PROTOCOLS:
+            ours_s, theirs_s = (rows[name]["protocols"][protocol]["mean"]["s_per_epoch"]
+                                for name in (ours, theirs))
+            ratios.append(f"{protocol} {ours_s / theirs_s:.3f}")
+        lines.append(f"s/epoch {ours} / {theirs}: " + ", ".join(ratios))
+    return lines
+# ==== end: neural models ========================================================================
+
+
 def make_runners():
     h = BPR_HYPERPARAMETERS
     return [
@@ -114,6 +180,7 @@ def make_runners():
                lambda seed: BPRMF(**h, sampling="popularity", random_state=seed), h["n_epochs"]),
         Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
                requires=[("implicit", "implicit")]),
+        *neural_runners(),
     ]
 
 
@@ -129,7 +196,9 @@ def jit_warmup(data):
     """Fit the Numba-backed models once on a tiny subset (compile or cache load), timed apart."""
     tiny = data.subset(np.arange(min(2000, len(data))))
     warmup = {}
-    for name, model in (("BPRMF", BPRMF(n_factors=4, n_epochs=1)), ("ItemKNN", ItemKNN())):
+    models = (("BPRMF", BPRMF(n_factors=4, n_epochs=1)), ("ItemKNN", ItemKNN()),
+              *neural_warmup_models())
+    for name, model in models:
         _, warmup[name] = timed(model.fit, tiny)
     return warmup
 
@@ -205,6 +274,7 @@ def run(data_path, quick):
             "data": {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": len(data)},
             "seeds": list(seeds),
             "bpr_hyperparameters": BPR_HYPERPARAMETERS,
+            "neural_hyperparameters": NEURAL_HYPERPARAMETERS,
             "dtype": "float32",
             "implicit_threads": 1,
             "protocols": {name: list(metrics) for name, metrics in PROTOCOLS.items()},
@@ -246,6 +316,7 @@ def report(results):
         f"Kernel vs NumPy twin: BPR epoch over {twins['bpr_triples']} triples "
         f"{twins['bpr_epoch_ref']:.2f} s vs {twins['bpr_epoch_nb']:.4f} s; ItemKNN neighbours "
         f"{twins['item_neighbours_ref']:.2f} s vs {twins['item_neighbours_nb']:.3f} s",
+        *neural_speed_lines(results),
     ]
     return "\n".join(parts)
 

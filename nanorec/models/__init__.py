@@ -6,12 +6,13 @@ from nanorec.models.baselines import Popularity, Random
 from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BiasedMF, BPRMF
+from nanorec.models.neural import MatrixFactorization, NeuMF
 from nanorec.models.sequence import Caser, RNNRec
 
 __all__ = [
     "Recommender", "ColdStartError",
     "Popularity", "Random", "ItemKNN",
-    "BiasedMF", "BPRMF",
+    "BiasedMF", "BPRMF", "MatrixFactorization", "NeuMF",
     "AutoRec", "CDAE",
     "Caser", "RNNRec",
     "ContentBased", "Hybrid",

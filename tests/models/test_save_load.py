@@ -8,6 +8,7 @@ from nanorec.io import FormatError
 from nanorec.models.base import Recommender
 from nanorec.models.baselines import Popularity
 from nanorec.models.mf import BiasedMF, BPRMF
+from nanorec.models.neural import MatrixFactorization, NeuMF
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,8 @@ MODELS = [
     lambda: Popularity(),
     lambda: BiasedMF(n_factors=4, n_epochs=3),
     lambda: BPRMF(n_factors=4, n_epochs=3),
+    lambda: MatrixFactorization(n_factors=4, n_epochs=2, implicit=True),
+    lambda: NeuMF(n_factors=4, layers=(8, 4), n_epochs=2, implicit=True),
 ]
 
 
