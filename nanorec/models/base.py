@@ -150,18 +150,26 @@ class Recommender:
         (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
         Ranked by score, highest first; equal scores are ordered by the smaller item index.
         """
-        single = np.ndim(user_ids) == 0
         user_index = self.user_index(np.atleast_1d(user_ids))
+
+        def block_scores(block):
+            scores = self.checked_scores(user_index[block])
+            if exclude_seen:
+                self.mask_seen(scores, user_index[block])
+            return scores
+
+        return self._top_k_by_block(len(user_index), k, block_scores, np.ndim(user_ids) == 0)
+
+    def _top_k_by_block(self, n_users, k, block_scores, single):
+        """recommend's ranking: ``block_scores(block)`` gives the (n, I) scores of a block of the
+        n_users rows; returns raw item ids and scores, (k,) each when ``single`` else (n, k)."""
         k = check_k(k)
         if k > self.n_items_:
             raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
-        item_index = np.empty((len(user_index), k), dtype=np.int64)
-        scores = np.empty((len(user_index), k), dtype=np.float64)
-        for block in row_blocks(len(user_index), self.n_items_):
-            block_scores = self.checked_scores(user_index[block])
-            if exclude_seen:
-                self.mask_seen(block_scores, user_index[block])
-            item_index[block], scores[block] = top_k(block_scores, k)
+        item_index = np.empty((n_users, k), dtype=np.int64)
+        scores = np.empty((n_users, k), dtype=np.float64)
+        for block in row_blocks(n_users, self.n_items_):
+            item_index[block], scores[block] = top_k(block_scores(block), k)
         item_ids = self.item_ids_[item_index]
         return (item_ids[0], scores[0]) if single else (item_ids, scores)
 

@@ -30,7 +30,6 @@ import numpy as np
 from nanorec.data.interactions import Interactions
 from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
-from nanorec.metrics.ranking import check_k
 from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.fitting import (
     check_hyperparameters,
@@ -43,7 +42,7 @@ from nanorec.nn.base import Layer, check_array, check_upstream
 from nanorec.nn.layers import Add, Dense, Dot, Embedding, Parallel, Sequential
 from nanorec.nn.losses import BCEWithLogitsLoss
 from nanorec.optim.optimizers import Adam
-from nanorec.scoring import csr_entries, row_blocks, top_k
+from nanorec.scoring import csr_entries, row_blocks
 
 PAIRS_PER_FORWARD = 2**15  # (user, item) pairs pushed through an MLP at once when scoring
 
@@ -197,27 +196,22 @@ class _SideFeatureModel(Recommender):
         (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
         Scores of model rows are logits, those of popularity rows train counts: compare within a row.
         """
-        single = np.ndim(user_ids) == 0
         user_index = self._vocabulary_index(np.atleast_1d(user_ids))
         if user_features is not None:
             user_features = self._check_features(user_features, len(user_index), "user")
-        k = check_k(k)
-        if k > self.n_items_:
-            raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
-        item_index = np.empty((len(user_index), k), dtype=np.int64)
-        scores = np.empty((len(user_index), k), dtype=np.float64)
-        for block in row_blocks(len(user_index), self.n_items_):
+
+        def block_scores(block):
             block_index = user_index[block]
             given = None if user_features is None else user_features[block]
-            block_scores = self._fallback_scores(block_index, given)
+            scores = self._fallback_scores(block_index, given)
             if exclude_seen:
                 in_vocabulary = np.flatnonzero(block_index >= 0)
                 csr = self.train_csr_
                 row, item = csr_entries(csr.indptr, csr.indices, block_index[in_vocabulary])
-                block_scores[in_vocabulary[row], item] = -np.inf
-            item_index[block], scores[block] = top_k(block_scores, k)
-        item_ids = self.item_ids_[item_index]
-        return (item_ids[0], scores[0]) if single else (item_ids, scores)
+                scores[in_vocabulary[row], item] = -np.inf
+            return scores
+
+        return self._top_k_by_block(len(user_index), k, block_scores, np.ndim(user_ids) == 0)
 
     def _fallback_scores(self, user_index, given_features):
         """(n, I) float64: model scores for the users something is known of, train counts
