@@ -24,11 +24,9 @@ BiasedMF and BPRMF use the hyperparameters of bench_explicit.py and bench_implic
 
 fit_s is wall-clock; Numba kernels are compiled (or loaded from cache) by a tiny fit first.
 
-    python benchmarks/_deep_autoencoders.py --data PATH/ml-100k.zip [--quick]
+    python benchmarks/bench_deep.py --data PATH/ml-100k.zip --only autoencoders [--quick]
 """
 
-import argparse
-import sys
 import time
 import warnings
 
@@ -90,25 +88,3 @@ def _warm_up(train):
     tiny = train.subset(np.arange(min(2000, len(train))))
     for model in (BiasedMF(n_epochs=1), BPRMF(n_epochs=1), CDAE(n_epochs=1, n_negatives=1)):
         model.fit(tiny)
-
-
-def markdown(table):
-    keys = ["model", "protocol", "rmse", "mae", "hr@10", "ndcg@10", "fit_s"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in table:
-        cells = [row.get(key, "") for key in keys]
-        text = [f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells]
-        lines.append("| " + " | ".join(text) + " |")
-    return "\n".join(lines)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="path to ml-100k.zip (or its folder)")
-    parser.add_argument("--quick", action="store_true", help="a fifth of the epochs")
-    args = parser.parse_args(argv)
-    print(markdown(rows(args.data, args.quick)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,23 +16,21 @@ Ties count against a model (pessimistic ranks). fit_s is the wall-clock fit time
 are warmed up on a tiny fit first. The titles are read from u.item of the same zip (datasets.py
 does not keep them) and turned into TF-IDF columns by nanorec.data.text.
 
-    python benchmarks/_deep_content.py --data PATH/ml-100k.zip [--quick]
+    python benchmarks/bench_deep.py --data PATH/ml-100k.zip --only content [--quick]
 """
 
-import argparse
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from nanorec.data.split import cold_start_split
-from nanorec.evaluation.cold import evaluate_cold
 from nanorec.data.datasets import load
+from nanorec.data.split import cold_start_split
 from nanorec.data.text import TfidfVectorizer, add_item_text
-from nanorec.models.baselines import Popularity
+from nanorec.evaluation.cold import evaluate_cold
 from nanorec.models.base import ColdStartError
+from nanorec.models.baselines import Popularity
 from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.mf import BPRMF
 
@@ -94,25 +92,3 @@ def _warm_up(train):
     tiny = train.subset(np.arange(min(2000, len(train))))
     for model in (ContentBased(n_epochs=1), Hybrid(n_epochs=1), BPRMF(n_epochs=1)):
         model.fit(tiny)
-
-
-def markdown(table):
-    """The rows as a markdown table, numbers with 4 decimals."""
-    keys = ["model", "protocol", "hr@10", "ndcg@10", "auc", "fit_s"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in table:
-        cells = [row.get(key, "") for key in keys]
-        lines.append("| " + " | ".join(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="path to ml-100k.zip (or its folder)")
-    parser.add_argument("--quick", action="store_true", help="fewer epochs")
-    args = parser.parse_args(argv)
-    print(markdown(rows(args.data, args.quick)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -58,14 +58,3 @@ def rows(data_path=None, quick=False):
         results.append({"model": name, "protocol": PROTOCOL, **values, "fit_s": fit_s,
                         "epochs": options["n_epochs"]})
     return results
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="ml-100k zip or folder")
-    parser.add_argument("--quick", action="store_true")
-    arguments = parser.parse_args()
-    for row in rows(arguments.data, arguments.quick):
-        print(row)

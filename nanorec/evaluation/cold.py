@@ -19,26 +19,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nanorec.evaluation.protocols import EvaluationResult, parse_metrics, pessimistic_ranks_nb
-from nanorec.metrics.ranking import (
-    average_precision_from_hits,
-    hit_rate_from_hits,
-    ndcg_from_hits,
-    precision_from_hits,
-    recall_from_hits,
+from nanorec.evaluation.protocols import (
+    FROM_HITS,
+    EvaluationResult,
+    parse_metrics,
+    pessimistic_ranks_nb,
 )
 from nanorec.metrics.rating import auc
 from nanorec.models.base import ColdStartError
 from nanorec.scoring import csr_entries, row_blocks
 
 KINDS = ("users", "items")
-_FROM_HITS = {
-    "hr": lambda hits, n_relevant: hit_rate_from_hits(hits),
-    "precision": lambda hits, n_relevant: precision_from_hits(hits),
-    "recall": recall_from_hits,
-    "ndcg": ndcg_from_hits,
-    "map": average_precision_from_hits,
-}
 
 
 def check_cold_ready(model, kind, example_index=0):
@@ -81,7 +72,7 @@ def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk
         candidates (nothing to rank them above) are skipped and counted in ``n_skipped_no_test``.
     """
     specs = parse_metrics(metrics)
-    unsupported = [key for key, name, _ in specs if name not in (*_FROM_HITS, "mrr", "auc")]
+    unsupported = [key for key, name, _ in specs if name not in (*FROM_HITS, "mrr", "auc")]
     if unsupported:
         raise ValueError(f"evaluate_cold does not compute {unsupported}; use hr, precision, "
                          "recall, ndcg, map (@k), mrr or auc")
@@ -107,8 +98,8 @@ def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk
         in_top = ranks < k_max
         hits[row[in_top], ranks[in_top]] = True
         for key, name, k in specs:
-            if name in _FROM_HITS:
-                totals[key] += _FROM_HITS[name](hits[:, :k], n_relevant[block]).sum()
+            if name in FROM_HITS:
+                totals[key] += FROM_HITS[name](hits[:, :k], n_relevant[block]).sum()
             elif name == "mrr":
                 first_rank = np.full(len(chunk), model.n_items_)
                 np.minimum.at(first_rank, row, ranks)

@@ -40,14 +40,14 @@ from nanorec.scoring import csr_entries, row_blocks, top_k
 DEFAULT_METRICS = ("hr@10", "ndcg@10", "recall@20", "mrr")
 
 # Metrics of the top k: (hits (N, k), n_relevant (N,)) -> one value per user.
-_FROM_HITS = {
+FROM_HITS = {
     "hr": lambda hits, n_relevant: hit_rate_from_hits(hits),
     "precision": lambda hits, n_relevant: precision_from_hits(hits),
     "recall": recall_from_hits,
     "ndcg": ndcg_from_hits,
     "map": average_precision_from_hits,
 }
-_AT_K = tuple(_FROM_HITS) + ("coverage",)
+_AT_K = tuple(FROM_HITS) + ("coverage",)
 _WHOLE_RANKING = ("mrr", "auc")
 _RATING = {"rmse": rmse, "mae": mae}
 _VALID_NAMES = ", ".join([f"{name}@k" for name in _AT_K] + list(_WHOLE_RANKING) + list(_RATING))
@@ -256,7 +256,7 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
     n_negatives=None is the full protocol; an int, the sampled one (negatives drawn with rng).
     """
     n_items = model.n_items_
-    k_max = max([k for _, name, k in specs if name in _FROM_HITS], default=1)
+    k_max = max([k for _, name, k in specs if name in FROM_HITS], default=1)
     totals = dict.fromkeys([key for key, _, _ in specs], 0.0)
     recommended = {key: [] for key, name, _ in specs if name == "coverage"}
     for block in row_blocks(len(users), n_items, chunk_size):
@@ -275,8 +275,8 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
         in_top = ranks < k_max
         hits[relevant_row[in_top], ranks[in_top]] = True
         for key, name, k in specs:
-            if name in _FROM_HITS:
-                totals[key] += _FROM_HITS[name](hits[:, :k], n_relevant).sum()
+            if name in FROM_HITS:
+                totals[key] += FROM_HITS[name](hits[:, :k], n_relevant).sum()
             elif name == "mrr":  # 1 / rank of the first relevant item, as metrics.ranking.mrr
                 first_rank = np.full(len(chunk), n_items)
                 np.minimum.at(first_rank, relevant_row, ranks)
