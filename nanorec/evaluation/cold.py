@@ -22,6 +22,7 @@ import numpy as np
 from nanorec.evaluation.protocols import (
     FROM_HITS,
     EvaluationResult,
+    check_same_vocabulary,
     parse_metrics,
     pessimistic_ranks_nb,
 )
@@ -122,15 +123,7 @@ def _cold_task(model, test, kind):
     """(users to evaluate (ascending), their relevant items as CSR rows, candidate mask (I,))."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if not hasattr(model, "train_csr_"):
-        raise RuntimeError(f"{type(model).__name__} is not fitted yet: call fit(train) first")
-    for what in ("user", "item"):
-        ids, model_ids = np.asarray(getattr(test, f"{what}_ids")), getattr(model, f"{what}_ids_")
-        if len(ids) != len(model_ids) or not np.array_equal(ids, model_ids):
-            raise ValueError(
-                f"test has other {what} ids than the model's train set: evaluate on a part of the "
-                "cold_start_split whose train part the model was fitted on"
-            )
+    check_same_vocabulary(model, test, "test")
     train = model.train_csr_
     user_is_warm = np.diff(train.indptr) > 0
     item_is_warm = np.bincount(train.indices, minlength=model.n_items_) > 0

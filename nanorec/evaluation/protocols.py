@@ -166,7 +166,7 @@ def evaluate(
     if chunk_size is not None:
         chunk_size = check_k(chunk_size, "chunk_size")
     train_csr = _train_csr(model, train)
-    test_csr = _check_same_vocabulary(model, test, "test").to_csr()
+    test_csr = check_same_vocabulary(model, test, "test").to_csr()
     users, relevant, n_skipped_cold, n_skipped_no_test = _test_users(train_csr, test_csr)
 
     values = {}
@@ -201,7 +201,7 @@ def _check_fitted(model):
         raise RuntimeError(f"{name} is not fitted yet: call fit(train) before evaluate")
 
 
-def _check_same_vocabulary(model, data, name):
+def check_same_vocabulary(model, data, name):
     """``data`` after checking that it uses the id maps of the (fitted) model."""
     _check_fitted(model)
     for kind in ("user", "item"):
@@ -209,7 +209,8 @@ def _check_same_vocabulary(model, data, name):
         if len(ids) != len(model_ids) or not np.array_equal(ids, model_ids):
             raise ValueError(
                 f"{name} has {len(ids)} {kind}s but the model was fitted on {len(model_ids)} "
-                "(or on other ids): split one Interactions so that train and test share its id maps"
+                f"(or on other {kind} ids): split one Interactions so that train and test share "
+                "its id maps"
             )
     return data
 
@@ -218,7 +219,7 @@ def _train_csr(model, train):
     if train is None:
         _check_fitted(model)
         return model.train_csr_
-    return _check_same_vocabulary(model, train, "train").to_csr()
+    return check_same_vocabulary(model, train, "train").to_csr()
 
 
 def _test_users(train_csr, test_csr):
