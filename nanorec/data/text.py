@@ -139,6 +139,9 @@ class TfidfVectorizer:
 def add_item_text(data, texts, vectorizer=None, prefix="title_"):
     """The Interactions ``data`` with TF-IDF columns of the item texts appended to its item features.
 
+    A shortcut for nanorec.data.features.attach_features with one TfidfText block fitted on all I
+    texts (use attach_features directly to fit on the training items only, or to add other blocks).
+
     Parameters
     ----------
     data : Interactions
@@ -156,6 +159,9 @@ def add_item_text(data, texts, vectorizer=None, prefix="title_"):
         Same rows, ids, ratings, timestamps and user features; item features = [old | text] (I, F + V)
         with names [old names | prefix + word].
     """
+    # imported here: nanorec.data.features builds on this module (TfidfVectorizer, tokenize)
+    from nanorec.data.features import FeaturePipeline, TfidfText, attach_features
+
     if not isinstance(data, Interactions):
         raise TypeError(f"add_item_text expects an Interactions, got {type(data).__name__}")
     if isinstance(texts, dict):
@@ -164,12 +170,5 @@ def add_item_text(data, texts, vectorizer=None, prefix="title_"):
     if len(texts) != data.n_items:
         raise ValueError(f"add_item_text got {len(texts)} texts for {data.n_items} items")
     vectorizer = TfidfVectorizer() if vectorizer is None else vectorizer
-    words = vectorizer.fit_transform(texts)
-    names = vectorizer.feature_names(prefix)
-    if data.item_features is not None:
-        words = np.hstack([data.item_features, words])
-        names = list(data.item_feature_names) + names
-    return Interactions(
-        data.user_index, data.item_index, data.user_ids, data.item_ids, data.ratings, data.timestamps,
-        data.user_features, data.user_feature_names, words, names, check_duplicates=False,
-    )
+    pipeline = FeaturePipeline([TfidfText("text", prefix=prefix, vectorizer=vectorizer)])
+    return attach_features(data, pipeline, {"text": texts}, kind="item", fit_on="all", append=True)
