@@ -6,7 +6,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nanorec.data.interactions import Interactions
-from nanorec.data.sampling import NegativeSampler, item_weights, sample_negatives_nb, sample_negatives_ref
+from nanorec.data.sampling import (
+    NegativeSampler,
+    alias_table,
+    item_weights,
+    sample_negatives_nb,
+    sample_negatives_ref,
+)
 
 
 @st.composite
@@ -55,17 +61,18 @@ def test_sampler_never_returns_a_positive(train, distribution, alpha, n_negative
 @given(
     train=implicit_logs(),
     distribution=st.sampled_from(["uniform", "popularity"]),
+    alpha=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
     n_uniforms=st.integers(1, 300),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, n_uniforms, seed):
-    sampler = NegativeSampler(train, 3, distribution)
+def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, alpha, n_uniforms, seed):
+    sampler = NegativeSampler(train, 3, distribution, alpha)
     users = np.flatnonzero(sampler.n_choices > 0)
     assume(len(users) > 0)
     rng = np.random.default_rng(seed)
     users = rng.choice(users, size=15)
     uniforms = rng.random(n_uniforms)
-    args = (sampler.indptr, sampler.indices, users, 3, sampler.cdf, uniforms)
+    args = (sampler.indptr, sampler.indices, users, 3, sampler.keep, sampler.alias, uniforms)
     negatives_nb, filled_nb = sample_negatives_nb(*args)
     negatives_ref, filled_ref = sample_negatives_ref(*args)
     assert filled_nb == filled_ref
@@ -75,11 +82,46 @@ def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, n
 def test_the_stream_is_read_in_order_with_rejections():
     # one user whose positive is item 1 of 4 equal-weight items: r -> item floor(4 r)
     indptr, indices = np.array([0, 1]), np.array([1], dtype=np.int32)
-    cdf = np.cumsum(np.ones(4))
+    keep, alias = alias_table(np.ones(4))
     uniforms = np.array([0.3, 0.9, 0.0, 0.6])  # items 1 (rejected), 3, 0, 2
     for kernel in (sample_negatives_nb, sample_negatives_ref):
-        negatives, filled = kernel(indptr, indices, np.array([0]), 3, cdf, uniforms)
+        negatives, filled = kernel(indptr, indices, np.array([0]), 3, keep, alias, uniforms)
         assert filled == 1 and negatives.tolist() == [[3, 0, 2]]
+
+
+@settings(max_examples=50, deadline=None)
+@given(weights=st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 7.25, 100.0]), min_size=1, max_size=12))
+def test_alias_table_gives_every_item_its_share(weights):
+    # exact, not sampled: the mass of item i is keep[i] plus the rest of every slot aliased to it
+    weights = np.array(weights)
+    assume(weights.sum() > 0)
+    keep, alias = alias_table(weights)
+    assert np.all((keep >= 0) & (keep <= 1))
+    mass = keep + np.bincount(alias, weights=1.0 - keep, minlength=len(weights))
+    np.testing.assert_allclose(mass / len(weights), weights / weights.sum(), atol=1e-12)
+    assert np.all(keep[weights == 0] == 0)  # a zero-weight item never keeps any of its slot
+
+
+def test_the_ends_of_the_stream_stay_inside_the_table():
+    # the smallest and largest uniforms of default_rng (0 and 1 - 2**-53) and 1.0 itself, which
+    # default_rng never returns but the clamp of the slot to I - 1 keeps inside the table
+    keep, alias = alias_table([1.0, 1.0, 1.0])
+    indptr, indices = np.array([0, 0]), np.zeros(0, np.int32)
+    uniforms = np.array([0.0, 1 - 2.0**-53, 1.0])
+    for kernel in (sample_negatives_nb, sample_negatives_ref):
+        negatives, _ = kernel(indptr, indices, np.array([0]), 3, keep, alias, uniforms)
+        assert negatives.tolist() == [[0, 2, 2]]
+
+
+def test_alias_candidates_of_a_two_item_table():
+    # weights 1 and 3: slot 0 keeps item 0 for half of it (r < 0.25) and gives item 1 the rest
+    keep, alias = alias_table([1.0, 3.0])
+    assert keep.tolist() == [0.5, 1.0] and alias.tolist() == [1, 1]
+    indptr, indices = np.array([0, 0]), np.zeros(0, np.int32)  # one user, no positives
+    uniforms = np.array([0.1, 0.3, 0.6, 0.999])
+    for kernel in (sample_negatives_nb, sample_negatives_ref):
+        negatives, _ = kernel(indptr, indices, np.array([0]), 4, keep, alias, uniforms)
+        assert negatives.tolist() == [[0, 1, 1, 1]]
 
 
 def chi_square(observed, expected):
@@ -119,6 +161,17 @@ def test_popularity_frequencies_match_count_to_the_alpha(alpha):
     uniform = NegativeSampler(train, n_negatives=8, seed=7).sample(np.zeros(5000, dtype=np.int64)).ravel()
     observed_uniform = np.bincount(uniform, minlength=8)[negatives]
     assert chi_square(observed_uniform, expected) > chi_square_critical(len(negatives) - 1)
+
+
+def test_issue_4_users_are_grouped_and_rows_come_back_in_the_order_asked():
+    # sample() sorts the users (the kernel's mask is rebuilt only when the user changes) and
+    # scatters the rows back: with distinct users, asking in any order gives the same rows
+    train = popularity_log()
+    users = np.arange(train.n_users)
+    shuffled = np.random.default_rng(0).permutation(users)
+    grouped = NegativeSampler(train, 3, "popularity", 0.5, seed=5).sample(users)
+    again = NegativeSampler(train, 3, "popularity", 0.5, seed=5).sample(shuffled)
+    np.testing.assert_array_equal(again, grouped[shuffled])
 
 
 def test_user_with_every_item_gets_a_clear_error():

@@ -124,15 +124,25 @@ def test_every_biased_mf_hyperparameter_changes_the_result(explicit_split, name,
 
 @pytest.mark.parametrize("name, value", [
     ("n_factors", 4), ("n_epochs", 10), ("lr", 0.01), ("reg", 0.1), ("n_negatives", 3),
-    ("sampling", "popularity"), ("init_std", 0.3), ("random_state", 1), ("dtype", np.float64),
-    ("early_stopping", 1),
+    ("sampling", "uniform"), ("alpha", 1.0), ("init_std", 0.3), ("random_state", 1),
+    ("dtype", np.float64), ("early_stopping", 1),
 ])
 def test_every_bpr_mf_hyperparameter_changes_the_result(implicit_split, name, value):
     train, test = implicit_split
-    options = dict(FAST_BPR, n_epochs=40, lr=0.2, reg=0.0)
+    options = dict(FAST_BPR, n_epochs=40, lr=0.2, reg=0.0, sampling="popularity", alpha=0.5)
     reference = scores_after_fit(BPRMF(**options), train, test)
     result = scores_after_fit(BPRMF(**dict(options, **{name: value})), train, test)
     assert not np.allclose(reference, result, rtol=0, atol=1e-6)
+
+
+def test_bpr_mf_popularity_to_the_power_zero_is_uniform(implicit_split):
+    # count ** 0 = 1 for every item (even those without train rows): the same alias table, so
+    # the same negatives and the same model, bit for bit
+    train, _ = implicit_split
+    uniform = BPRMF(**FAST_BPR, sampling="uniform").fit(train)
+    flat = BPRMF(**FAST_BPR, sampling="popularity", alpha=0.0).fit(train)
+    np.testing.assert_array_equal(uniform.item_factors_, flat.item_factors_)
+    assert uniform.history_ == flat.history_
 
 
 @pytest.mark.parametrize("model_class, options, split, metric", [
@@ -267,6 +277,7 @@ def test_early_stopping_needs_validation_data(explicit_split):
 @pytest.mark.parametrize("options, message", [
     (dict(n_negatives=0), "n_negatives must be a positive integer"),
     (dict(sampling="zipf"), "sampling must be 'uniform' or 'popularity'"),
+    (dict(alpha=-0.5), "alpha must be a finite number >= 0"),
 ])
 def test_bpr_mf_rejects_bad_sampling_options(implicit_split, options, message):
     with pytest.raises(ValueError, match=message):
