@@ -1,3 +1,11 @@
+"""The nanorec command: each subcommand on tiny data, the train -> evaluate -> recommend round trip
+through a saved file, and every bad input as one stderr line with a non-zero exit code.
+
+Most cases call ``cli.main`` in this process (the same code path as the console script, minus
+the interpreter start-up); a few run ``python -m nanorec`` in a subprocess to see what a user sees.
+"""
+
+import io
 import subprocess
 import sys
 
@@ -5,59 +13,328 @@ import numpy as np
 import pytest
 
 from nanorec import cli
+from nanorec.cli import demo, gradchecks
+from nanorec.data import datasets
+from nanorec.models.base import Recommender
+from nanorec.models.fitting import EpochDisplay, run_epochs
 from nanorec.nn.losses import MSELoss
 
-
-def gradcheck_rows(output):
-    table = output[output.index("Gradient check") :].splitlines()[2:]
-    return [line.split() for line in table]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_python_m_nanorec_demo_runs_and_checks_gradients():
-    done = subprocess.run(
-        [sys.executable, "-m", "nanorec", "demo"], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    rows = gradcheck_rows(done.stdout)
-    checked = {row[0] for row in rows}
-    assert {"Dense(3,", "Sigmoid", "Tanh", "ReLU", "MSELoss", "SoftmaxCrossEntropyLoss"} <= checked
-    assert all(row[-1] == "PASS" for row in rows) and "FAIL" not in done.stdout
-    assert "final accuracy: 100.0%" in done.stdout  # XOR
+def run(capsys, *argv):
+    """(exit code, stdout, stderr) of ``nanorec argv...`` run in this process."""
+    try:
+        code = cli.main([str(arg) for arg in argv])
+    except SystemExit as exit_info:  # argparse: --help, usage errors
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_demo_is_the_default_command(capsys):
-    assert cli.main([]) == 0
-    assert "XOR" in capsys.readouterr().out
-    assert cli.main(["--seed", "1"]) == 0
-    assert "Two moons" in capsys.readouterr().out
+def assert_one_error_line(err, *fragments):
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nanorec: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
 
 
-def test_a_wrong_gradient_fails_the_demo(capsys, monkeypatch):
+def write_csv(path, data, string_users=False):
+    """data as a CSV with a header user,item,rating,timestamp (users as "u<id>" if asked)."""
+    users = data.user_ids[data.user_index]
+    lines = ["user,item,rating,timestamp"] + [
+        f"{'u' if string_users else ''}{u},{i},{r:g},{t}"
+        for u, i, r, t in zip(users, data.item_ids[data.item_index], data.ratings, data.timestamps)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return datasets.load("synthetic", n_users=40, n_items=30, n_interactions=600, seed=1)
+
+
+@pytest.fixture
+def csv_file(tmp_path, tiny):
+    return write_csv(tmp_path / "log.csv", tiny)
+
+
+# ---------------------------------------------------------------------- the round trip
+def test_train_evaluate_recommend_round_trip_in_a_subprocess(tmp_path, csv_file):
+    model_file = tmp_path / "bpr.npz"
+    script = [sys.executable, "-m", "nanorec"]
+    steps = [
+        ["train", "bpr", "--data", csv_file, "--epochs", "3", "--save", model_file],
+        ["evaluate", model_file, "-k", "5"],
+        ["recommend", model_file, "--user", "7", "-k", "3", "--explain"],
+    ]
+    outputs = []
+    for step in steps:
+        done = subprocess.run(script + [str(arg) for arg in step], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    trained, evaluated, recommended = outputs
+    assert "epoch 3/3  loss" in trained and f"saved to {model_file}" in trained
+    assert "leave-last-out" in evaluated
+    values = {line.split()[0]: float(line.split()[1]) for line in evaluated.splitlines()[2:]}
+    assert set(values) == {"hr@5", "ndcg@5", "recall@5", "mrr"}
+    assert all(0 <= value <= 1 for value in values.values())
+    ranked = [line.split() for line in recommended.splitlines() if line[:6].strip().isdigit()]
+    assert [int(row[0]) for row in ranked] == [1, 2, 3]
+    model = Recommender.load(model_file)
+    items = [int(row[1]) for row in ranked]
+    assert set(items) <= set(model.item_ids_.tolist())
+    assert set(items).isdisjoint(model.item_ids_[model.train_csr_.indices[  # unseen items only
+        model.train_csr_.indptr[6]:model.train_csr_.indptr[7]]].tolist())
+    assert recommended.count("item ") >= 3  # an explanation under each item
+
+
+def test_the_file_records_data_protocol_and_seed(capsys, tmp_path, csv_file):
+    model_file = tmp_path / "m.npz"
+    code, out, _ = run(capsys, "train", "popularity", "--data", csv_file, "--protocol", "holdout",
+                       "--seed", 3, "--save", model_file)
+    assert code == 0
+    metadata = Recommender.load(model_file).metadata_
+    assert metadata["protocol"] == "holdout" and metadata["seed"] == 3
+    assert metadata["data"] == str(csv_file) and metadata["data_id"].startswith("csv:")
+    assert metadata["model"] == "popularity"
+
+
+def test_evaluate_refuses_any_other_split_than_the_training_one(capsys, tmp_path, csv_file, tiny):
+    model_file = tmp_path / "m.npz"
+    assert run(capsys, "train", "popularity", "--data", csv_file, "--protocol", "holdout",
+               "--seed", 3, "--save", model_file)[0] == 0
+    other_csv = write_csv(tmp_path / "other.csv", tiny.subset(np.arange(len(tiny) - 1)))
+    refusals = [
+        (["--protocol", "loo"], "--protocol holdout"),
+        (["--seed", "4"], "seed 3"),
+        (["--data", other_csv], "not on"),
+        (["--data", "toy"], "not on toy"),
+    ]
+    for options, fragment in refusals:
+        code, out, err = run(capsys, "evaluate", model_file, *options)
+        assert code == 2 and out == ""
+        assert_one_error_line(err, fragment)
+    copy = tmp_path / "copy.csv"  # the same rows in another file: the same data
+    copy.write_bytes(csv_file.read_bytes())
+    code, out, err = run(capsys, "evaluate", model_file, "--data", copy)
+    assert code == 0 and "random 20% holdout" in out and "hr@10" in out, err
+
+
+def test_a_model_trained_on_every_row_is_only_cross_validated(capsys, tmp_path):
+    model_file = tmp_path / "all.npz"
+    assert run(capsys, "train", "popularity", "--data", "toy", "--protocol", "none",
+               "--save", model_file)[0] == 0
+    code, _, err = run(capsys, "evaluate", model_file)
+    assert code == 2
+    assert_one_error_line(err, "--protocol none", "kfold")
+    code, out, err = run(capsys, "evaluate", model_file, "--protocol", "kfold", "-k", "2")
+    assert code == 0, err
+    assert "5-fold cross-validation" in out and "hr@2" in out and "+-" in out
+
+
+def test_a_rating_model_is_also_scored_by_rmse(capsys, tmp_path, csv_file):
+    model_file = tmp_path / "biased.npz"
+    assert run(capsys, "train", "biased-mf", "--data", csv_file, "--epochs", "2", "--factors", "4",
+               "--quiet", "--save", model_file)[0] == 0
+    code, out, err = run(capsys, "evaluate", model_file)
+    assert code == 0, err
+    assert "rmse" in out and "mae" in out and "ndcg@10" in out
+    assert Recommender.load(model_file).n_factors == 4
+
+
+def test_recommend_matches_string_ids_and_names_an_unknown_user(capsys, tmp_path, tiny):
+    csv_file = write_csv(tmp_path / "named.csv", tiny, string_users=True)
+    model_file = tmp_path / "pop.npz"
+    assert run(capsys, "train", "popularity", "--data", csv_file, "--save", model_file)[0] == 0
+    code, out, _ = run(capsys, "recommend", model_file, "--user", "u5", "-k", "4")
+    assert code == 0 and "for user u5" in out
+    code, out, err = run(capsys, "recommend", model_file, "--user", "nobody")
+    assert code == 1
+    assert_one_error_line(err, "unknown user id 'nobody'")
+
+
+def test_recommend_explain_without_explanations_prints_the_list_then_fails(capsys, tmp_path):
+    model_file = tmp_path / "pop.npz"
+    assert run(capsys, "train", "popularity", "--data", "toy", "--protocol", "none",
+               "--save", model_file)[0] == 0
+    code, out, err = run(capsys, "recommend", model_file, "--user", "1", "--explain", "-k", "1")
+    assert code == 1
+    assert "rank" in out and len(out.strip().splitlines()) == 3  # title, header, one item
+    assert_one_error_line(err, "no explanations")
+
+
+def test_plot_writes_the_learning_curve(capsys, tmp_path, csv_file):
+    curve = tmp_path / "curve.png"
+    code, out, err = run(capsys, "train", "mf", "--data", csv_file, "--epochs", "2", "--quiet",
+                         "--save", tmp_path / "mf.npz", "--plot", curve)
+    assert code == 0, err
+    assert curve.read_bytes()[:8] == PNG_SIGNATURE and f"learning curve: {curve}" in out
+
+
+# ---------------------------------------------------------------------- bad input: one line
+@pytest.mark.parametrize("argv, code, fragment", [
+    (["train", "gpt", "--save", "m.npz"], 2, "invalid choice: 'gpt'"),
+    (["train", "bpr", "--epochs", "0", "--save", "m.npz"], 2, "--epochs: must be a positive"),
+    (["train", "bpr", "--lr", "nan", "--save", "m.npz"], 2, "--lr: must be a finite number"),
+    (["train", "bpr", "--protocol", "random", "--save", "m.npz"], 2, "invalid choice: 'random'"),
+    (["train", "bpr", "--data", "missing.csv", "--save", "m.npz"], 1, "no such file: missing.csv"),
+    (["train", "bpr", "--data", "mnist", "--save", "m.npz"], 2, "unknown data 'mnist'"),
+    (["train", "bpr", "--data", "synthetic:10x10", "--save", "m.npz"], 2, "bad synthetic size"),
+    (["train", "bpr", "--data", "toy", "--save", "m.npz"], 2, "needs timestamps"),
+    (["train", "popularity", "--data", "toy", "--protocol", "none", "--factors", "8",
+      "--save", "m.npz"], 2, "popularity has no n_factors"),
+    (["train", "popularity", "--data", "toy", "--protocol", "none", "--plot", "c.png",
+      "--save", "m.npz"], 2, "no learning curve"),
+    (["train", "bpr", "--data", "toy", "--save", "no/such/folder/m.npz"], 2, "does not exist"),
+    (["evaluate", "missing.npz"], 1, "no such file: missing.npz"),
+    (["recommend", "missing.npz", "--user", "1"], 1, "no such file"),
+    (["recommend", "m.npz"], 2, "required: --user"),
+    (["gradcheck", "convolution"], 2, "invalid choice: 'convolution'"),
+])
+def test_bad_input_is_one_line_on_stderr(capsys, monkeypatch, tmp_path, argv, code, fragment):
+    monkeypatch.chdir(tmp_path)
+    got, out, err = run(capsys, *argv)
+    assert got == code and out == ""
+    assert_one_error_line(err, fragment)
+
+
+def test_data_a_model_cannot_use_is_one_line(capsys, tmp_path):
+    implicit = tmp_path / "implicit.csv"
+    implicit.write_text("user,item,timestamp\n1,1,5\n1,2,6\n2,1,7\n2,3,8\n3,2,9\n")
+    bad_column = tmp_path / "bad.csv"
+    bad_column.write_text("user,product\n1,2\n")
+    cases = [
+        (["train", "biased-mf", "--data", implicit], "needs explicit ratings"),
+        (["train", "content", "--data", implicit], "needs item features"),
+        (["train", "bpr", "--data", bad_column], "['item'] not in the header"),
+    ]
+    for argv, fragment in cases:
+        code, _, err = run(capsys, *argv, "--save", tmp_path / "m.npz")
+        assert code != 0
+        assert_one_error_line(err, fragment)
+
+
+def test_corrupt_and_foreign_files_are_one_line_in_a_subprocess(tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, weights=np.ones(3))
+    for path, fragment in ((corrupt, "corrupt"), (foreign, "not a nanorec file")):
+        done = subprocess.run([sys.executable, "-m", "nanorec", "recommend", str(path), "--user", "1"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert_one_error_line(done.stderr, fragment)
+
+
+# ---------------------------------------------------------------------- datasets
+def write_fake_movielens(folder):
+    """A 4-user, 3-item log in the GroupLens ml-100k layout (not MovieLens data)."""
+    folder.mkdir(parents=True)
+    genres = ["unknown", "Action"]
+    (folder / "u.genre").write_text("".join(f"{g}|{n}\n" for n, g in enumerate(genres)))
+    (folder / "u.occupation").write_text("writer\nother\n")
+    (folder / "u.user").write_text("".join(f"{u}|{20 + u}|F|writer|0000{u}\n" for u in range(1, 5)))
+    (folder / "u.item").write_text(
+        "".join(f"{i}|Film {i} (1990)|01-Jan-1990||http://x|0|1\n" for i in range(1, 4)))
+    rows = [(u, i, 1 + (u + i) % 5, 100 * u + i) for u in range(1, 5) for i in range(1, 4) if u != i]
+    (folder / "u.data").write_text("".join("\t".join(map(str, row)) + "\n" for row in rows))
+
+
+def test_datasets_lists_the_data_home_and_what_is_there(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(tmp_path))
+    code, out, _ = run(capsys, "datasets")
+    assert code == 0
+    assert f"data home: {tmp_path}" in out and "NANOREC_DATA_HOME" in out
+    assert "not in the data home yet" in out and "943 users" in out
+    write_fake_movielens(tmp_path / "ml-100k")
+    code, out, _ = run(capsys, "datasets")
+    assert str(tmp_path / "ml-100k") in out and "not in the data home yet" not in out
+
+
+def test_movielens_is_read_from_the_data_home(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(tmp_path))
+    write_fake_movielens(tmp_path / "ml-100k")
+    code, out, err = run(capsys, "train", "popularity", "--data", "movielens-100k",
+                         "--save", tmp_path / "pop.npz")
+    assert code == 0, err
+    assert "4 users, 3 items, 9 rows" in out
+
+
+# ---------------------------------------------------------------------- gradcheck and demo
+def test_gradcheck_prints_a_table_and_fails_on_a_wrong_gradient(capsys, monkeypatch):
+    code, out, _ = run(capsys, "gradcheck", "dense")
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert code == 0 and [row[0] for row in rows] == ["dense"] and rows[0][-1] == "PASS"
     right = MSELoss.backward
     monkeypatch.setattr(MSELoss, "backward", lambda self: 2 * right(self))
-    assert cli.main(["demo"]) == 1
-    rows = {row[0]: row[-1] for row in gradcheck_rows(capsys.readouterr().out)}
-    assert rows["MSELoss"] == "FAIL" and rows["Tanh"] == "PASS"
+    code, out, _ = run(capsys, "gradcheck", "mse-loss")
+    assert code == 1 and out.splitlines()[-1].split()[-1] == "FAIL"
 
 
-def test_help_lists_the_commands(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--help"])
-    assert exit_info.value.code == 0
-    assert "demo" in capsys.readouterr().out
+def test_every_gradcheck_case_passes():
+    reports = gradchecks.run_checks(list(gradchecks.CASES))
+    assert all(report.passed for _, report in reports), gradchecks.report_table(reports)
 
 
-def test_unknown_command_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["fly"])
-    assert exit_info.value.code == 2
-    assert "invalid choice: 'fly'" in capsys.readouterr().err
+def test_demo_compares_the_models_and_summarises_the_gradient_checks(capsys, monkeypatch):
+    monkeypatch.setattr(demo, "DATA_SIZE", {"n_users": 60, "n_items": 40, "n_interactions": 1200})
+    code, out, err = run(capsys, "--quiet")  # no command: the demo is the default
+    assert code == 0, err
+    header = next(n for n, line in enumerate(out.splitlines()) if line.split()[:2] == ["model", "HR@10"])
+    rows = [line.split() for line in out.splitlines()[header + 1 : header + 1 + len(demo.DEMO_MODELS)]]
+    table = {row[0]: row[1:] for row in rows}
+    assert list(table) == [name for name, _, _ in demo.DEMO_MODELS]
+    assert table["Popularity"][2] == "-" and float(table["BiasedMF"][2]) > 0  # RMSE
+    assert table["Popularity"][4] == "-" and table["BPRMF"][5] == "->"  # loss, first -> last
+    assert f"{len(gradchecks.CASES)}/{len(gradchecks.CASES)}" in out.splitlines()[-1]
 
 
-def test_two_moons_are_balanced_and_seeded():
-    x, y = cli._two_moons(101, noise=0.0, rng=np.random.default_rng(0))
-    assert x.shape == (101, 2) and y.shape == (101, 1) and abs(int(y.sum()) - 50) <= 1
-    upper = x[y[:, 0] == 0]
-    np.testing.assert_allclose(np.hypot(upper[:, 0], upper[:, 1]), 1.0, rtol=1e-6)  # unit half circle
-    again, _ = cli._two_moons(101, noise=0.1, rng=np.random.default_rng(0))
-    np.testing.assert_array_equal(again, cli._two_moons(101, noise=0.1, rng=np.random.default_rng(0))[0])
+def test_help_lists_every_command_and_every_model(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and all(name in out for name in cli.COMMANDS)
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and all(f"  {name} " in out for name in ("bpr", "biased-mf", "item-knn"))
+
+
+# ---------------------------------------------------------------------- progress display
+class _Model:
+    n_epochs, early_stopping = 3, None
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_training_prints_one_line_per_epoch_without_a_terminal(capsys):
+    losses = iter([0.9, 0.5, 0.25])
+    run_epochs(_Model(verbose=True), lambda: next(losses), lambda: 0.5, "valid_hr@10", -1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"epoch {e}/3  loss {loss:.5f}  valid_hr@10 0.50000"
+                     for e, loss in ((1, 0.9), (2, 0.5), (3, 0.25))]
+
+
+def test_verbose_training_shows_a_progress_bar_on_a_terminal(capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with EpochDisplay(_Model(verbose=True)) as display:
+        for epoch in range(3):
+            display.show(epoch, {"loss": 1.0 / (epoch + 1)})
+    bar = terminal.getvalue()
+    assert "3/3" in bar and "loss=0.33333" in bar
+    assert capsys.readouterr().out == ""  # no epoch lines beside the bar
+
+
+def test_quiet_training_shows_nothing(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    with EpochDisplay(_Model(verbose=False)) as display:
+        display.show(0, {"loss": 1.0})
+    assert sys.stderr.getvalue() == "" and capsys.readouterr().out == ""

@@ -226,18 +226,21 @@ class Recommender:
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         return {p.name: getattr(self, p.name) for p in parameters if p.kind in named}
 
-    def save(self, path):
+    def save(self, path, metadata=None):
         """Write the fitted model to ``path`` (.npz with a JSON header; atomic; no pickle).
 
         Saved: the hyperparameters, every learned attribute (name ending in ``_``): arrays as
         arrays, numbers, strings, lists and dicts (e.g. ``history_``) in the header, the training
         CSR, and the parameters of a network attribute (a nanorec Layer, e.g. ``network_``).
+        ``metadata``, a JSON-able dict (e.g. which data and split the model was trained on), goes
+        into the header too; ``load`` gives it back as ``model.metadata_``. By default a loaded
+        model's own ``metadata_`` is saved again.
         """
         if not hasattr(self, "user_ids_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: nothing to save")
         arrays, fitted, networks = {}, {}, []
         for name, value in vars(self).items():
-            if not name.endswith("_") or name.startswith("_"):
+            if not name.endswith("_") or name.startswith("_") or name == "metadata_":
                 continue
             if isinstance(value, CSR):
                 arrays.update({f"{name}.{field}": getattr(value, field) for field in CSR._fields})
@@ -248,8 +251,12 @@ class Recommender:
                 arrays.update({f"{name}.{key}": p for key, p in value.params.items()})
             else:
                 fitted[name] = value
+        if metadata is None:
+            metadata = getattr(self, "metadata_", {})
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         header = {"params": _jsonable(self.get_params()), "fitted": _jsonable(fitted),
-                  "networks": networks}
+                  "networks": networks, "metadata": _jsonable(metadata)}
         return save_arrays(path, type(self).__name__, arrays, **header)
 
     @classmethod
@@ -275,6 +282,7 @@ class Recommender:
             setattr(model, name, network.eval())
         for name, value in arrays.items():
             setattr(model, name, value)
+        model.metadata_ = header.get("metadata", {})  # files of older versions have none
         model._lookups = {}
         return model
 
@@ -282,6 +290,30 @@ class Recommender:
         hyperparameters = {k: v for k, v in vars(self).items() if k[-1] != "_" and k[0] != "_"}
         params = ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items())
         return f"{type(self).__name__}({params})"
+
+    def explain(self, user_id, item_id, n=5):
+        """Why the model gives ``item_id`` its score for ``user_id``: a nanorec.models.explain
+        Explanation with the score and the n largest contributions (label, value), largest |value|
+        first. The methods (item similarity, gradient x input) are in that module's docstring.
+
+        Raises KeyError for an unknown id, ColdStartError for a user the model cannot score, and
+        NotImplementedError("<Model> has no explanations: ...") for models without a method.
+        """
+        from nanorec.models.explain import Explanation, top_contributions
+
+        n = check_k(n, "n")
+        user_index = int(self.user_index(np.atleast_1d(user_id))[0])
+        item_index = int(self.item_index(np.atleast_1d(item_id))[0])
+        score, method, labels, values, baseline = self._explain(user_index, item_index)
+        return Explanation(user_id, item_id, score, method, top_contributions(labels, values, n),
+                           baseline)
+
+    def _explain(self, user_index, item_index):
+        """``(score, method, labels, values, baseline)`` for one index pair; by default the
+        item-similarity method (models with item vectors, ItemKNN), else NotImplementedError."""
+        from nanorec.models.explain import explain_by_similarity
+
+        return explain_by_similarity(self, user_index, item_index)
 
 
 def _storable(array, name):

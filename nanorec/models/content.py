@@ -96,6 +96,8 @@ class _SideFeatureModel(Recommender):
         _item_representation(index, x)     items likewise
         _score_block(users, items)         (n, M) scores of every user against every item
         _score_aligned(users, items)       (n,) scores of aligned pairs
+        _explained_inputs(users, items)    network_'s inputs for one pair and where its named
+                                           features sit (for explain: gradient x input)
     """
 
     cold_start = ("users", "items")  # scores users and items without train rows
@@ -290,6 +292,21 @@ class _SideFeatureModel(Recommender):
             raise ValueError(f"{kind}_features contain NaN or infinite values")
         return values.astype(self.dtype)
 
+    # ------------------------------------------------------------------ explanations
+    def _explain(self, user_index, item_index):
+        """Gradient x input over the named user and item features of one pair (the method and its
+        completeness property are in nanorec.models.explain): the network runs forward on the
+        pair's inputs, backward with dy = 1 on the logit, and each feature gets x_f * ds/dx_f."""
+        from nanorec.models.explain import attribute_features
+
+        inputs, parts = self._explained_inputs(np.array([user_index]), np.array([item_index]))
+        if not parts:
+            raise NotImplementedError(f"{type(self).__name__} has no explanations: it was fitted "
+                                      "without user or item features to attribute its score to")
+        score, labels, values, baseline = attribute_features(self.network_, inputs, parts)
+        method = "gradient x input of the features on the score (a logit)"
+        return score, method, labels, values, baseline
+
 
 class ContentBased(_SideFeatureModel):
     """Content-based ranking: an MLP compares a user's profile with an item's content.
@@ -427,6 +444,18 @@ class ContentBased(_SideFeatureModel):
             scores[part] = mlp.forward((profiles[part], items[part], user_features[part]))[:, 0]
         return scores
 
+    def _explained_inputs(self, user_index, item_index):
+        """network_'s inputs (p, c, z) for one pair, and where its named features sit: the
+        profile p and the content c are named by the item features (+ "popularity"), z by the user
+        features."""
+        profiles, user_features = self._user_representation(user_index, self.user_features_[user_index])
+        content = self._item_representation(item_index, self.item_features_[item_index])
+        content_names = self.item_feature_names_ + ["popularity"] * bool(self.popularity_feature)
+        parts = [((0,), "user profile", content_names), ((1,), "item", content_names)]
+        if self.user_feature_names_ is not None:
+            parts.append(((2,), "user", self.user_feature_names_))
+        return (profiles, content, user_features), parts
+
     def _score_block(self, users, items):
         """(n, M): every user against every item, PAIRS_PER_FORWARD pairs at a time."""
         profiles, user_features = users
@@ -557,6 +586,16 @@ class Hybrid(_SideFeatureModel):
 
     def _score_aligned(self, users, items):
         return np.einsum("nk,nk->n", users, items)
+
+    def _explained_inputs(self, user_index, item_index):
+        """network_'s inputs ((user row, z), (item row, x)) for one pair (rows as in scoring: the
+        "no id" row for an id without train rows), and where its named features z and x sit."""
+        user_rows = np.where(self._user_is_known(user_index), user_index, self.n_users_)
+        item_rows = np.where(self._item_is_known(item_index), item_index, self.n_items_)
+        inputs = ((user_rows, self.user_features_[user_index]),
+                  (item_rows, self.item_features_[item_index]))
+        sides = [((0, 1), "user", self.user_feature_names_), ((1, 1), "item", self.item_feature_names_)]
+        return inputs, [(path, prefix, names) for path, prefix, names in sides if names is not None]
 
 
 # ---------------------------------------------------------------------- helpers

@@ -4,6 +4,8 @@ Hyperparameters are checked in ``fit``, not in ``__init__`` (scikit-learn's habi
 only stores them), each failure a ValueError naming the model, the argument and the bound.
 """
 
+import sys
+
 import numpy as np
 
 
@@ -64,29 +66,71 @@ def run_epochs(model, run_epoch, validate, metric_name, sign):
     validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
     -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
     epochs without improvement and the best epoch's parameters (``model._learned()``, a list of
-    arrays) are restored. ``model.verbose`` prints one line per epoch.
+    arrays) are restored. ``model.verbose`` shows the progress (see ``EpochDisplay``).
     """
     model.history_ = {"loss": []}
     if validate is not None:
         model.history_[metric_name] = []
     best_value, best_epoch, best_params = np.inf, 0, None
-    for epoch in range(model.n_epochs):
-        model.history_["loss"].append(float(run_epoch()))
-        line = f"epoch {epoch + 1}/{model.n_epochs}  loss {model.history_['loss'][-1]:.5f}"
-        if validate is not None:
-            value = validate()
-            model.history_[metric_name].append(value)
-            line += f"  {metric_name} {value:.5f}"
-            if sign * value < best_value and model.early_stopping is not None:
-                best_value, best_epoch = sign * value, epoch
-                best_params = [array.copy() for array in model._learned()]
-        if model.verbose:
-            print(line, flush=True)
-        if model.early_stopping is not None and epoch - best_epoch >= model.early_stopping:
-            break
+    with EpochDisplay(model) as display:
+        for epoch in range(model.n_epochs):
+            model.history_["loss"].append(float(run_epoch()))
+            if validate is not None:
+                value = validate()
+                model.history_[metric_name].append(value)
+                if sign * value < best_value and model.early_stopping is not None:
+                    best_value, best_epoch = sign * value, epoch
+                    best_params = [array.copy() for array in model._learned()]
+            display.show(epoch, {name: curve[-1] for name, curve in model.history_.items()})
+            if model.early_stopping is not None and epoch - best_epoch >= model.early_stopping:
+                break
     if best_params is None:
         model.best_epoch_ = len(model.history_["loss"]) - 1
     else:
         model.best_epoch_ = best_epoch
         for array, best in zip(model._learned(), best_params):
             array[...] = best
+
+
+class EpochDisplay:
+    """What ``model.verbose`` shows after each epoch of run_epochs; nothing when it is false.
+
+    On a terminal with tqdm installed (``pip install "nanorec[progress]"``): a progress bar over
+    the epochs on stderr, the latest loss and validation metric as its postfix. Otherwise (no
+    tqdm, or output to a file or a pipe): one printed line per epoch,
+    ``epoch 3/20  loss 0.41230  valid_hr@10 0.21000``. Use it as a context manager, so that the
+    bar is closed even when training fails.
+    """
+
+    def __init__(self, model):
+        self.verbose = bool(model.verbose)
+        self.n_epochs = model.n_epochs
+        self.bar = _progress_bar(model) if self.verbose else None
+
+    def show(self, epoch, values):
+        """Report 0-based ``epoch`` with its {name: value} (loss first)."""
+        if self.bar is not None:
+            self.bar.set_postfix({name: f"{value:.5f}" for name, value in values.items()},
+                                 refresh=False)
+            self.bar.update(1)
+        elif self.verbose:
+            numbers = "  ".join(f"{name} {value:.5f}" for name, value in values.items())
+            print(f"epoch {epoch + 1}/{self.n_epochs}  {numbers}", flush=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(model):
+    """A tqdm bar over model.n_epochs when tqdm is installed and stderr is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is optional: fall back to one line per epoch
+        return None
+    return tqdm(total=model.n_epochs, desc=type(model).__name__, unit="epoch", file=sys.stderr)

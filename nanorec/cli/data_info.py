@@ -1,0 +1,27 @@
+"""``nanorec datasets``: the data home, and each known data set with its size and where it is."""
+
+from nanorec.cli.common import SYNTHETIC_SIZE
+from nanorec.data import datasets
+
+HELP = "list the known data sets, where they are and their sizes"
+
+
+def add_options(parser):
+    pass  # nothing to choose
+
+
+def run(args):
+    home = datasets.get_data_home()
+    print(f"data home: {home}")
+    print("  (set NANOREC_DATA_HOME to use another folder; the default is ~/.cache/nanorec)")
+    for name, info in datasets.available().items():
+        local = info["local"] or "not in the data home yet: downloaded on first use"
+        print(f"\n{name}: {info['description']}")
+        print(f"  size   {info['size']}")
+        print(f"  where  {local}")
+    users, items, rows = SYNTHETIC_SIZE
+    print(f"\nIn other commands: --data synthetic ({users:,} users, {items:,} items, {rows:,} rows), "
+          "--data synthetic:UxIxN (U users, I items, N rows, e.g. synthetic:200x100x4000), "
+          "--data toy, --data movielens-100k, or --data FILE.csv (header user,item[,rating]"
+          "[,timestamp]).")
+    return 0

@@ -1,0 +1,141 @@
+"""``nanorec gradcheck [NAME|all]``: check every hand-written backward against finite differences.
+
+Each entry of CASES builds, from a seeded generator, a small float64 layer, loss or model network
+with inputs that fit it; nanorec.testing.gradcheck compares its backward with centred differences
+(see that module for f, h and the relative error). Inputs stay away from kinks: ReLU inputs have
+|x| >= 0.1, and random normal inputs to a max have no ties. Needs numpy and numba only (the
+hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
+"""
+
+import numpy as np
+
+from nanorec.models.autoencoders import MaskedLoss, autorec_network, cdae_network
+from nanorec.models.mf import BiasedMFNetwork
+from nanorec.models.neural import MFNetwork, NeuMFNetwork
+from nanorec.models.sequence import CaserNetwork, RNNRecNetwork
+from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nanorec.nn.conv import Conv1d, MaxOverTime
+from nanorec.nn.layers import Add, Concatenate, Dense, Dot, Dropout, Embedding, Multiply
+from nanorec.nn.losses import BCELoss, BCEWithLogitsLoss, BPRLoss, MSELoss, SoftmaxCrossEntropyLoss
+from nanorec.nn.recurrent import RNN
+from nanorec.testing.gradcheck import gradcheck
+
+HELP = "check the gradients of the engine's layers, losses and model networks"
+F64 = np.float64
+N = 4  # batch size of every case
+
+
+def _away_from_zero(rng, shape, low=0.1):
+    """Standard normal entries with |x| >= low (no input sits on a ReLU kink)."""
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < low, np.copysign(low + np.abs(x), x), x)
+
+
+def _ids(rng, n_rows, shape=(N,)):
+    return rng.integers(0, n_rows, shape)
+
+
+def _pair(rng, shape=(N, 3)):
+    return rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+def _scaled(network, factor):
+    """``network`` with every parameter times ``factor``. Tiny initial weights (MFNetwork's Keras
+    init, |w| <= 0.05) give gradients so small that finite differences lose digits; the check is of
+    the backward, which holds for any weights."""
+    for value in network.params.values():
+        value *= factor
+    return network
+
+
+# name -> rng -> (layer, loss or network; its inputs as a tuple)
+CASES = {
+    "dense": lambda rng: (Dense(3, 2, rng=rng, dtype=F64), (rng.standard_normal((N, 3)),)),
+    "sigmoid": lambda rng: (Sigmoid(), (rng.standard_normal((N, 3)),)),
+    "tanh": lambda rng: (Tanh(), (rng.standard_normal((N, 3)),)),
+    "relu": lambda rng: (ReLU(), (_away_from_zero(rng, (N, 3)),)),
+    "leaky-relu": lambda rng: (LeakyReLU(0.1), (_away_from_zero(rng, (N, 3)),)),
+    "embedding": lambda rng: (Embedding(5, 3, rng=rng, dtype=F64), (_ids(rng, 5),)),
+    "dropout": lambda rng: (Dropout(0.3, rng=rng), (rng.standard_normal((N, 3)),)),
+    "dot": lambda rng: (Dot(), (_pair(rng),)),
+    "multiply": lambda rng: (Multiply(), (_pair(rng),)),
+    "add": lambda rng: (Add(), (_pair(rng),)),
+    "concatenate": lambda rng: (Concatenate(), (_pair(rng),)),
+    "conv1d": lambda rng: (Conv1d(2, 3, width=2, rng=rng, dtype=F64),
+                           (rng.standard_normal((N, 5, 2)),)),
+    "max-over-time": lambda rng: (MaxOverTime(), (rng.standard_normal((N, 5, 2)),)),
+    "rnn": lambda rng: (RNN(2, 3, return_sequences=True, rng=rng, dtype=F64),
+                        (rng.uniform(-1, 1, (N, 4, 2)),)),
+    "mse-loss": lambda rng: (MSELoss(), (rng.standard_normal((N, 3)), rng.standard_normal((N, 3)))),
+    "bce-loss": lambda rng: (BCELoss(), (rng.uniform(0.1, 0.9, (N, 1)),
+                                         rng.integers(0, 2, (N, 1)).astype(F64))),
+    "bce-with-logits-loss": lambda rng: (BCEWithLogitsLoss(),
+                                         (rng.standard_normal((N, 1)),
+                                          rng.integers(0, 2, (N, 1)).astype(F64),
+                                          rng.uniform(0.5, 2.0, N))),
+    "softmax-cross-entropy": lambda rng: (SoftmaxCrossEntropyLoss(),
+                                          (rng.standard_normal((N, 3)), _ids(rng, 3))),
+    "bpr-loss": lambda rng: (BPRLoss(), (rng.standard_normal(N), rng.standard_normal(N))),
+    "masked-loss": lambda rng: (MaskedLoss(MSELoss()),
+                                (rng.standard_normal((N, 3)), rng.standard_normal((N, 3)),
+                                 rng.integers(0, 2, (N, 3)).astype(F64))),
+    "mf-network": lambda rng: (_scaled(MFNetwork(5, 6, 3, rng=rng, dtype=F64), 10),
+                               ((_ids(rng, 5), _ids(rng, 6)),)),
+    "biased-mf-network": lambda rng: (BiasedMFNetwork(5, 6, 3, global_mean=3.5, rng=rng, dtype=F64),
+                                      ((_ids(rng, 5), _ids(rng, 6)),)),
+    "neumf-network": lambda rng: (NeuMFNetwork(5, 6, 2, (4, 3), rng=rng, dtype=F64),
+                                  ((_ids(rng, 5), _ids(rng, 6)),)),
+    "autorec-network": lambda rng: (autorec_network(5, 3, rng=rng, dtype=F64),
+                                    (rng.uniform(0, 5, (N, 5)),)),
+    "cdae-network": lambda rng: (cdae_network(5, 6, 3, corruption=0.2, rng=rng, dtype=F64),
+                                 ((rng.integers(0, 2, (N, 6)).astype(F64), _ids(rng, 5)),)),
+    "caser-network": lambda rng: (CaserNetwork(5, 6, 3, seq_len=3, n_horizontal=2, n_vertical=2,
+                                               dropout=0.2, rng=rng, dtype=F64),
+                                  ((_ids(rng, 7, (N, 3)), _ids(rng, 5), _ids(rng, 6, (N, 3))),)),
+    "rnnrec-network": lambda rng: (RNNRecNetwork(6, 3, 4, sampled=False, rng=rng, dtype=F64),
+                                   (_ids(rng, 7, (N, 3)),)),
+}
+
+
+def run_checks(names, seed=0):
+    """[(name, GradcheckReport)] for the named CASES, each built from default_rng((seed, i))."""
+    reports = []
+    for position, name in enumerate(names):
+        target, inputs = CASES[name](np.random.default_rng((seed, position)))
+        reports.append((name, gradcheck(target, *inputs)))
+    return reports
+
+
+def report_table(reports):
+    """The table: name, max abs error, max rel error, PASS/FAIL, under a line saying how."""
+    h, tol = reports[0][1].h, reports[0][1].tol
+    lines = [f"gradient check: backward vs centred differences (float64, h={h:g}, "
+             f"pass if rel error < {tol:g})",
+             f"  {'name':<24}{'max abs error':>14}{'max rel error':>15}  result"]
+    for name, report in reports:
+        max_abs = max((row.max_abs_error for row in report.rows), default=0.0)
+        verdict = "PASS" if report.passed else "FAIL"
+        lines.append(f"  {name:<24}{max_abs:>14.2e}{report.max_rel_error:>15.2e}  {verdict}")
+    return "\n".join(lines)
+
+
+def summary_line(reports):
+    """One line: how many checks pass, and the largest relative error."""
+    n_passed = sum(report.passed for _, report in reports)
+    worst = max(report.max_rel_error for _, report in reports)
+    failed = [name for name, report in reports if not report.passed]
+    tail = f"; FAILED: {', '.join(failed)}" if failed else ""
+    return (f"gradient checks: {n_passed}/{len(reports)} layers, losses and networks pass "
+            f"(largest rel error {worst:.1e}; details: nanorec gradcheck){tail}")
+
+
+def add_options(parser):
+    parser.add_argument("name", nargs="?", default="all", choices=["all", *CASES], metavar="NAME",
+                        help=f"what to check (default: all): {', '.join(CASES)}")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and inputs")
+
+
+def run(args):
+    reports = run_checks(list(CASES) if args.name == "all" else [args.name], seed=args.seed)
+    print(report_table(reports))
+    return 0 if all(report.passed for _, report in reports) else 1

@@ -1,0 +1,98 @@
+"""``nanorec train MODEL --data ... --save FILE``: fit a model on the train part of a split, save it.
+
+The test part of the protocol (--protocol loo or holdout, seeded by --seed) is held out and never
+seen by the model; the file records the data, protocol and seed, so that ``nanorec evaluate`` can
+rebuild the same split and score the model on rows it has not seen.
+"""
+
+import os
+import time
+
+from nanorec.cli.common import (
+    MODELS,
+    PROTOCOL_NAMES,
+    UsageError,
+    build_model,
+    describe,
+    load_data,
+    positive_float,
+    positive_int,
+    split,
+)
+from nanorec.plotting import plot_history, require_matplotlib
+
+HELP = "train a model on a data set and save it to a file"
+
+
+def add_options(parser):
+    parser.epilog = "models:\n" + "\n".join(
+        f"  {name:<11} {spec.summary}" + (f" (needs {', '.join(spec.needs)})" if spec.needs else "")
+        for name, spec in MODELS.items()
+    )
+    parser.add_argument("model", choices=list(MODELS), metavar="MODEL",
+                        help="the model to train, one of the names listed below")
+    add_data_option(parser, default="synthetic")
+    parser.add_argument("--protocol", choices=("loo", "holdout", "none"), default="loo",
+                        help="held-out test part: loo = each user's latest row (needs timestamps), "
+                             "holdout = a random 20%% of the rows, none = train on every row "
+                             "(default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the data (n_epochs)")
+    parser.add_argument("--factors", type=positive_int, help="size of the latent factors (n_factors)")
+    parser.add_argument("--lr", type=positive_float, help="learning rate")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the model and of the holdout split (default: %(default)s)")
+    parser.add_argument("--save", required=True, metavar="FILE", help="where to write the model (.npz)")
+    parser.add_argument("--plot", metavar="IMAGE",
+                        help="also draw the learning curve into this image (.png, .svg, .pdf); "
+                             'needs matplotlib: pip install "nanorec[plot]"')
+    parser.add_argument("--quiet", action="store_true", help="print no progress")
+
+
+def add_data_option(parser, default):
+    parser.add_argument(
+        "--data", default=default, metavar="DATA",
+        help="synthetic (1000 users, 500 items, 50,000 rows), synthetic:UxIxN (U users, I items, "
+             "N rows), toy, movielens-100k, or a CSV file with a header user,item[,rating]"
+             "[,timestamp]" + (f" (default: {default})" if default else ""),
+    )
+
+
+def run(args):
+    _check_output_folder(args.save)
+    loaded = load_data(args.data)
+    data = loaded.interactions
+    options = {"epochs": args.epochs, "factors": args.factors, "lr": args.lr}
+    model = build_model(args.model, data, args.data, options, args.seed, verbose=not args.quiet)
+    if args.plot is not None:
+        if "n_epochs" not in model.get_params():
+            raise UsageError(f"model {args.model} is not trained in epochs: it has no learning "
+                             "curve to --plot")
+        _check_output_folder(args.plot)
+        require_matplotlib()
+    train, test = split(data, args.protocol, args.seed)
+    say = (lambda *_: None) if args.quiet else print
+    say(f"data     {args.data}: {describe(data)}")
+    held_out = "nothing held out" if test is None else f"{len(test):,} test rows held out"
+    say(f"split    {PROTOCOL_NAMES[args.protocol]}: {len(train):,} train rows, {held_out}")
+    say(f"model    {model!r}")
+
+    start = time.perf_counter()
+    model.fit(train)
+    seconds = time.perf_counter() - start
+    metadata = {"model": args.model, "data": loaded.spec, "data_id": loaded.identity,
+                "protocol": args.protocol, "seed": args.seed}
+    path = model.save(args.save, metadata=metadata)
+    print(f"trained {type(model).__name__} in {seconds:.1f} s; saved to {path}")
+    if test is not None:
+        say(f"next     nanorec evaluate {path}   (scores it on the {len(test):,} held-out rows)")
+    if args.plot is not None:
+        title = f"{type(model).__name__} on {args.data}"
+        print(f"learning curve: {plot_history(model.history_, args.plot, title=title)}")
+    return 0
+
+
+def _check_output_folder(path):
+    """Fail before training, not after, when a file could not be written where asked."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")

@@ -1,0 +1,235 @@
+"""model.explain: item similarity against hand computations, ItemKNN's exact split of its score,
+gradient x input against finite differences, completeness where the score is linear, and a planted
+genre."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nanorec.data.datasets import load
+from nanorec.data.interactions import Interactions
+from nanorec.models.baselines import Popularity
+from nanorec.models.content import ContentBased, Hybrid
+from nanorec.models.explain import (
+    Explanation,
+    attribute_features,
+    cosine_to,
+    item_vectors,
+    top_contributions,
+)
+from nanorec.models.knn import ItemKNN
+from nanorec.models.mf import BPRMF, BiasedMF
+from nanorec.models.neural import MatrixFactorization, NeuMF
+from nanorec.nn.layers import Dense
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load("synthetic", n_users=40, n_items=30, n_interactions=400, n_genres=3, seed=1)
+
+
+def user_items(model, user_index):
+    csr = model.train_csr_
+    return csr.indices[csr.indptr[user_index] : csr.indptr[user_index + 1]]
+
+
+# ---------------------------------------------------------------------- the Explanation
+def test_contributions_are_sorted_by_size_and_cut_at_n():
+    pairs = top_contributions(["a", "b", "c", "d"], [0.1, -3.0, 2.0, -0.1], 3)
+    assert pairs == [("b", -3.0), ("c", 2.0), ("a", 0.1)]
+    text = str(Explanation("u1", "i9", 1.5, "a method", pairs, baseline=0.25))
+    assert text.splitlines()[0] == "item i9 for user u1: score 1.5000 (baseline 0.2500)"
+    assert "by a method" in text and "b  -3.0000" in text and len(text.splitlines()) == 5
+
+
+# ---------------------------------------------------------------------- item similarity
+def test_biased_mf_explains_by_the_cosine_of_its_item_factors(small):
+    model = BiasedMF(n_factors=2, n_epochs=1).fit(small)
+    model.item_factors_[:] = 0
+    model.item_factors_[:, 0] = 1.0  # every item points along the first axis ...
+    target = 7
+    history = user_items(model, 0)
+    history = history[history != target]
+    model.item_factors_[history[0]] = [-2.0, 0.0]  # ... but one past item points the other way
+    model.item_factors_[history[1]] = [1.0, 1.0]  # and one sits at 45 degrees
+    explanation = model.explain(small.user_ids[0], small.item_ids[target], n=len(history))
+    values = dict(explanation.contributions)
+    assert values[f"item {small.item_ids[history[0]]}"] == pytest.approx(-1.0)
+    assert values[f"item {small.item_ids[history[1]]}"] == pytest.approx(np.sqrt(0.5))
+    assert all(values[f"item {small.item_ids[j]}"] == pytest.approx(1.0) for j in history[2:])
+    assert f"item {small.item_ids[target]}" not in values  # the item itself explains nothing
+    assert explanation.score == pytest.approx(model.predict([small.user_ids[0]], [small.item_ids[target]])[0])
+    assert explanation.method.startswith("cosine of item factors") and explanation.baseline is None
+
+
+@pytest.mark.parametrize("make_model, attribute", [
+    (lambda: BPRMF(n_factors=3, n_epochs=1), lambda m: m.item_factors_),
+    (lambda: MatrixFactorization(n_factors=3, n_epochs=1, implicit=True),
+     lambda m: m.network_.item_embedding.params["W"]),
+    (lambda: NeuMF(n_factors=3, layers=(4, 2), n_epochs=1, implicit=True),
+     lambda m: m.network_.gmf_item.params["W"]),
+    (lambda: NeuMF(n_factors=0, layers=(4, 2), n_epochs=1, implicit=True),
+     lambda m: m.network_.mlp_item.params["W"]),
+])
+def test_embedding_models_read_their_item_vectors(small, make_model, attribute):
+    model = make_model().fit(small)
+    vectors, _ = item_vectors(model)
+    assert vectors is attribute(model)
+    user, target = 3, 11
+    history = user_items(model, user)
+    history = history[history != target]
+    explanation = model.explain(small.user_ids[user], small.item_ids[target], n=len(history))
+    expected = {f"item {small.item_ids[j]}": float(vectors[j] @ vectors[target])
+                / (np.linalg.norm(vectors[j]) * np.linalg.norm(vectors[target])) for j in history}
+    assert dict(explanation.contributions) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    sizes = [abs(value) for _, value in explanation.contributions]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_cosine_of_a_zero_vector_is_zero():
+    assert cosine_to(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([3.0, 4.0])).tolist() == [0.0, 1.0]
+    assert cosine_to(np.ones((2, 2)), np.zeros(2)).tolist() == [0.0, 0.0]
+
+
+def test_item_knn_similarities_split_its_score_exactly(small):
+    model = ItemKNN(k=5).fit(small)
+    X = np.zeros((small.n_users, small.n_items))
+    X[small.user_index, small.item_index] = 1
+    counts = X.sum(axis=0)
+    cosine = (X.T @ X) / np.sqrt(np.outer(counts, counts))  # the docstring's sim, shrink = 0
+    for user in range(5):
+        for target in np.flatnonzero(X[user] == 0)[:4]:
+            explanation = model.explain(small.user_ids[user], small.item_ids[target], n=small.n_items)
+            assert sum(v for _, v in explanation.contributions) == pytest.approx(explanation.score, rel=1e-5)
+            for label, value in explanation.contributions:
+                past = small.item_to_index(int(label.split()[1]))
+                assert value == pytest.approx(cosine[past, target], rel=1e-5)
+                assert target in model.neighbours_[past]
+
+
+def test_models_without_explanations_say_so(small):
+    with pytest.raises(NotImplementedError, match="Popularity has no explanations"):
+        Popularity().fit(small).explain(1, 1)
+    plain = Interactions.from_arrays([1, 1, 2, 3], [1, 2, 2, 3])
+    with pytest.raises(NotImplementedError, match="Hybrid has no explanations"):
+        Hybrid(n_epochs=1, hidden=()).fit(plain).explain(1, 3)
+
+
+def test_bad_requests_are_named(small):
+    model = BiasedMF(n_factors=2, n_epochs=1).fit(small)
+    with pytest.raises(KeyError, match="unknown item id"):
+        model.explain(1, 10_000)
+    with pytest.raises(KeyError, match="unknown user id"):
+        model.explain("nobody", 1)
+    with pytest.raises(ValueError, match="n must be"):
+        model.explain(1, 1, n=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BiasedMF().explain(1, 1)
+
+
+# ---------------------------------------------------------------------- gradient x input
+def all_values(explanation):
+    return dict(explanation.contributions)
+
+
+@pytest.fixture(scope="module")
+def content_model(small):
+    return ContentBased(hidden=(6,), n_epochs=2, dtype=np.float64, random_state=3).fit(small)
+
+
+@pytest.fixture(scope="module")
+def hybrid_model(small):
+    return Hybrid(n_factors=4, hidden=(5,), n_epochs=2, dtype=np.float64, random_state=3).fit(small)
+
+
+def finite_difference_attributions(network, inputs, parts, h=1e-6):
+    """x_f * (s(x + h e_f) - s(x - h e_f)) / 2h for every named feature, in the order of parts."""
+    network.eval()
+    values = []
+    for path, _, names in parts:
+        x = inputs
+        for position in path:
+            x = x[position]
+        for f in range(len(names)):
+            original = x[0, f]
+            x[0, f] = original + h
+            up = network.forward(inputs)[0, 0]
+            x[0, f] = original - h
+            down = network.forward(inputs)[0, 0]
+            x[0, f] = original
+            values.append(original * (up - down) / (2 * h))
+    return np.array(values)
+
+
+@settings(max_examples=10, deadline=None)
+@given(user=st.integers(0, 39), item=st.integers(0, 29), which=st.sampled_from(["content", "hybrid"]))
+def test_gradient_x_input_matches_finite_differences(content_model, hybrid_model, user, item, which):
+    model = content_model if which == "content" else hybrid_model
+    inputs, parts = model._explained_inputs(np.array([user]), np.array([item]))
+    score, labels, values, _ = attribute_features(model.network_, inputs, parts)
+    expected = finite_difference_attributions(model.network_, inputs, parts)
+    np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-7)
+    assert score == pytest.approx(model.score_pairs([user], [item])[0], rel=1e-10)
+    names = [name for _, prefix, features in parts for name in features]
+    assert [label.split(": ", 1)[1] for label in labels] == names
+
+
+def test_explaining_leaves_the_model_as_it_was(hybrid_model, small):
+    before = hybrid_model.predict(small.user_ids[:5], small.item_ids[:5])
+    hybrid_model.explain(small.user_ids[0], small.item_ids[0])
+    assert not hybrid_model.network_.training
+    assert all(not np.any(g) for g in hybrid_model.network_.grads.values() if isinstance(g, np.ndarray))
+    np.testing.assert_array_equal(hybrid_model.predict(small.user_ids[:5], small.item_ids[:5]), before)
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_completeness_of_a_linear_network(d, seed):
+    rng = np.random.default_rng(seed)
+    network = Dense(d, 1, rng=rng, dtype=np.float64)
+    network.params["b"][:] = rng.normal(size=1)
+    x = rng.normal(size=(1, d))
+    score, _, values, baseline = attribute_features(network, x, [((), "x", list("abcdef"[:d]))])
+    assert baseline == pytest.approx(network.params["b"][0])
+    assert values.sum() == pytest.approx(score - baseline, abs=1e-12)
+
+
+def test_completeness_of_a_content_model_linear_in_its_features(small):
+    model = ContentBased(hidden=(), n_epochs=1, dtype=np.float64).fit(small)
+    n_content = len(model.item_feature_names_) + 1  # + popularity
+    weights = model.network_.layers[1].layers[0].params["W"]  # Dense(3 C + F, 1)
+    match_rows = slice(2 * n_content, 3 * n_content)  # the p * c block: products of inputs
+    nonlinear = model.explain(small.user_ids[2], small.item_ids[4], n=100)
+    gap = sum(all_values(nonlinear).values()) - (nonlinear.score - nonlinear.baseline)
+    weights[match_rows] = 0  # without it the score is linear in p, c and z
+    linear = model.explain(small.user_ids[2], small.item_ids[4], n=100)
+    assert sum(all_values(linear).values()) == pytest.approx(linear.score - linear.baseline, abs=1e-10)
+    assert abs(gap) > 1e-6  # the products break completeness: the test can tell
+
+
+def test_a_planted_genre_drives_the_attribution():
+    """Synthetic data with 4 genres and no popularity skew: for users whose history is mostly
+    genre g, the recommended items that carry g and another genre the user rarely watches owe
+    more to g than to the other genre."""
+    data = load("synthetic", n_users=300, n_items=120, n_interactions=6000, n_genres=4, seed=0,
+                popularity_exponent=0.0)
+    model = ContentBased(hidden=(16,), n_epochs=5, random_state=0).fit(data)
+    genres = data.item_features
+    n_cases = n_top_overall = 0
+    for user in range(0, 300, 3):
+        profile = genres[user_items(model, user)].mean(axis=0)
+        g = int(profile.argmax())
+        recommended = data.item_to_index(model.recommend(data.user_ids[user], k=5)[0])
+        for item in recommended:
+            others = [h for h in np.flatnonzero(genres[item]) if h != g]
+            if not genres[item, g] or not others or profile[g] < 0.6 or profile[others].max() > 0.25:
+                continue
+            values = all_values(model.explain(data.user_ids[user], data.item_ids[item], n=100))
+            item_values = {label: v for label, v in values.items() if label.startswith("item: ")}
+            genre_values = {label: v for label, v in item_values.items() if "genre" in label}
+            assert max(genre_values, key=genre_values.get) == f"item: genre_{g}"
+            n_top_overall += max(item_values, key=item_values.get) == f"item: genre_{g}"
+            n_cases += 1
+    assert n_cases >= 10
+    assert n_top_overall >= 0.75 * n_cases  # otherwise the item's popularity feature leads
