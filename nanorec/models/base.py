@@ -238,6 +238,12 @@ class Recommender:
         """
         if not hasattr(self, "user_ids_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: nothing to save")
+        arrays, header = self._state(metadata)
+        return save_arrays(path, type(self).__name__, arrays, **header)
+
+    def _state(self, metadata=None):
+        """(arrays, header) that :meth:`save` writes and :meth:`_from_state` reads back.
+        A model made of other models (e.g. ColdStartRecommender) overrides both."""
         arrays, fitted, networks = {}, {}, []
         for name, value in vars(self).items():
             if not name.endswith("_") or name.startswith("_") or name == "metadata_":
@@ -257,7 +263,7 @@ class Recommender:
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         header = {"params": _jsonable(self.get_params()), "fitted": _jsonable(fitted),
                   "networks": networks, "metadata": _jsonable(metadata)}
-        return save_arrays(path, type(self).__name__, arrays, **header)
+        return arrays, header
 
     @classmethod
     def load(cls, path):
@@ -268,10 +274,15 @@ class Recommender:
         model_class = _model_classes().get(header["kind"])
         if model_class is None:
             raise ValueError(f"{path} holds an unknown model class {header['kind']!r}")
+        return model_class._from_state(header, arrays)
+
+    @classmethod
+    def _from_state(cls, header, arrays):
+        """The model that :meth:`_state` described (``arrays`` is consumed)."""
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in header["params"].items()}
         if "dtype" in params:  # JSON keeps tuples as lists and dtypes by name, e.g. "float32"
             params["dtype"] = np.dtype(params["dtype"]).type
-        model = model_class(**params)
+        model = cls(**params)
         for name, value in header["fitted"].items():
             setattr(model, name, value)
         model.train_csr_ = CSR(*(arrays.pop(f"train_csr_.{field}") for field in CSR._fields))
@@ -341,6 +352,7 @@ def _jsonable(value):
 def _model_classes():
     """Every Recommender subclass, by class name."""
     import nanorec.models  # noqa: F401  (imports every model module, so each class is registered)
+    import nanorec.privacy  # noqa: F401  (FederatedMF, DPBiasedMF: models built on the models)
 
     found, stack = {}, [Recommender]
     while stack:

@@ -37,15 +37,12 @@ which delegates to ``primary.score_new_items`` and raises ColdStartError when th
 such method. ``cold_start`` (what evaluate_cold may ask) holds "items" only when the primary's does.
 """
 
-import os
-import tempfile
 from typing import NamedTuple
 
 import numpy as np
 
 from nanorec.data.features import unit_rows
-from nanorec.io import load_arrays, save_arrays
-from nanorec.models.base import ColdStartError, Recommender
+from nanorec.models.base import ColdStartError, Recommender, _jsonable, _model_classes
 from nanorec.models.fitting import check_positive_int
 from nanorec.scoring import csr_entries, row_blocks
 
@@ -290,34 +287,29 @@ class ColdStartRecommender(Recommender):
         return scores
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path):
-        """Write the fitted chain to one .npz (atomic, no pickle): the primary's own file (header
-        and arrays, under "primary/") beside the user features and ``neighbours``."""
-        if not hasattr(self, "primary_"):
-            raise RuntimeError("ColdStartRecommender is not fitted yet: nothing to save")
-        with tempfile.TemporaryDirectory() as folder:  # the primary saves itself to a file
-            primary_header, primary_arrays = load_arrays(self.primary_.save(os.path.join(folder, "primary")))
+    def _state(self, metadata=None):
+        """The primary's own (arrays, header) under "primary/" and "primary", beside the user
+        features and ``neighbours`` (Recommender.save writes them; Recommender.load reads them)."""
+        primary_arrays, primary_header = self.primary_._state()
         arrays = {f"primary/{name}": values for name, values in primary_arrays.items()}
         if self.user_features_ is not None:
             arrays["user_features_"] = self.user_features_
-        return save_arrays(path, type(self).__name__, arrays, neighbours=int(self.neighbours),
-                           user_feature_names=self.user_feature_names_, primary=primary_header)
+        header = {"neighbours": int(self.neighbours), "user_feature_names": self.user_feature_names_,
+                  "primary": {"kind": type(self.primary_).__name__, **primary_header},
+                  "metadata": _jsonable(getattr(self, "metadata_", {}) if metadata is None else metadata)}
+        return arrays, header
 
     @classmethod
-    def load(cls, path):
-        """Read a chain written by :meth:`save` (nanorec.io.FormatError on a foreign file)."""
-        header, arrays = load_arrays(path, kind=cls.__name__)
-        primary_header = {k: v for k, v in header["primary"].items() if k not in ("format", "version")}
-        primary_arrays = {name.split("/", 1)[1]: values for name, values in arrays.items()
-                          if name.startswith("primary/")}
-        with tempfile.TemporaryDirectory() as folder:
-            primary_path = save_arrays(os.path.join(folder, "primary"), primary_header.pop("kind"),
-                                       primary_arrays, **primary_header)
-            primary = Recommender.load(primary_path)
-        model = cls(type(primary)(**primary.get_params()), header["neighbours"])
+    def _from_state(cls, header, arrays):
+        primary_header = dict(header["primary"])
+        primary_class = _model_classes()[primary_header.pop("kind")]
+        primary = primary_class._from_state(primary_header, {
+            name.split("/", 1)[1]: values for name, values in arrays.items() if name.startswith("primary/")
+        })
+        model = cls(primary_class(**primary.get_params()), header["neighbours"])
         for name in ("user_ids_", "item_ids_", "n_users_", "n_items_", "train_csr_"):
             setattr(model, name, getattr(primary, name))
         model._lookups = {}
+        model.metadata_ = header.get("metadata", {})
         model._adopt(primary, arrays.get("user_features_"), header["user_feature_names"])
         return model
-

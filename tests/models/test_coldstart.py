@@ -12,7 +12,7 @@ from nanorec.data.interactions import Interactions
 from nanorec.data.split import cold_start_split
 from nanorec.evaluation.cold import evaluate_cold
 from nanorec.io import FormatError
-from nanorec.models.base import ColdStartError
+from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity
 from nanorec.models.coldstart import TIE_BREAK, ColdStartRecommender
 from nanorec.models.content import Hybrid
@@ -159,7 +159,9 @@ def test_items_without_rows(chains, small):
 def test_save_load_gives_identical_answers(chains, small, tmp_path):
     users = list(small.train.user_ids[:3]) + list(cold_user_ids(small)[:2]) + ["stranger"]
     for name, chain in chains.items():
-        loaded = ColdStartRecommender.load(chain.save(tmp_path / name))
+        path = chain.save(tmp_path / name)
+        loaded = ColdStartRecommender.load(path)
+        assert type(Recommender.load(path)) is ColdStartRecommender  # the generic loader too
         assert type(loaded.primary_) is type(chain.primary_) and loaded.neighbours == chain.neighbours
         (items, scores), (loaded_items, loaded_scores) = (m.recommend(users, k=6) for m in (chain, loaded))
         np.testing.assert_array_equal(loaded_items, items)
