@@ -35,7 +35,7 @@ COMMANDS = {
     "gradcheck": gradchecks,
 }
 # what a user can provoke: bad files and paths (OSError), bad values and ids, a missing extra
-RUN_ERRORS = (ValueError, KeyError, OSError, ImportError)
+RUN_ERRORS = (ValueError, KeyError, OSError, ImportError, FloatingPointError)
 
 
 def main(argv=None):

@@ -74,7 +74,7 @@ def run_epochs(model, run_epoch, validate, metric_name, sign):
     best_value, best_epoch, best_params = np.inf, 0, None
     with EpochDisplay(model) as display:
         for epoch in range(model.n_epochs):
-            model.history_["loss"].append(float(run_epoch()))
+            model.history_["loss"].append(check_finite_loss(model, epoch, run_epoch()))
             if validate is not None:
                 value = validate()
                 model.history_[metric_name].append(value)
@@ -90,6 +90,18 @@ def run_epochs(model, run_epoch, validate, metric_name, sign):
         model.best_epoch_ = best_epoch
         for array, best in zip(model._learned(), best_params):
             array[...] = best
+
+
+def check_finite_loss(model, epoch, loss):
+    """``loss`` as a float; FloatingPointError naming the model and the epoch if it is NaN or
+    infinite (training diverged: every later epoch would only spread the NaN)."""
+    loss = float(loss)
+    if not np.isfinite(loss):
+        raise FloatingPointError(
+            f"{type(model).__name__} diverged: the training loss is {loss} after epoch {epoch + 1}; "
+            "lower the learning rate (lr) or raise the regularization"
+        )
+    return loss
 
 
 class EpochDisplay:

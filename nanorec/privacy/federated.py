@@ -43,7 +43,7 @@ its device.
 
 import numpy as np
 
-from nanorec.models.fitting import check_number, check_positive_int, explicit_ratings
+from nanorec.models.fitting import check_finite_loss, check_number, check_positive_int, explicit_ratings
 from nanorec.models.mf import BiasedMF
 
 
@@ -146,6 +146,7 @@ class FederatedMF(BiasedMF):
             clients = np.sort(rng.choice(active, n_sampled, replace=False))
             rows = np.flatnonzero(np.isin(users, clients))
             loss = self._run_round(users[rows], items[rows], ratings[rows])
+            loss = check_finite_loss(self, round_number, loss)
             self.history_["loss"].append(loss)
             line = f"round {round_number + 1}/{self.n_rounds}  loss {loss:.5f}"
             if valid is not None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nanorec.data.datasets import load
 from nanorec.data.interactions import Interactions
 from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
 from nanorec.evaluation.protocols import evaluate
@@ -282,3 +283,9 @@ def test_early_stopping_needs_validation_data(explicit_split):
 def test_bpr_mf_rejects_bad_sampling_options(implicit_split, options, message):
     with pytest.raises(ValueError, match=message):
         BPRMF(**options).fit(implicit_split[0])
+
+
+def test_diverging_training_stops_with_a_clear_error():
+    data = load("synthetic", n_users=300, n_items=200, n_interactions=4000, seed=0)
+    with pytest.raises(FloatingPointError, match="BiasedMF diverged.*epoch 1.*lower the learning rate"):
+        BiasedMF(lr=50.0, n_epochs=5).fit(data)

@@ -4,6 +4,7 @@ sampling touches only the sampled users; it learns; save/load keeps it; bad opti
 import numpy as np
 import pytest
 
+from nanorec.data.datasets import load
 from nanorec.data.split import holdout
 from nanorec.models.base import Recommender
 from nanorec.privacy.federated import FederatedMF
@@ -86,3 +87,9 @@ def test_implicit_data_is_refused(rated):
     implicit = type(rated)(rated.user_index, rated.item_index, rated.user_ids, rated.item_ids)
     with pytest.raises(ValueError, match="explicit ratings"):
         FederatedMF().fit(implicit)
+
+
+def test_diverging_rounds_stop_with_a_clear_error():
+    data = load("synthetic", n_users=300, n_items=200, n_interactions=4000, seed=0)
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="FederatedMF diverged"):
+        FederatedMF(n_rounds=20, client_fraction=1.0, server_lr=100.0).fit(data)
