@@ -305,14 +305,15 @@ class Recommender:
     def explain(self, user_id, item_id, n=5):
         """Why the model gives ``item_id`` its score for ``user_id``: a nanorec.models.explain
         Explanation with the score and the n largest contributions (label, value), largest |value|
-        first. The methods (item similarity, gradient x input) are in that module's docstring.
+        first (n=None: all of them). The methods (item similarity, gradient x input) are in that
+        module's docstring.
 
         Raises KeyError for an unknown id, ColdStartError for a user the model cannot score, and
         NotImplementedError("<Model> has no explanations: ...") for models without a method.
         """
         from nanorec.models.explain import Explanation, top_contributions
 
-        n = check_k(n, "n")
+        n = None if n is None else check_k(n, "n")
         user_index = int(self.user_index(np.atleast_1d(user_id))[0])
         item_index = int(self.item_index(np.atleast_1d(item_id))[0])
         score, method, labels, values, baseline = self._explain(user_index, item_index)

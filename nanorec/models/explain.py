@@ -3,12 +3,14 @@
     model.explain(user_id, item_id, n=5) -> Explanation(user_id, item_id, score, method,
                                                          contributions, baseline)
 
-``contributions`` are (label, value) pairs, largest |value| first, at most n of them. Two methods:
+``contributions`` are (label, value) pairs, largest |value| first, at most n of them (all of them
+with n=None). Two methods:
 
 Item similarity (embedding models and ItemKNN). Which of the user's train items j (the item itself
 left out) are most like the target item i in the model's item space:
 
-    embedding models   value(j) = cos(Q[j], Q[i]) = Q[j] . Q[i] / (|Q[j]| |Q[i]|)   (0 if a row is 0)
+    embedding models   value(j) = cos(Q[j], Q[i]) = Q[j] . Q[i] / (|Q[j]| |Q[i]|)   (0 if a row is 0);
+                       only items with value(j) > 0 are listed (an unlike item is no reason)
                        Q = the item vectors of ``item_vectors(model)``: item_factors_ of BiasedMF
                        and BPRMF, the item embedding of MatrixFactorization, the GMF item
                        embedding of NeuMF (its MLP item embedding when it has no GMF branch).
@@ -61,8 +63,9 @@ class Explanation:
         return "\n".join(lines)
 
 
-def top_contributions(labels, values, n):
-    """The n (label, float value) pairs of largest |value|; equal sizes keep their given order."""
+def top_contributions(labels, values, n=None):
+    """The n (label, float value) pairs of largest |value| (all with n=None); equal sizes keep
+    their given order."""
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(-np.abs(values), kind="stable")[:n]
     return [(labels[j], float(values[j])) for j in order]
@@ -120,6 +123,7 @@ def explain_by_similarity(model, user_index, item_index):
             )
         vectors, description = found
         values = cosine_to(vectors[history], vectors[item_index])
+        history, values = history[values > 0], values[values > 0]  # unlike items are no reason
         method = f"cosine of {description} between the user's train items and the item"
     labels = [f"item {raw}" for raw in model.item_ids_[history].tolist()]
     return score, method, labels, values, None
