@@ -11,8 +11,11 @@ for each rule); an optimizer only holds the hyperparameters and the state arrays
 or the row-sparse form of its rule for each gradient:
 
     grad is an ndarray          the dense form, on the whole array
-    grad is a RowSparseGrad     coalesce (sum repeated rows), then the sparse form on those rows
-                                only ("lazy" updates, see the kernels module)
+    grad is a RowSparseGrad     lazy=True (the default): coalesce (sum repeated rows), then the
+                                sparse form on those rows only ("lazy" updates, see the kernels
+                                module); lazy=False: the dense form on ``grad.to_dense()`` (the
+                                coalesced rows, zeros elsewhere), so that every row's state moves
+                                (torch.optim.Adam on nn.Embedding)
 """
 
 from collections import namedtuple
@@ -43,6 +46,9 @@ class Optimizer:
         L2 penalty coefficient, >= 0 (added to the gradient: g = grad + weight_decay * param).
     use_numba : bool
         True: the Numba kernels; False: their NumPy twins (for tests and benchmarks).
+    lazy : bool
+        How a row-sparse gradient is applied: True, the sparse form on its rows only; False, the
+        dense form on the whole table (unused rows get a zero gradient; O(R D) per step).
 
     Attributes
     ----------
@@ -56,10 +62,13 @@ class Optimizer:
     sparse_rule = None
     state_names = ()
 
-    def __init__(self, model, lr, weight_decay, use_numba):
+    def __init__(self, model, lr, weight_decay, use_numba, lazy=True):
         self.lr = _check_hyperparameter("lr", lr, low=0.0, low_open=True)
         self.weight_decay = _check_hyperparameter("weight_decay", weight_decay, low=0.0)
         self.use_numba = bool(use_numba)
+        if not isinstance(lazy, bool):
+            raise TypeError(f"lazy must be True or False, got {lazy!r}")
+        self.lazy = lazy
         self.model = model
         self.step_count = 0
         params, grads = _params_and_grads(model, type(self).__name__)
@@ -83,12 +92,17 @@ class Optimizer:
         dense_update, sparse_update = self.dense_rule[pick], self.sparse_rule[pick]
         hyperparameters = self._hyperparameters()
         for slot in self._slots:
-            if isinstance(slot.grad, RowSparseGrad):
-                rows, values = slot.grad.coalesce()
-                _check_rows(rows, slot)
+            if not isinstance(slot.grad, RowSparseGrad):
+                dense_update(slot.param, slot.grad, *slot.state, *hyperparameters)
+                continue
+            rows, values = slot.grad.coalesce()
+            _check_rows(rows, slot)
+            if self.lazy:
                 sparse_update(slot.param, rows, values, *slot.state, *hyperparameters)
             else:
-                dense_update(slot.param, slot.grad, *slot.state, *hyperparameters)
+                dense_grad = np.zeros_like(slot.param)  # grad.to_dense(), from the unique rows
+                dense_grad[rows] = values
+                dense_update(slot.param, dense_grad, *slot.state, *hyperparameters)
 
     def zero_grad(self):
         """Reset the model's gradients (``model.zero_grad()``)."""
@@ -106,8 +120,8 @@ class SGD(Optimizer):
         momentum == 0:  p -= lr * g
         momentum  > 0:  velocity = momentum * velocity + g;   p -= lr * velocity
 
-    Row-sparse gradients update only their rows, and only those rows' velocity (lazy momentum).
-    With momentum == 0 no velocity is stored (its state array is empty).
+    Row-sparse gradients update only their rows, and only those rows' velocity (lazy momentum),
+    unless lazy=False. With momentum == 0 no velocity is stored (its state array is empty).
 
     Parameters
     ----------
@@ -115,16 +129,17 @@ class SGD(Optimizer):
     lr : float, > 0
     momentum : float, in [0, 1)
     weight_decay : float, >= 0
-    use_numba : bool
+    use_numba, lazy : bool
+        See Optimizer.
     """
 
     dense_rule = (kernels.sgd_dense_ref, kernels.sgd_dense_nb)
     sparse_rule = (kernels.sgd_sparse_ref, kernels.sgd_sparse_nb)
     state_names = ("velocity",)
 
-    def __init__(self, model, lr=0.01, momentum=0.0, weight_decay=0.0, use_numba=True):
+    def __init__(self, model, lr=0.01, momentum=0.0, weight_decay=0.0, use_numba=True, lazy=True):
         self.momentum = _check_hyperparameter("momentum", momentum, low=0.0, high=1.0)
-        super().__init__(model, lr, weight_decay, use_numba)
+        super().__init__(model, lr, weight_decay, use_numba, lazy)
 
     def _new_state(self, param):
         if self.momentum == 0:  # plain SGD needs no velocity: keep an empty array of the same rank
@@ -145,7 +160,9 @@ class Adam(Optimizer):
         p -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
 
     Row-sparse gradients follow PyTorch's SparseAdam: only the rows in the batch change (p, m and
-    v); absent rows' moments are not decayed; t is the optimizer's global step count.
+    v); absent rows' moments are not decayed; t is the optimizer's global step count. lazy=False
+    follows torch.optim.Adam (and Keras's Adam) on embeddings instead: every row's m and v decay
+    and every row moves by lr m_hat / (sqrt(v_hat) + eps), also when its gradient is zero.
     Reference: Kingma & Ba (2015), "Adam: A Method for Stochastic Optimization".
 
     Parameters
@@ -155,20 +172,20 @@ class Adam(Optimizer):
     beta1, beta2 : float, in [0, 1)
     eps : float, > 0
     weight_decay : float, >= 0
-    use_numba : bool
+    use_numba, lazy : bool
+        See Optimizer.
     """
 
     dense_rule = (kernels.adam_dense_ref, kernels.adam_dense_nb)
     sparse_rule = (kernels.adam_sparse_ref, kernels.adam_sparse_nb)
     state_names = ("m", "v")
 
-    def __init__(
-        self, model, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, use_numba=True
-    ):
+    def __init__(self, model, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 use_numba=True, lazy=True):
         self.beta1 = _check_hyperparameter("beta1", beta1, low=0.0, high=1.0)
         self.beta2 = _check_hyperparameter("beta2", beta2, low=0.0, high=1.0)
         self.eps = _check_hyperparameter("eps", eps, low=0.0, low_open=True)
-        super().__init__(model, lr, weight_decay, use_numba)
+        super().__init__(model, lr, weight_decay, use_numba, lazy)
 
     def _hyperparameters(self):
         return (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.step_count)
@@ -182,7 +199,7 @@ class Adagrad(Optimizer):
         sum_sq += g^2
         p -= lr * g / (sqrt(sum_sq) + eps)
 
-    Row-sparse gradients update only their rows and those rows' sum_sq.
+    Row-sparse gradients update only their rows and those rows' sum_sq (unless lazy=False).
     Reference: Duchi, Hazan & Singer (2011).
 
     Parameters
@@ -191,16 +208,17 @@ class Adagrad(Optimizer):
     lr : float, > 0
     eps : float, > 0
     weight_decay : float, >= 0
-    use_numba : bool
+    use_numba, lazy : bool
+        See Optimizer.
     """
 
     dense_rule = (kernels.adagrad_dense_ref, kernels.adagrad_dense_nb)
     sparse_rule = (kernels.adagrad_sparse_ref, kernels.adagrad_sparse_nb)
     state_names = ("sum_sq",)
 
-    def __init__(self, model, lr=0.01, eps=1e-10, weight_decay=0.0, use_numba=True):
+    def __init__(self, model, lr=0.01, eps=1e-10, weight_decay=0.0, use_numba=True, lazy=True):
         self.eps = _check_hyperparameter("eps", eps, low=0.0, low_open=True)
-        super().__init__(model, lr, weight_decay, use_numba)
+        super().__init__(model, lr, weight_decay, use_numba, lazy)
 
     def _hyperparameters(self):
         return (self.lr, self.eps, self.weight_decay)

@@ -126,9 +126,9 @@ def kernel_inputs(rng, kind, shape, n_users, n_items, n, dtype):
     return samples, [arrays, moments, [[m.copy() for m in group] for group in moments]]
 
 
-def run_kernel(kernel, samples, state, batch_size, typed, step=3):
+def run_kernel(kernel, samples, state, batch_size, lazy, typed, step=3):
     groups = [neural_kernels.param_groups(*group, typed=typed) for group in state]
-    return kernel(*samples, batch_size, *groups, (0.01, 0.9, 0.999, 1e-8), step)
+    return kernel(*samples, batch_size, *groups, (0.01, 0.9, 0.999, 1e-8), lazy, step)
 
 
 def copied(state):
@@ -138,22 +138,44 @@ def copied(state):
 @settings(max_examples=30, deadline=None)
 @given(seed=SEEDS, kind=st.sampled_from(["mf", "neumf"]), n_users=st.integers(1, 6),
        n_items=st.integers(1, 6), n=st.integers(1, 30), batch_size=st.integers(1, 8),
-       neumf_shape=NEUMF_SHAPES, mf_factors=st.integers(1, 4))
-def test_kernel_equals_twin(seed, kind, n_users, n_items, n, batch_size, neumf_shape, mf_factors):
+       neumf_shape=NEUMF_SHAPES, mf_factors=st.integers(1, 4), lazy=st.booleans())
+def test_kernel_equals_twin(seed, kind, n_users, n_items, n, batch_size, neumf_shape, mf_factors,
+                            lazy):
     rng = np.random.default_rng(seed)
     shape = mf_factors if kind == "mf" else neumf_shape
     samples, state = kernel_inputs(rng, kind, shape, n_users, n_items, n, np.float64)
     twin_state, kernel_state = copied(state), copied(state)
     twin = getattr(neural_kernels, f"{kind}_epoch_ref")
     kernel = getattr(neural_kernels, f"{kind}_epoch_nb")
-    twin_loss, twin_step = run_kernel(twin, samples, twin_state, batch_size, typed=False)
-    kernel_loss, kernel_step = run_kernel(kernel, samples, kernel_state, batch_size, typed=True)
+    twin_loss, twin_step = run_kernel(twin, samples, twin_state, batch_size, lazy, typed=False)
+    kernel_loss, kernel_step = run_kernel(kernel, samples, kernel_state, batch_size, lazy,
+                                          typed=True)
     assert kernel_step == twin_step == 3 + -(-n // batch_size)
     assert kernel_loss == pytest.approx(twin_loss, rel=1e-9)
     for twin_array, kernel_array in zip(*(sum(sum(s, []), []) for s in (twin_state, kernel_state))):
         np.testing.assert_allclose(kernel_array, twin_array, rtol=1e-9, atol=1e-12)
     changed = [not np.array_equal(a, b) for a, b in zip(sum(state[0], []), sum(twin_state[0], []))]
     assert any(changed)  # the epoch did move the parameters
+
+
+@pytest.mark.parametrize("kind, shape", [("mf", 3), ("neumf", (2, (4, 3)))])
+@pytest.mark.parametrize("kernel_name", ["epoch_ref", "epoch_nb"])
+def test_dense_adam_moves_the_rows_a_batch_did_not_use(kind, shape, kernel_name):
+    """One step on samples of user 0 and item 0 only: lazy leaves the other rows (and their
+    moments) alone; dense decays their moments and moves them along m_hat / sqrt(v_hat)."""
+    rng = np.random.default_rng(0)
+    samples, state = kernel_inputs(rng, kind, shape, 3, 3, 4, np.float64)
+    users, items, labels, order = samples
+    samples = (np.zeros_like(users), np.zeros_like(items), labels, order)
+    kernel = getattr(neural_kernels, f"{kind}_{kernel_name}")
+    moved = {}
+    for lazy in (True, False):
+        after = copied(state)
+        run_kernel(kernel, samples, after, batch_size=4, lazy=lazy, typed=kernel_name == "epoch_nb")
+        moved[lazy] = [not np.array_equal(before[1:], now[1:])  # rows 1.. of every table
+                       for part in range(3) for before, now in zip(state[part][0], after[part][0])
+                       if before.size]
+    assert not any(moved[True]) and all(moved[False])
 
 
 def planted_toy_clicks(n_users=12, n_items=10, per_user=4, seed=0):
@@ -165,17 +187,19 @@ def planted_toy_clicks(n_users=12, n_items=10, per_user=4, seed=0):
     return Interactions.from_arrays(pairs // n_items, pairs % n_items)
 
 
+@pytest.mark.parametrize("adam", ["dense", "lazy"])
 @pytest.mark.parametrize("model_class, options", [
     (MatrixFactorization, dict(n_factors=3)),
     (NeuMF, dict(n_factors=2, layers=(4, 3))),
     (NeuMF, dict(n_factors=0, layers=(4, 3, 2))),
     (NeuMF, dict(n_factors=3, layers=())),
 ])
-def test_fused_kernel_takes_the_steps_of_the_composed_layers(model_class, options):
+def test_fused_kernel_takes_the_steps_of_the_composed_layers(model_class, options, adam):
     """Two epochs (several mini-batches each) of the fused kernel and of nanorec.training.fit over
-    the layers, with the engine's Adam, give the same losses and weights in float64."""
+    the layers, with the engine's Adam (dense or lazy on the tables), give the same losses and
+    weights in float64."""
     clicks = planted_toy_clicks()
-    common = dict(options, n_epochs=2, batch_size=7, lr=0.05, dtype=np.float64)
+    common = dict(options, n_epochs=2, batch_size=7, lr=0.05, adam=adam, dtype=np.float64)
     fused = model_class(**common, fused=True).fit(clicks)
     layered = model_class(**common, fused=False).fit(clicks)
     np.testing.assert_allclose(fused.history_["loss"], layered.history_["loss"], rtol=1e-10)
@@ -322,6 +346,8 @@ def test_implicit_false_needs_labels():
     (MatrixFactorization, "lr", -1.0, "lr must be"),
     (MatrixFactorization, "dtype", np.int32, "dtype"),
     (MatrixFactorization, "implicit", "yes", "implicit must be"),
+    (MatrixFactorization, "adam", "sparse", "adam must be 'dense' or 'lazy'"),
+    (NeuMF, "adam", None, "adam must be"),
     (NeuMF, "layers", (63, 8), "must be even"),
     (NeuMF, "layers", (8, 0), "positive integers"),
     (NeuMF, "n_factors", -1, "n_factors"),

@@ -151,6 +151,34 @@ def test_rows_absent_from_a_batch_keep_parameter_and_state():
         np.testing.assert_array_equal(opt.state["E"][name][:2], before)  # not decayed
 
 
+@pytest.mark.parametrize("use_numba", [True, False])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_not_lazy_equals_a_dense_gradient(name, use_numba):
+    """lazy=False on a row-sparse gradient takes the steps of the same optimizer given the
+    gradient as a dense (R, D) array: every row moves, also those absent from the batch."""
+    cls, options = OPTIMIZERS[name]
+    batches = random_batches(seed=3, n_steps=5, max_rows=3)  # most rows skip most steps
+    model, _ = run(cls, batches, lazy=False, use_numba=use_numba, **options)
+    dense_model = TwoTables()
+    dense_model.grads["E"] = np.zeros((N_ROWS, DIM))
+    dense_opt = cls(dense_model, use_numba=use_numba, **options)
+    for dense_grad, rows, values in batches:
+        dense_model.grads["W"][...] = dense_grad
+        dense_model.grads["E"][...] = 0
+        np.add.at(dense_model.grads["E"], rows, values)
+        dense_opt.step()
+    for key in model.params:
+        np.testing.assert_allclose(model.params[key], dense_model.params[key], rtol=0, atol=1e-12)
+    lazy_model, _ = run(cls, batches, use_numba=use_numba, **options)
+    if name != "sgd":  # with momentum, moments or decay, an absent row moves only when not lazy
+        assert not np.allclose(lazy_model.params["E"], model.params["E"])
+
+
+def test_lazy_must_be_a_bool():
+    with pytest.raises(TypeError, match="lazy must be True or False"):
+        Adam(TwoTables(), lazy="dense")
+
+
 # --- convex problems: the loss falls to the closed-form optimum ------------------------------
 
 
