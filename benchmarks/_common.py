@@ -10,9 +10,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from nanorec.data.datasets import load
 
@@ -88,3 +92,84 @@ def timed(function, *args):
 def load_data(path):
     """MovieLens-100K from ``path`` (zip or folder), or from the data home when path is None."""
     return load("movielens-100k", path=path)
+
+
+# ---------------------------------------------------------------- timing, peaks, subprocesses, plots
+# (used by bench_engine.py and bench_scaling.py)
+
+
+def measure(function, repeats=5, min_repeat_s=0.01, budget_s=10.0):
+    """Time ``function()``: its first call alone, then the median over ``repeats`` of the time per call.
+
+    The first call pays Numba's compile (or cache load) and cold caches; it is reported apart and
+    never enters the median. Each repeat runs ``loops`` calls back to back, enough to last about
+    ``min_repeat_s`` (timeit's way), so that microsecond calls are not lost in the timer's jitter.
+    Calls so slow that the repeats would pass ``budget_s`` get fewer repeats (at least one).
+    Returns {"first_s", "median_s", "repeats", "loops"}.
+    """
+    _, first_s = timed(function)
+    _, once_s = timed(function)
+    repeats = max(1, min(repeats, int(budget_s / max(once_s, 1e-9))))
+    loops = max(1, int(min_repeat_s / max(once_s, 1e-9)))
+    per_call = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            function()
+        per_call.append((time.perf_counter() - start) / loops)
+    return {"first_s": first_s, "median_s": statistics.median(per_call), "repeats": repeats,
+            "loops": loops}
+
+
+def machine_peaks(matmul_size=2048, copy_mb=256, repeats=5):
+    """What this machine reaches now, measured in the run that uses it as the 100% mark.
+
+    flops      a float32 BLAS matmul (n x n) @ (n x n): 2 n^3 flops, GFLOP/s of the median call
+    bandwidth  np.copyto of a float32 array of ``copy_mb`` MB (far beyond the caches): it reads and
+               writes every byte, so 2 * size bytes per call, GB/s of the median call
+    """
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((matmul_size, matmul_size), dtype=np.float32) for _ in range(2))
+    matmul = measure(lambda: a @ b, repeats=repeats)
+    source = np.ones(copy_mb * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    copy = measure(lambda: np.copyto(target, source), repeats=repeats)
+    return {
+        "gflops": 2 * matmul_size**3 / matmul["median_s"] / 1e9,
+        "gbytes_per_s": 2 * source.nbytes / copy["median_s"] / 1e9,
+        "matmul_size": matmul_size,
+        "copy_mb": copy_mb,
+    }
+
+
+def run_fresh_python(code, *args, timeout=3600):
+    """Run ``code`` in a new interpreter (python -c code args...); return the JSON its last stdout
+    line prints. A fresh process is the only honest way to time imports, first fits and peak RSS."""
+    completed = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                               text=True, timeout=timeout)
+    if completed.returncode != 0:
+        raise RuntimeError(f"subprocess failed ({completed.returncode}):\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def save_figure(name, draw, out_dir=RESULTS_DIR):
+    """Draw a figure with ``draw(pyplot)`` and save it as out_dir/<name>-<UTC time>.png.
+
+    Returns the path, or None (after printing a note) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        print('no PNG: matplotlib is not installed (pip install "nanorec[plot]")')
+        return None
+    matplotlib.use("Agg")  # no screen
+    import matplotlib.pyplot as pyplot
+
+    figure = draw(pyplot)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"{name}-{stamp}.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    pyplot.close(figure)
+    return path

@@ -12,9 +12,18 @@ is the model's, and the holdout split's too):
     holdout 80/20    a random 20% of the interactions; Recall@20, NDCG@20
 
 Ranking is full: every item not in the user's train history is a candidate
-(nanorec.evaluation.protocols.evaluate, protocol="full"). Fit times are wall-clock; s/epoch =
+(nanorec.evaluation.protocols.evaluate, protocol="full"). One extra column, labelled
+"HR@10 (sampled, 100 neg)", ranks each leave-last-out test item against 100 items drawn uniformly
+among the user's non-interacted ones (protocol="sampled", seeded by the seed): the protocol of
+many papers, shown beside the full one because it inflates the numbers and can reorder models
+(Krichene & Rendle, 2020). Fit times are wall-clock; s/epoch =
 fit s / epochs. Numba's compile (or cache load) runs on a tiny warm-up fit first and is reported
 separately. implicit runs on one thread (nanorec's kernels are serial too).
+
+More peers: implicit's AlternatingLeastSquares (64 factors, 15 iterations, reg 0.01, one thread;
+its confidence weight alpha chosen once, by HR@10 on a validation split -- each user's latest
+train item -- of the seed-0 leave-last-out train part, from ALS_ALPHAS), and LightFM's WARP and
+BPR (64 components; lightfm does not build here, so those rows say how to install it).
 
     python benchmarks/bench_implicit.py [--data PATH] [--quick] [--out DIR]
 
@@ -61,36 +70,102 @@ PROTOCOLS = {
     "leave-last-out": ("hr@10", "ndcg@10", "recall@20", "mrr"),
     "holdout 80/20": ("recall@20", "ndcg@20"),
 }
+SAMPLED_NEGATIVES = 100
+SAMPLED_COLUMN = f"HR@10 (sampled, {SAMPLED_NEGATIVES} neg)"
+SAMPLED_PROTOCOLS = ("leave-last-out",)  # protocols that also get the sampled column
+ALS_HYPERPARAMETERS = dict(n_factors=64, n_iterations=15, reg=0.01)
+ALS_ALPHAS = (1.0, 5.0, 10.0, 20.0, 40.0)
+LIGHTFM_HYPERPARAMETERS = dict(n_factors=64, n_epochs=30, lr=0.05)  # LightFM's default lr, epochs
 
 
-class ImplicitBPR(Recommender):
-    """implicit's BayesianPersonalizedRanking (CPU) behind the Recommender API.
+def user_items_matrix(train):
+    """The train interactions as a scipy CSR of ones, (U, I), users as rows."""
+    sparse = require("scipy.sparse", "scipy")
+    return sparse.csr_matrix(
+        (np.ones(len(train), np.float32), (train.user_index, train.item_index)),
+        shape=(train.n_users, train.n_items),
+    )
 
-    implicit >= 0.5 fits a user-item CSR (users as rows); older versions took item-user. Its item
-    factors carry the item bias in a last column (the user's is 1), so scores are a plain dot.
+
+class _ImplicitModel(Recommender):
+    """An implicit (CPU) model behind the Recommender API: ``_make(module)`` builds it.
+
+    implicit >= 0.5 fits a user-item CSR (users as rows); older versions took item-user.
+    Scores are user_factors @ item_factors.T (BPR's item bias rides in a factor column).
     """
+
+    module = None
+
+    def _fit(self, train, valid):
+        version_text = require("implicit", "implicit").__version__
+        version = tuple(int(part) for part in version_text.split(".")[:2])
+        user_items = user_items_matrix(train)
+        self.model_ = self._make(require(self.module, "implicit"))
+        self.model_.fit(user_items if version >= (0, 5) else user_items.T.tocsr(), show_progress=False)
+
+    def score_items(self, user_index):
+        return self.model_.user_factors[np.asarray(user_index)] @ self.model_.item_factors.T
+
+
+class ImplicitBPR(_ImplicitModel):
+    """implicit's BayesianPersonalizedRanking. Its item factors carry the item bias in a last
+    column (the user's is 1), so scores are a plain dot."""
+
+    module = "implicit.cpu.bpr"
 
     def __init__(self, n_factors, n_epochs, lr, reg, random_state=0, num_threads=1):
         self.n_factors, self.n_epochs, self.lr, self.reg = n_factors, n_epochs, lr, reg
         self.random_state, self.num_threads = random_state, num_threads
 
-    def _fit(self, train, valid):
-        implicit_bpr = require("implicit.cpu.bpr", "implicit")
-        sparse = require("scipy.sparse", "scipy")
-        version_text = require("implicit", "implicit").__version__
-        version = tuple(int(part) for part in version_text.split(".")[:2])
-        user_items = sparse.csr_matrix(
-            (np.ones(len(train), np.float32), (train.user_index, train.item_index)),
-            shape=(train.n_users, train.n_items),
-        )
-        self.model_ = implicit_bpr.BayesianPersonalizedRanking(
+    def _make(self, implicit_bpr):
+        return implicit_bpr.BayesianPersonalizedRanking(
             factors=self.n_factors, learning_rate=self.lr, regularization=self.reg,
             iterations=self.n_epochs, random_state=self.random_state, num_threads=self.num_threads,
         )
-        self.model_.fit(user_items if version >= (0, 5) else user_items.T.tocsr(), show_progress=False)
+
+
+class ImplicitALS(_ImplicitModel):
+    """implicit's AlternatingLeastSquares (Hu, Koren & Volinsky, 2008): weighted least squares on
+    the 0/1 preference matrix, each train interaction's confidence scaled by alpha (implicit
+    multiplies the user-item matrix by alpha)."""
+
+    module = "implicit.cpu.als"
+
+    def __init__(self, n_factors, n_iterations, reg, alpha, random_state=0, num_threads=1):
+        self.n_factors, self.n_iterations, self.reg, self.alpha = n_factors, n_iterations, reg, alpha
+        self.random_state, self.num_threads = random_state, num_threads
+
+    def _make(self, implicit_als):
+        return implicit_als.AlternatingLeastSquares(
+            factors=self.n_factors, regularization=self.reg, alpha=self.alpha,
+            iterations=self.n_iterations, random_state=self.random_state,
+            num_threads=self.num_threads,
+        )
+
+
+class LightFMModel(Recommender):
+    """LightFM (Kula, 2015) without side features: pure collaborative filtering, one thread.
+
+    score(u, i) = b_u + b_i + e_u . e_i from its user and item representations.
+    """
+
+    def __init__(self, loss, n_factors, n_epochs, lr, random_state=0, num_threads=1):
+        self.loss, self.n_factors, self.n_epochs, self.lr = loss, n_factors, n_epochs, lr
+        self.random_state, self.num_threads = random_state, num_threads
+
+    def _fit(self, train, valid):
+        lightfm = require("lightfm", "lightfm")
+        self.model_ = lightfm.LightFM(no_components=self.n_factors, loss=self.loss,
+                                      learning_rate=self.lr, random_state=self.random_state)
+        self.model_.fit(user_items_matrix(train).tocoo(), epochs=self.n_epochs,
+                        num_threads=self.num_threads)
 
     def score_items(self, user_index):
-        return self.model_.user_factors[np.asarray(user_index)] @ self.model_.item_factors.T
+        user_bias, user_embedding = self.model_.get_user_representations()
+        item_bias, item_embedding = self.model_.get_item_representations()
+        user_index = np.asarray(user_index)
+        return (user_embedding[user_index] @ item_embedding.T + user_bias[user_index, None]
+                + item_bias)
 
 
 @dataclass
@@ -169,7 +244,38 @@ def neural_speed_lines(results):
 # ==== end: neural models ========================================================================
 
 
-def make_runners():
+def choose_als_alpha(data):
+    """Pick ALS's alpha from ALS_ALPHAS by HR@10 on a validation split of the seed-0 leave-last-out
+    train part (each user's latest train item); the test items are never seen. Returns
+    (alpha, {alpha: HR@10}), or (None, {}) when implicit is missing (its row is skipped anyway)."""
+    try:
+        require("implicit", "implicit")
+    except Skipped:
+        return None, {}
+    train, _ = splits(data, "leave-last-out", 0)
+    fit_part, valid = splits(train, "leave-last-out", 0)
+    scores = {}
+    for alpha in ALS_ALPHAS:
+        model = ImplicitALS(**ALS_HYPERPARAMETERS, alpha=alpha).fit(fit_part)
+        scores[alpha] = float(evaluate(model, valid, train=fit_part, metrics=("hr@10",))["hr@10"])
+    return max(scores, key=scores.get), scores
+
+
+def peer_runners(als_alpha):
+    """implicit's ALS (alpha chosen by ``choose_als_alpha``) and LightFM's WARP and BPR."""
+    als, lightfm = ALS_HYPERPARAMETERS, LIGHTFM_HYPERPARAMETERS
+    chosen = "" if als_alpha is None else f" (alpha {als_alpha:g}, chosen on validation)"
+    runners = [Runner("implicit ALS" + chosen,
+                      lambda seed: ImplicitALS(**als, alpha=als_alpha, random_state=seed),
+                      als["n_iterations"], requires=[("implicit", "implicit")])]
+    for loss in ("warp", "bpr"):
+        runners.append(Runner(f"LightFM {loss.upper()}",
+                              lambda seed, loss=loss: LightFMModel(loss, **lightfm, random_state=seed),
+                              lightfm["n_epochs"], requires=[("lightfm", "lightfm")]))
+    return runners
+
+
+def make_runners(als_alpha=None):
     h = BPR_HYPERPARAMETERS
     return [
         Runner("Popularity", lambda seed: Popularity()),
@@ -180,6 +286,7 @@ def make_runners():
                lambda seed: BPRMF(**h, sampling="popularity", random_state=seed), h["n_epochs"]),
         Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
                requires=[("implicit", "implicit")]),
+        *peer_runners(als_alpha),
         *neural_runners(),
     ]
 
@@ -238,6 +345,10 @@ def run_runner(runner, data, protocols, seeds):
             train, test = splits(data, protocol, seed)
             model, fit_s = timed(runner.make(seed).fit, train)
             values = dict(evaluate(model, test, train=train, metrics=metrics))
+            if protocol in SAMPLED_PROTOCOLS:
+                sampled = evaluate(model, test, train=train, metrics=("hr@10",), protocol="sampled",
+                                   n_negatives=SAMPLED_NEGATIVES, seed=seed)
+                values[SAMPLED_COLUMN] = sampled["hr@10"]
             values["fit_s"] = fit_s
             if runner.n_epochs:
                 values["s_per_epoch"] = fit_s / runner.n_epochs
@@ -257,8 +368,9 @@ def run(data_path, quick):
     data = load_data(data_path)
     seeds = SEEDS[:1] if quick else SEEDS
     warmup = jit_warmup(data)
+    als_alpha, als_validation = choose_als_alpha(data)
     rows = []
-    for runner in make_runners():
+    for runner in make_runners(als_alpha):
         row = {"name": runner.name, "status": "ok"}
         try:
             row["protocols"] = run_runner(runner, data, PROTOCOLS, seeds)
@@ -277,6 +389,11 @@ def run(data_path, quick):
             "neural_hyperparameters": NEURAL_HYPERPARAMETERS,
             "dtype": "float32",
             "implicit_threads": 1,
+            "als_hyperparameters": ALS_HYPERPARAMETERS,
+            "als_alpha": {"chosen": als_alpha, "validation_hr@10": als_validation},
+            "lightfm_hyperparameters": LIGHTFM_HYPERPARAMETERS,
+            "sampled_column": {"protocols": list(SAMPLED_PROTOCOLS),
+                               "n_negatives": SAMPLED_NEGATIVES, "seed": "the row's seed"},
             "protocols": {name: list(metrics) for name, metrics in PROTOCOLS.items()},
         },
         "jit_warmup_s": warmup,
@@ -295,7 +412,8 @@ def report(results):
     config, machine = results["config"], results["machine"]
     parts = [f"## {results['benchmark']} (mean ± std over seeds {config['seeds']})"]
     for protocol, metrics in PROTOCOLS.items():
-        columns = list(metrics) + ["fit_s", "s_per_epoch"]
+        sampled = [SAMPLED_COLUMN] if protocol in SAMPLED_PROTOCOLS else []
+        columns = list(metrics) + sampled + ["fit_s", "s_per_epoch"]
         table = []
         for row in results["rows"]:
             if row["status"] != "ok":
@@ -312,6 +430,11 @@ def report(results):
         + ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v),
         f"Data: {config['data']}; BPR hyperparameters (both libraries): "
         f"{config['bpr_hyperparameters']}; implicit threads: {config['implicit_threads']}.",
+        f"implicit ALS: {config['als_hyperparameters']}, one thread; alpha "
+        f"{config['als_alpha']['chosen']} chosen from {list(ALS_ALPHAS)} by validation HR@10 "
+        f"{config['als_alpha']['validation_hr@10']}. LightFM: {config['lightfm_hyperparameters']}.",
+        f"{SAMPLED_COLUMN}: protocol='sampled', {SAMPLED_NEGATIVES} uniform negatives per test "
+        "user, seeded by the row's seed; the other columns rank all items.",
         f"JIT warm-up (excluded above): {results['jit_warmup_s']}",
         f"Kernel vs NumPy twin: BPR epoch over {twins['bpr_triples']} triples "
         f"{twins['bpr_epoch_ref']:.2f} s vs {twins['bpr_epoch_nb']:.4f} s; ItemKNN neighbours "

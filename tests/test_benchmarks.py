@@ -1,0 +1,217 @@
+"""Smoke tests of the benchmark scripts: each imports and runs its smallest configuration.
+
+No peer library and no MovieLens file is needed: the data are small synthetic sets; rows that need
+torch, implicit or lightfm are checked to skip cleanly (or run, when the peer is installed).
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers as ``_common``
+
+import _common  # noqa: E402
+import bench_engine  # noqa: E402
+import bench_implicit  # noqa: E402
+import bench_scaling  # noqa: E402
+
+from nanorec.data.datasets import load  # noqa: E402
+from nanorec.models.baselines import Popularity  # noqa: E402
+
+PEAKS = {"gflops": 10.0, "gbytes_per_s": 5.0}
+
+
+# ------------------------------------------------------------------ _common
+def test_measure_separates_the_first_call_and_takes_the_median():
+    calls = []
+
+    def slow_first():
+        calls.append(None)
+        if len(calls) == 1:
+            sum(range(200_000))
+
+    timing = _common.measure(slow_first, repeats=3, min_repeat_s=0)
+    assert timing["repeats"] == 3 and timing["loops"] == 1
+    assert len(calls) == 2 + 3  # first, calibration, repeats
+    assert timing["first_s"] > timing["median_s"] > 0
+
+
+def test_machine_peaks_are_positive_rates():
+    peaks = _common.machine_peaks(matmul_size=64, copy_mb=1, repeats=1)
+    assert peaks["gflops"] > 0 and peaks["gbytes_per_s"] > 0
+
+
+def test_run_fresh_python_returns_the_last_json_line():
+    assert _common.run_fresh_python("print('noise'); import json, sys; print(json.dumps(sys.argv[1:]))",
+                                    "a", 2) == ["a", "2"]
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        _common.run_fresh_python("1 / 0")
+
+
+def test_save_figure_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+
+    def draw(pyplot):
+        figure, axes = pyplot.subplots()
+        axes.plot([1, 2], [3, 4])
+        return figure
+
+    path = _common.save_figure("smoke", draw, tmp_path)
+    assert path.suffix == ".png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------ bench_engine
+@pytest.mark.parametrize("case", bench_engine.layer_cases(), ids=lambda case: case.name)
+def test_every_layer_case_runs_forward_and_backward(case):
+    inputs = case.inputs(np.random.default_rng(0), 3)
+    case.nanorec(*inputs)()
+    if case.numpy is not None:
+        case.numpy(*inputs)()
+    work = case.flops(3) if case.flops is not None else case.bytes(3)
+    assert work > 0
+
+
+def test_layer_rows_say_skipped_without_torch(monkeypatch):
+    def no_torch():
+        raise _common.Skipped("skipped (pip install torch)")
+
+    dense = bench_engine.layer_cases()[:1]
+    monkeypatch.setattr(bench_engine, "_torch_or_skip", no_torch)
+    monkeypatch.setattr(bench_engine, "layer_cases", lambda: dense)
+    rows = bench_engine.benchmark_layers((2,), 1, PEAKS)
+    assert rows[0]["torch_s"] == "skipped (pip install torch)"
+    assert rows[0]["gflops"] > 0 and rows[0]["pct_of_peak"] == pytest.approx(10 * rows[0]["gflops"])
+    assert "skipped (pip install torch)" in bench_engine.layer_table(rows)
+
+
+def test_layer_rows_against_torch(monkeypatch):
+    pytest.importorskip("torch")
+    dense = bench_engine.layer_cases()[:1]
+    monkeypatch.setattr(bench_engine, "layer_cases", lambda: dense)
+    (row,) = bench_engine.benchmark_layers((2,), 1, PEAKS)
+    assert row["torch_s"] > 0 and row["numpy_s"] > 0
+
+
+def test_kernel_rows_on_a_tiny_problem(monkeypatch):
+    for name, value in {"DENSE_ENTRIES": 2000, "SPARSE_ROWS": 50, "SPARSE_USED": 8}.items():
+        monkeypatch.setattr(bench_engine, name, value)
+    rng = np.random.default_rng(0)
+    data = load("synthetic", n_users=30, n_items=40, n_interactions=300, seed=0)
+    epochs = bench_engine.epoch_cases(data, rng)
+    neural = [case for case in epochs if "MatrixFactorization" in case.name or "NeuMF" in case.name]
+    for case in neural:  # the twins accept the arguments built for them (kernels: see test_neural)
+        case.twin(*case.arguments(False))
+    cases = bench_engine.optimizer_cases(rng) + [case for case in epochs if case not in neural]
+    rows = bench_engine.benchmark_kernels(cases, 1, 1, PEAKS)
+    assert len(rows) == len(cases)
+    for row in rows:
+        assert row["twin_s"] > 0 and row["kernel_s"] > 0
+        assert ("gbytes_per_s" in row) != ("ns_per_sample" in row)
+    assert "speed-up" in bench_engine.kernel_table(rows)
+
+
+def test_by_name_orders_arguments_and_names_a_missing_one():
+    def kernel(a, b, c):
+        return a, b, c
+
+    assert bench_engine.by_name(kernel, {"c": 3, "a": 1, "b": 2, "extra": 0}) == (1, 2, 3)
+    with pytest.raises(TypeError, match=r"kernel: no benchmark input for parameter\(s\) \['c'\]"):
+        bench_engine.by_name(kernel, {"a": 1, "b": 2})
+
+
+def test_import_time_in_a_fresh_process():
+    seconds = _common.run_fresh_python(bench_engine.IMPORT_CODE)
+    assert 0 < seconds < 30
+
+
+# ------------------------------------------------------------------ bench_scaling
+def test_growth_exponent_recovers_a_power_law():
+    sizes = np.array([1e3, 1e4, 1e5])
+    assert bench_scaling.growth_exponent(sizes, 3 * sizes**1.5) == pytest.approx(1.5)
+    assert bench_scaling.growth_exponent([1e3, 1e4], [2.0, -1.0]) is None  # one usable point
+
+
+@pytest.fixture(scope="module")
+def saved_set(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scaling") / "tiny.npz"
+    generated = bench_scaling.generate(3000, str(path))
+    return path, generated
+
+
+def test_generate_saves_what_load_saved_reads(saved_set):
+    path, generated = saved_set
+    data = bench_scaling.load_saved(path)
+    assert len(data) == 3000
+    assert (data.n_users, data.n_items) == (generated["n_users"], generated["n_items"])
+    assert generated["generate_s"] > 0 and generated["generate_peak_rss_gb"] > 0
+
+
+@pytest.mark.parametrize("model_name", list(bench_scaling.MODELS))
+def test_fit_and_evaluate_reports_times_metrics_and_memory(saved_set, model_name):
+    path, _ = saved_set
+    row = bench_scaling.fit_and_evaluate(model_name, str(path))
+    assert 0 < row["n_test_users"] <= bench_scaling.dataset_shape(3000)[0] < 3000 - row["n_train"] + 1
+    assert row["eval_s"] > 0 and 0 <= row["hr@10"] <= 1
+    assert row["setup_s"] + row["s_per_epoch"] > 0  # the 1-epoch fit time
+    assert row["peak_rss_gb"] >= row["peak_before_eval_gb"] >= row["peak_after_split_gb"] > 0
+
+
+def test_scaling_report_and_exponents_from_rows():
+    rows = [{"n": n, "model": model, "n_users": n // 145, "s_per_epoch": 1e-7 * n, "setup_s": 0.1,
+             "ns_per_sample": 100.0, "cpu_ns_per_sample": 90.0, "eval_s": 1e-6 * n, "hr@10": 0.1,
+             "peak_rss_gb": 0.5, "generate_s": 2e-6 * n}
+            for model in ("BiasedMF (K=100)", "BPRMF (K=64)") for n in (10**5, 10**6)]
+    results = {"benchmark": "scaling", "rows": rows, "exponents": bench_scaling.exponents(rows),
+               "machine": _common.machine_info(),
+               "config": {"epochs": 2, "users_per": 145, "n_items": 20000, "seed": 0,
+                          "split": "leave-last-out", "protocol": "full ranking"}}
+    assert results["exponents"]["BPRMF (K=64)"]["s_per_epoch"] == pytest.approx(1.0)
+    text = bench_scaling.report(results)
+    assert "100 ns per rating per epoch (90 ns of CPU; target <= 150: met)" in text
+    json.dumps(results)
+
+
+def test_a_worker_runs_in_a_fresh_process(tmp_path):
+    generated = bench_scaling.in_fresh_process("generate", 1000, tmp_path / "set.npz")
+    assert generated["n_users"] == bench_scaling.dataset_shape(1000)[0]
+
+
+# ------------------------------------------------------------------ bench_implicit
+@pytest.fixture(scope="module")
+def implicit_data():
+    return load("synthetic", n_users=60, n_items=300, n_interactions=1500, seed=0)
+
+
+def test_leave_last_out_gets_the_sampled_column(implicit_data):
+    runner = bench_implicit.Runner("Popularity", lambda seed: Popularity())
+    results = bench_implicit.run_runner(runner, implicit_data, bench_implicit.PROTOCOLS, (0,))
+    column = bench_implicit.SAMPLED_COLUMN
+    assert column == "HR@10 (sampled, 100 neg)"
+    sampled, full = (results["leave-last-out"]["mean"][key] for key in (column, "hr@10"))
+    assert sampled >= full  # 100 candidates rank the test item at least as high as all 300
+    assert column not in results["holdout 80/20"]["mean"]
+
+
+def test_lightfm_rows_skip_with_an_install_hint(implicit_data):
+    if importlib.util.find_spec("lightfm") is not None:
+        pytest.skip("lightfm is installed: its rows run")
+    lightfm_rows = [runner for runner in bench_implicit.make_runners() if "LightFM" in runner.name]
+    assert [runner.name for runner in lightfm_rows] == ["LightFM WARP", "LightFM BPR"]
+    for runner in lightfm_rows:
+        with pytest.raises(_common.Skipped, match=r"^skipped \(pip install lightfm\)$"):
+            bench_implicit.run_runner(runner, implicit_data, bench_implicit.PROTOCOLS, (0,))
+
+
+@pytest.mark.filterwarnings("ignore:OpenBLAS is configured")  # implicit's advice on BLAS threads
+def test_als_alpha_is_chosen_on_a_validation_split(implicit_data):
+    pytest.importorskip("implicit")
+    alpha, scores = bench_implicit.choose_als_alpha(implicit_data)
+    assert set(scores) == set(bench_implicit.ALS_ALPHAS)
+    assert scores[alpha] == max(scores.values())
+    (als,) = [r for r in bench_implicit.make_runners(alpha) if r.name.startswith("implicit ALS")]
+    assert f"alpha {alpha:g}" in als.name
