@@ -13,7 +13,8 @@ time is reported separately and excluded from the fit times.
 
 --data     the ml-100k zip or folder (default: the nanorec data home, see nanorec.data.datasets)
 --quick    the first fold only
---full     also Surprise's BaselineOnly, SVD++, NMF and KNNBaseline (default hyperparameters)
+--full     also Surprise's BaselineOnly, SVD++, NMF and KNNBaseline (default hyperparameters), and
+           nanorec's AutoRec (the hyperparameters of bench_deep.py)
 
 Prints a markdown table and writes JSON (with machine info, versions, sizes and seeds) under
 benchmarks/results/. A peer that is not installed gives a "skipped" row, never a crash.
@@ -37,9 +38,11 @@ from _common import (
     timed,
     write_results,
 )
+from _deep_autoencoders import AUTOREC
 
 from nanorec.data.split import ColdStartWarning, kfold
 from nanorec.models import mf_kernels
+from nanorec.models.autoencoders import AutoRec
 from nanorec.models.mf import BiasedMF
 
 SEED = 0
@@ -105,6 +108,8 @@ def make_runners(full):
             SurpriseRunner("Surprise SVD++", lambda s: s.SVDpp(random_state=SEED)),
             SurpriseRunner("Surprise NMF", lambda s: s.NMF(random_state=SEED)),
             SurpriseRunner("Surprise KNNBaseline", lambda s: s.KNNBaseline(**quiet)),
+            NanorecRunner("nanorec AutoRec (I-AutoRec, H=500)",
+                          lambda: AutoRec(**AUTOREC, random_state=SEED)),
         ]
     return runners
 
@@ -234,7 +239,7 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
     parser.add_argument("--quick", action="store_true", help="run the first fold only")
     parser.add_argument(
-        "--full", action="store_true", help="add Surprise SVD++, NMF, KNNBaseline, BaselineOnly"
+        "--full", action="store_true", help="add Surprise SVD++, NMF, KNNBaseline, BaselineOnly and nanorec AutoRec"
     )
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)

@@ -25,32 +25,39 @@ its confidence weight alpha chosen once, by HR@10 on a validation split -- each 
 train item -- of the seed-0 leave-last-out train part, from ALS_ALPHAS), and LightFM's WARP and
 BPR (64 components; lightfm does not build here, so those rows say how to install it).
 
-    python benchmarks/bench_implicit.py [--data PATH] [--quick] [--out DIR]
+    python benchmarks/bench_implicit.py [--data PATH] [--quick] [--only NAMES] [--out DIR]
 
 --quick    one seed only
+--only     comma-separated parts of row names, e.g. "BPR,Popularity": only those rows
 
 Adding a model: append a ``Runner`` to ``make_runners`` (a name, a function seed -> unfitted
 Recommender, its epoch count, and the modules it needs with their pip names). A PyTorch twin is
 one more Runner whose Recommender wraps the torch model.
 """
 
-import argparse
-import datetime
-import statistics
-import sys
-import warnings
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+import os
 
-import numpy as np
+# nanorec's kernels and implicit run on one thread; numpy's BLAS too (implicit warns otherwise);
+# the PyTorch twins set their own 2 threads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
 
-from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
-from nanorec.evaluation.protocols import evaluate
-from nanorec.models import knn, mf_kernels
-from nanorec.models.base import Recommender
-from nanorec.models.baselines import Popularity
-from nanorec.models.knn import ItemKNN
-from nanorec.models.mf import BPRMF
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Callable, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from nanorec.data.split import ColdStartWarning, holdout, leave_last_out  # noqa: E402
+from nanorec.evaluation.protocols import evaluate  # noqa: E402
+from nanorec.models import knn, mf_kernels  # noqa: E402
+from nanorec.models.base import Recommender  # noqa: E402
+from nanorec.models.baselines import Popularity  # noqa: E402
+from nanorec.models.knn import ItemKNN  # noqa: E402
+from nanorec.models.mf import BPRMF  # noqa: E402
 
 # helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
 from _common import (  # noqa: E402  isort: skip
@@ -184,6 +191,9 @@ class Runner:
 from nanorec.models.neural import MatrixFactorization, NeuMF  # noqa: E402
 
 from _torch_twins import TorchMF, TorchNeuMF  # noqa: E402  isort: skip
+from _deep_sequence import MODELS as DEEP_SEQUENCE_MODELS  # noqa: E402  isort: skip
+
+SEQUENCE_MODELS = {name: spec for name, spec in DEEP_SEQUENCE_MODELS.items() if "NeuMF" not in name}
 
 NEURAL_HYPERPARAMETERS = {
     "MatrixFactorization": dict(n_factors=16, n_epochs=10, batch_size=128, lr=0.001, n_negatives=4),
@@ -191,26 +201,30 @@ NEURAL_HYPERPARAMETERS = {
                   n_negatives=4),
 }
 NEURAL_PAIRS = (  # (nanorec row, PyTorch row) whose s/epoch are compared
-    ("nanorec MatrixFactorization (seed)", "PyTorch MatrixFactorization twin (2 threads)"),
-    ("nanorec MatrixFactorization (seed)",
+    ("nanorec MatrixFactorization (seed, dense Adam)", "PyTorch MatrixFactorization twin (2 threads)"),
+    ("nanorec MatrixFactorization (lazy Adam)",
      "PyTorch MatrixFactorization twin, SparseAdam (2 threads)"),
     ("nanorec NeuMF", "PyTorch NeuMF twin (2 threads)"),
 )
 
 
 def neural_runners():
-    """Rows: nanorec MatrixFactorization and NeuMF (every rating a positive), then the twins:
-    with torch.optim.Adam (dense, the usual PyTorch code) and, for MF, with SparseAdam on the
-    embeddings (nanorec's lazy rule: from the same start, the same losses and HR@10)."""
+    """Rows: nanorec MatrixFactorization and NeuMF (every rating a positive; dense Adam, the
+    default, as Keras and torch.optim.Adam step every embedding row), then their twins with
+    torch.optim.Adam; and MF with lazy Adam beside its twin with SparseAdam on the embeddings
+    (the same rule: only the rows of the batch move)."""
     mf, neumf = NEURAL_HYPERPARAMETERS["MatrixFactorization"], NEURAL_HYPERPARAMETERS["NeuMF"]
     torch = [("torch", "torch")]
-    (mf_name, torch_mf_name), (_, torch_mf_sparse_name), (neumf_name, torch_neumf_name) = (
-        NEURAL_PAIRS)
+    ((mf_name, torch_mf_name), (mf_lazy_name, torch_mf_sparse_name),
+     (neumf_name, torch_neumf_name)) = NEURAL_PAIRS
     return [
         Runner(mf_name, lambda seed: MatrixFactorization(**mf, implicit=True, random_state=seed),
                mf["n_epochs"]),
         Runner(torch_mf_name, lambda seed: TorchMF(**mf, random_state=seed), mf["n_epochs"],
                requires=torch),
+        Runner(mf_lazy_name,
+               lambda seed: MatrixFactorization(**mf, adam="lazy", implicit=True, random_state=seed),
+               mf["n_epochs"]),
         Runner(torch_mf_sparse_name,
                lambda seed: TorchMF(**mf, random_state=seed, sparse_adam=True), mf["n_epochs"],
                requires=torch),
@@ -280,15 +294,27 @@ def make_runners(als_alpha=None):
     return [
         Runner("Popularity", lambda seed: Popularity()),
         Runner("nanorec ItemKNN (k=50)", lambda seed: ItemKNN(k=50)),
-        Runner("nanorec BPRMF (uniform negatives)", lambda seed: BPRMF(**h, random_state=seed),
+        Runner("nanorec BPRMF (default: popularity^0.5 negatives)",
+               lambda seed: BPRMF(**h, random_state=seed), h["n_epochs"]),
+        Runner("nanorec BPRMF (uniform negatives)",
+               lambda seed: BPRMF(**h, sampling="uniform", random_state=seed), h["n_epochs"]),
+        Runner("nanorec BPRMF (popularity^1 negatives, as implicit)",
+               lambda seed: BPRMF(**h, sampling="popularity", alpha=1.0, random_state=seed),
                h["n_epochs"]),
-        Runner("nanorec BPRMF (popularity negatives, as implicit)",
-               lambda seed: BPRMF(**h, sampling="popularity", random_state=seed), h["n_epochs"]),
         Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
                requires=[("implicit", "implicit")]),
         *peer_runners(als_alpha),
         *neural_runners(),
+        *sequence_runners(),
     ]
+
+
+def sequence_runners():
+    """Caser and RNNRec with bench_deep's settings (benchmarks/_deep_sequence.py): next-item models
+    that read each user's train items in time order."""
+    return [Runner(f"nanorec {name}", lambda seed, c=model_class, o=options: c(**o, random_state=seed),
+                   options["n_epochs"])
+            for name, (model_class, options) in SEQUENCE_MODELS.items()]
 
 
 def splits(data, protocol, seed):
@@ -304,7 +330,9 @@ def jit_warmup(data):
     tiny = data.subset(np.arange(min(2000, len(data))))
     warmup = {}
     models = (("BPRMF", BPRMF(n_factors=4, n_epochs=1)), ("ItemKNN", ItemKNN()),
-              *neural_warmup_models())
+              *neural_warmup_models(),
+              *((name, model_class(**{**options, "n_epochs": 1}))
+                for name, (model_class, options) in SEQUENCE_MODELS.items()))
     for name, model in models:
         _, warmup[name] = timed(model.fit, tiny)
     return warmup
@@ -362,7 +390,7 @@ def run_runner(runner, data, protocols, seeds):
     return results
 
 
-def run(data_path, quick):
+def run(data_path, quick, only=()):
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     machine = machine_info()
     data = load_data(data_path)
@@ -371,6 +399,8 @@ def run(data_path, quick):
     als_alpha, als_validation = choose_als_alpha(data)
     rows = []
     for runner in make_runners(als_alpha):
+        if only and not any(part.lower() in runner.name.lower() for part in only):
+            continue
         row = {"name": runner.name, "status": "ok"}
         try:
             row["protocols"] = run_runner(runner, data, PROTOCOLS, seeds)
@@ -449,8 +479,10 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
     parser.add_argument("--quick", action="store_true", help="one seed only")
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
+    parser.add_argument("--only", default="", help="comma-separated parts of row names to run "
+                        "(e.g. 'BPR,Popularity'); default: every row")
     args = parser.parse_args(argv)
-    results = run(args.data, args.quick)
+    results = run(args.data, args.quick, [part for part in args.only.split(",") if part])
     print(report(results))
     print(f"\nresults written to {write_results('bench_implicit', results, args.out)}")
 
