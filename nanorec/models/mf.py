@@ -178,17 +178,26 @@ class BPRMF(Recommender):
     Prediction   x_hat[u, i] = P[u] . Q[i] + b[i]          (a user bias would cancel in x below)
     Objective    sum over triples (u, i, j) of -log sigmoid(x_hat[u, i] - x_hat[u, j])
                  + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2)
+                 (each user's latest rows, a share recent_share of them, count twice: see Epoch)
     SGD step     (lr times the gradient of a triple's term, right-hand sides read before the step)
                  x = x_hat[u, i] - x_hat[u, j];  g = sigmoid(-x)
                  P[u] += lr * (g * (Q[i] - Q[j]) - reg * P[u])
                  Q[i] += lr * (g * P[u] - reg * Q[i]);   Q[j] += lr * (-g * P[u] - reg * Q[j])
                  b[i] += lr * (g - reg * b[i]);          b[j] += lr * (-g - reg * b[j])
-    Epoch        every train row once, in a new random order, each with n_negatives negatives j
-                 drawn from the items the user has not interacted with in train, with weights
-                 w[j] = 1 (sampling="uniform") or w[j] = count[j] ** alpha (sampling="popularity",
-                 count[j] = train rows of item j); see nanorec.data.sampling.NegativeSampler.
+    Epoch        every train row once, and each user's ceil(recent_share * n_u) latest rows (n_u:
+                 the user's rows; latest by timestamp, ties and logs without timestamps by row
+                 order) a second time, in a new random order, each with n_negatives negatives j.
+                 Each j is the highest scored of m = negative_candidates candidates c[0..m-1]
+                 (dynamic negative sampling; m = 1 is plain BPR), scored with the parameters of
+                 the moment:   j = c[argmax over k of x_hat[u, c[k]]]   (ties: the first).
+                 The candidates are drawn (with replacement) from the items the user has not
+                 interacted with in train, with weights w[c] = 1 (sampling="uniform") or
+                 w[c] = count[c] ** alpha (sampling="popularity", count[c] = train rows of item c);
+                 see nanorec.data.sampling.NegativeSampler.
     Init         P, Q ~ N(0, init_std^2); b = 0
-    Reference    Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback".
+    Reference    Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback";
+                 Zhang, Chen, Wang & Yu (2013), "Optimizing top-n collaborative filtering via
+                 dynamic negative item sampling" (the choice among m candidates).
 
     Shapes: P (U, K), Q (I, K), b (I,) with K = n_factors. Ratings, if any, are ignored.
 
@@ -199,16 +208,19 @@ class BPRMF(Recommender):
     lr, reg : float
     n_negatives : int
         Negatives per positive in each epoch (one triple each).
+    negative_candidates : int
+        m, candidates drawn per negative; the one the model scores highest is kept. The hardest
+        negatives sit at the top of the ranking, where HR@10 and NDCG@10 look.
+    recent_share : float in [0, 1)
+        Share of each user's latest train rows visited twice per epoch: a recency weight for
+        next-item prediction (0: every row once).
     sampling : {"uniform", "popularity"}
-        Distribution of the negatives. "uniform" is the original BPR's; "popularity" with
+        Distribution of the candidates. "uniform" is the original BPR's; "popularity" with
         alpha = 1 draws an item as often as it occurs in train, like implicit's BPR (which takes
         the item of a random train row).
     alpha : float >= 0
         Popularity exponent of sampling="popularity" (0: uniform; ignored by "uniform").
         Popular items are the hardest negatives; alpha trades them against the long tail.
-        The defaults (popularity, alpha = 0.5) were chosen on validation splits carved from the
-        train part of MovieLens-100K (each user's 2nd, 3rd and 4th latest item held out, 64
-        factors, 100 epochs): mean HR@10 0.143 against 0.115 for alpha = 1 and 0.132 for uniform.
     init_std : float
     random_state : int
         Seed of the initial factors, the order of the rows and the negatives.
@@ -224,6 +236,26 @@ class BPRMF(Recommender):
     history_ : dict of lists
         "loss": mean BPR loss -log sigmoid(x) per triple over each epoch; "valid_hr@10" when valid.
     best_epoch_ : int
+
+    Notes
+    -----
+    The defaults (uniform, m = 1, recent_share = 0.2) were chosen on validation splits carved from
+    the train part of MovieLens-100K: each user's 2nd, 3rd and 4th latest item held out (64
+    factors, 100 epochs, 2 seeds each; HR@10 / NDCG@10), then Recall@20 on an 80/20 holdout of
+    the same train part (2 seeds):
+
+        uniform, m = 1, recent_share = 0.2      0.146 / 0.072     0.342
+        uniform, m = 2, recent_share = 0.2      0.152 / 0.074     0.342   (fits slower than implicit)
+        uniform, m = 3, recent_share = 0.2      0.152 / 0.076     0.333   (slower still)
+        uniform, m = 3, recent_share = 0        0.142 / 0.070     0.341
+        uniform, m = 1, recent_share = 0        0.128 / 0.064     0.345
+        popularity^0.5, m = 1, recent_share = 0 0.138 / 0.069     0.322   (the previous default)
+        implicit's BPR (same factors, epochs)   0.121 / 0.063     0.257
+
+    Doubling a random 20% of each user's rows instead of the latest 20% gives 0.140 / 0.071 at
+    m = 3: the gain of recent_share comes from recency, not from the longer epoch. On the test
+    item (each user's latest, 943 users) these settings and implicit's BPR differ by less than
+    the noise of 943 hits (paired bootstrap 95% intervals of the HR@10 differences all hold 0).
     """
 
     def __init__(
@@ -233,7 +265,9 @@ class BPRMF(Recommender):
         lr=0.01,
         reg=0.01,
         n_negatives=1,
-        sampling="popularity",
+        negative_candidates=1,
+        recent_share=0.2,
+        sampling="uniform",
         alpha=0.5,
         init_std=0.1,
         random_state=0,
@@ -246,6 +280,8 @@ class BPRMF(Recommender):
         self.lr = lr
         self.reg = reg
         self.n_negatives = n_negatives
+        self.negative_candidates = negative_candidates
+        self.recent_share = recent_share
         self.sampling = sampling
         self.alpha = alpha
         self.init_std = init_std
@@ -255,7 +291,8 @@ class BPRMF(Recommender):
         self.verbose = verbose
 
     def _fit(self, train, valid):
-        check_hyperparameters(self, valid, positive_ints=("n_factors", "n_negatives"))
+        check_hyperparameters(self, valid, positive_ints=("n_factors", "n_negatives", "negative_candidates"),
+                              fractions=("recent_share",))
         check_number(self, "init_std")
         check_number(self, "alpha")
         if self.sampling not in ("uniform", "popularity"):
@@ -267,24 +304,28 @@ class BPRMF(Recommender):
         self.user_factors_ = _normal(rng, (self.n_users_, self.n_factors), self.init_std, dtype)
         self.item_factors_ = _normal(rng, (self.n_items_, self.n_factors), self.init_std, dtype)
         self.item_bias_ = np.zeros(self.n_items_, dtype)
+        draws_per_row = self.n_negatives * self.negative_candidates
         sampler = NegativeSampler(
-            train, self.n_negatives, self.sampling, self.alpha, seed=int(rng.integers(2**31))
+            train, draws_per_row, self.sampling, self.alpha, seed=int(rng.integers(2**31))
         )
 
-        # the rows grouped by user: the sampler draws fastest for users side by side
-        by_user = np.argsort(train.user_index, kind="stable")
+        # every row, each user's latest ones twice; grouped by user: the sampler draws fastest
+        # for users side by side
+        rows = np.r_[np.arange(len(train)), latest_rows(train, self.recent_share)]
+        by_user = rows[np.argsort(train.user_index[rows], kind="stable")]
         users, items = train.user_index[by_user], train.item_index[by_user]
 
         def run_epoch():
-            negatives = sampler.sample(users)  # (n, n_negatives): negatives[t] for row t
+            candidates = sampler.sample(users)  # (n, n_negatives * m): candidates[t] for row t
             order = rng.permutation(len(users))  # then a new random order for SGD
+            n_triples = len(users) * self.n_negatives
             loss = bpr_epoch_nb(
                 np.repeat(users[order], self.n_negatives),
                 np.repeat(items[order], self.n_negatives),
-                negatives[order].reshape(-1),
+                candidates[order].reshape(n_triples, self.negative_candidates),
                 self.user_factors_, self.item_factors_, self.item_bias_, self.lr, self.reg,
             )
-            return loss / negatives.size
+            return loss / n_triples
 
         def valid_hit_rate():
             return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
@@ -303,6 +344,20 @@ class BPRMF(Recommender):
         user_index, item_index = np.asarray(user_index), np.asarray(item_index)
         dots = np.einsum("nk,nk->n", self.user_factors_[user_index], self.item_factors_[item_index])
         return dots + self.item_bias_[item_index]
+
+
+def latest_rows(train, share):
+    """Row indices of each user's ceil(share * n_u) latest rows in ``train`` (n_u: the user's rows).
+
+    Latest by timestamp, ties (and logs without timestamps) by row order: the later row is later.
+    """
+    time = np.arange(len(train)) if train.timestamps is None else train.timestamps
+    by_user_then_time = np.lexsort((np.arange(len(train)), time, train.user_index))
+    n_rows = np.bincount(train.user_index, minlength=train.n_users)
+    first_row = np.cumsum(n_rows) - n_rows
+    users = train.user_index[by_user_then_time]
+    rows_after = first_row[users] + n_rows[users] - 1 - np.arange(len(train))  # 0: the latest
+    return by_user_then_time[rows_after < np.ceil(share * n_rows[users])]
 
 
 class BiasedMFNetwork(Layer):

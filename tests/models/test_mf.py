@@ -13,7 +13,7 @@ from nanorec.data.interactions import Interactions
 from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.baselines import Popularity
-from nanorec.models.mf import BiasedMF, BiasedMFNetwork, BPRMF
+from nanorec.models.mf import BiasedMF, BiasedMFNetwork, BPRMF, latest_rows
 from nanorec.models.mf_kernels import biased_mf_epoch_nb
 from nanorec.nn.losses import MSELoss
 from nanorec.optim.optimizers import SGD
@@ -125,8 +125,8 @@ def test_every_biased_mf_hyperparameter_changes_the_result(explicit_split, name,
 
 @pytest.mark.parametrize("name, value", [
     ("n_factors", 4), ("n_epochs", 10), ("lr", 0.01), ("reg", 0.1), ("n_negatives", 3),
-    ("sampling", "uniform"), ("alpha", 1.0), ("init_std", 0.3), ("random_state", 1),
-    ("dtype", np.float64), ("early_stopping", 1),
+    ("negative_candidates", 3), ("recent_share", 0.5), ("sampling", "uniform"), ("alpha", 1.0),
+    ("init_std", 0.3), ("random_state", 1), ("dtype", np.float64), ("early_stopping", 1),
 ])
 def test_every_bpr_mf_hyperparameter_changes_the_result(implicit_split, name, value):
     train, test = implicit_split
@@ -144,6 +144,17 @@ def test_bpr_mf_popularity_to_the_power_zero_is_uniform(implicit_split):
     flat = BPRMF(**FAST_BPR, sampling="popularity", alpha=0.0).fit(train)
     np.testing.assert_array_equal(uniform.item_factors_, flat.item_factors_)
     assert uniform.history_ == flat.history_
+
+
+def test_latest_rows_by_time_then_row_order():
+    # user 1: rows 0 (t=5), 1 (t=1), 2 (t=3), 5 (t=9); user 2: rows 3, 4 tied at t=2; user 3: row 6
+    data = Interactions.from_arrays([1, 1, 1, 2, 2, 1, 3], [1, 2, 3, 1, 2, 4, 5],
+                                    timestamps=[5, 1, 3, 2, 2, 9, 0])
+    assert sorted(latest_rows(data, 0.0)) == []
+    assert sorted(latest_rows(data, 0.2)) == [4, 5, 6]  # ceil(0.2 * n_u) = 1 row each
+    assert sorted(latest_rows(data, 0.5)) == [0, 4, 5, 6]  # user 1: 2 rows, t=9 and t=5
+    untimed = Interactions.from_arrays([1, 1, 1, 2, 2, 1, 3], [1, 2, 3, 1, 2, 4, 5])
+    assert sorted(latest_rows(untimed, 0.5)) == [2, 4, 5, 6]  # row order is the time
 
 
 @pytest.mark.parametrize("model_class, options, split, metric", [
@@ -277,6 +288,8 @@ def test_early_stopping_needs_validation_data(explicit_split):
 
 @pytest.mark.parametrize("options, message", [
     (dict(n_negatives=0), "n_negatives must be a positive integer"),
+    (dict(negative_candidates=1.5), "negative_candidates must be a positive integer"),
+    (dict(recent_share=1.0), r"recent_share must be a finite number in \[0, 1\)"),
     (dict(sampling="zipf"), "sampling must be 'uniform' or 'popularity'"),
     (dict(alpha=-0.5), "alpha must be a finite number >= 0"),
 ])

@@ -98,6 +98,48 @@ def test_bpr_kernel_equals_twin(seed, n_users, n_items, n_factors, n, dtype):
         np.testing.assert_allclose(after_nb[name], after_ref[name], err_msg=name, **tol)
 
 
+def candidate_negatives(seed, pos, n_items, n_candidates):
+    """(n, m) candidates per positive, each != its positive, repeats allowed."""
+    rng = np.random.default_rng(seed)
+    shifts = rng.integers(1, n_items, (len(pos), n_candidates))
+    return ((pos[:, None] + shifts) % n_items).astype(np.int32)
+
+
+@settings(max_examples=50, deadline=None)
+@given(**sizes, n_candidates=st.integers(1, 4), dtype=st.sampled_from([np.float64, np.float32]))
+def test_bpr_kernel_equals_twin_with_candidate_negatives(seed, n_users, n_items, n_factors, n,
+                                                         n_candidates, dtype):
+    _, params = random_problem(seed, n_users, n_items, n_factors, 1, dtype)
+    users, pos, _ = bpr_triples(seed, n_users, n_items, n)
+    triples = (users, pos, candidate_negatives(seed + 1, pos, n_items, n_candidates))
+    loss_ref, after_ref = run_bpr(bpr_epoch_ref, triples, params)
+    loss_nb, after_nb = run_bpr(bpr_epoch_nb, triples, params)
+    tol = FLOAT64_TOL if dtype == np.float64 else FLOAT32_TOL
+    np.testing.assert_allclose(loss_nb, loss_ref, **tol)
+    for name in after_ref:
+        np.testing.assert_allclose(after_nb[name], after_ref[name], err_msg=name, **tol)
+
+
+@pytest.mark.parametrize("kernel", [bpr_epoch_ref, bpr_epoch_nb])
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_candidates=st.integers(1, 5))
+def test_bpr_candidates_step_on_the_highest_scored_one(kernel, seed, n_candidates):
+    # brute force: score every candidate before the step, then one plain BPR step on the best
+    _, params = random_problem(seed, 3, 8, 3, 1, np.float64)
+    users, pos = np.array([1], np.int32), np.array([0], np.int32)
+    candidates = candidate_negatives(seed, pos, 8, n_candidates)
+    P, Q, b = params["P"], params["Q"], params["bi"]
+    scores = [P[1] @ Q[c] + b[c] for c in candidates[0]]
+    best = candidates[0, [np.argmax(scores)]]
+    loss_best, after_best = run_bpr(kernel, (users, pos, best), params)
+    loss, after = run_bpr(kernel, (users, pos, candidates), params)
+    assert loss == pytest.approx(loss_best, rel=1e-12)
+    for name in after:
+        np.testing.assert_allclose(after[name], after_best[name], rtol=1e-12, err_msg=name)
+    assert loss_best >= max(np.log1p(np.exp(-(P[1] @ (Q[0] - Q[c]) + b[0] - b[c])))
+                            for c in candidates[0]) - 1e-12  # the largest loss of the m
+
+
 @pytest.mark.parametrize("kernel", [biased_mf_epoch_ref, biased_mf_epoch_nb])
 def test_biased_mf_one_step_by_hand(kernel):
     # mu=3, bu=0.5, bi=-0.5, P[0]=[1, 2], Q[0]=[2, 1]: r_hat = 3 + 0 + 4 = 7, r = 8, e = 1
