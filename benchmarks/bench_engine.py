@@ -489,7 +489,8 @@ def epoch_cases(data, rng):
         first, second = ([[np.zeros_like(a) for a in group] for group in arrays] for _ in range(2))
         params, m, v = (neural_kernels.param_groups(*part, typed=typed)
                         for part in (arrays, first, second))
-        given = dict(users=users, items=items, labels=labels, order=order, batch_size=batch_size,
+        given = dict(users=users, items=items, labels=labels, weights=np.ones_like(labels),
+                     order=order, batch_size=batch_size,
                      params=params, m=m, v=v, adam=(1e-3, 0.9, 0.999, 1e-8), step=1, lazy=True)
         return by_name(kernel, given)
 

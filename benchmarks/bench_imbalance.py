@@ -5,14 +5,11 @@ catalogue does it recommend, and how do the imbalance knobs nanorec has move tha
 
     Popularity, ItemKNN                           the two baselines
     BPRMF negatives                               uniform (alpha 0) vs popularity (count ** alpha,
-                                                  alpha 1, and 0.5 when BPRMF takes an ``alpha``)
+                                                  alpha 0.5 and 1)
     MatrixFactorization / NeuMF n_negatives       1, 4, 8 sampled negatives per positive
-    per-sample loss weights                       no model exposes them (their fused kernels and
-                                                  their composed path call training.fit without
-                                                  ``weight``); ``WeightedMF`` below trains the
-                                                  MatrixFactorization network with
-                                                  nanorec.training.fit(weight=...): a positive
-                                                  (u, i) weighs (c[i] / mean c) ** -beta
+    MatrixFactorization tail_weight               per-sample loss weights: a positive (u, i)
+                                                  weighs (n_i / mean n) ** -tail_weight (mean 1
+                                                  over the positives), a negative 1; 0 and 0.5
 
 Every rating is a positive interaction. Items fall into three buckets holding a third of the train
 rows each (head = the few most popular items, tail = the many rarely rated ones), see
@@ -23,29 +20,22 @@ machine's load average is printed).
 
     python benchmarks/bench_imbalance.py [--data PATH] [--quick] [--out DIR]
 
---quick    fewer epochs, and no WeightedMF (its composed layers are slow)
+--quick    fewer epochs
 """
 
 import argparse
 import datetime
-import inspect
 import sys
 import warnings
 
 import numpy as np
 
-from nanorec.data.sampling import NegativeSampler
 from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
 from nanorec.evaluation.imbalance import evaluate_by_popularity
-from nanorec.models.base import Recommender
 from nanorec.models.baselines import Popularity
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BPRMF
-from nanorec.models.neural import MatrixFactorization, MFNetwork, NeuMF
-from nanorec.nn.activations import sigmoid
-from nanorec.nn.losses import BCELoss
-from nanorec.optim.optimizers import Adam
-from nanorec.training import fit
+from nanorec.models.neural import MatrixFactorization, NeuMF
 
 # helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
 from _common import RESULTS_DIR, load_data, machine_info, markdown_table, timed, write_results  # noqa: E402  isort: skip
@@ -56,64 +46,20 @@ PROTOCOLS = ("leave-last-out", "holdout 80/20")
 BPR = dict(n_factors=64, n_epochs=100, lr=0.01, reg=0.01)
 MF = dict(n_factors=16, n_epochs=10, batch_size=128, lr=0.001)
 NEUMF = dict(n_factors=8, layers=(64, 32, 16, 8), n_epochs=10, batch_size=256, lr=0.001)
-
-
-class WeightedMF(Recommender):
-    """MatrixFactorization's network (MFNetwork) trained by nanorec.training.fit with per-sample
-    loss weights: the composed path, since the fused kernels take no weights.
-
-    Samples   each epoch: every train row (u, i) with y = 1 and n_negatives uniform negatives
-              (NegativeSampler) with y = 0, as MatrixFactorization(implicit=True)
-    Weights   positive (u, i): w = (c[i] / mean c) ** -beta, then scaled to mean 1 over the
-              positives (c[i] = train rows of item i); negatives: w = 1. beta = 0: unweighted.
-    Loss      BCELoss(p, y, weight=w) = (1/N) sum_n w_n l_n; Adam(lr)
-    """
-
-    def __init__(self, beta=0.5, n_factors=16, n_epochs=10, batch_size=128, lr=0.001,
-                 n_negatives=4, random_state=0):
-        self.beta = beta
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.n_negatives = n_negatives
-        self.random_state = random_state
-
-    def _fit(self, train, valid):
-        rng = np.random.default_rng(self.random_state)
-        self.network_ = MFNetwork(self.n_users_, self.n_items_, self.n_factors, rng)
-        counts = np.bincount(train.item_index, minlength=self.n_items_).astype(np.float64)
-        positive_weight = (counts[train.item_index] / counts.mean()) ** -self.beta
-        positive_weight /= positive_weight.mean()
-        users, items = train.user_index, train.item_index
-        weight = np.r_[positive_weight, np.ones(len(users) * self.n_negatives)]
-        labels = np.r_[np.ones(len(users)), np.zeros(len(users) * self.n_negatives)]
-        labels = labels.astype(np.float32)[:, None]
-        sampler = NegativeSampler(train, self.n_negatives, seed=int(rng.integers(2**31)))
-        optimizer, loss = Adam(self.network_, lr=self.lr), BCELoss()
-        for _ in range(self.n_epochs):
-            negatives = sampler.sample(users).reshape(-1)
-            samples = (np.r_[users, np.repeat(users, self.n_negatives)], np.r_[items, negatives])
-            fit(self.network_, loss, optimizer, samples, labels, n_epochs=1,
-                batch_size=self.batch_size, weight=weight, seed=int(rng.integers(2**31)), metrics=())
-        self.network_.eval()
-
-    def score_items(self, user_index):
-        """p (n, I) = sigmoid(W (P[u] @ Q^T) + b), float64."""
-        (P, Q), (W,), (b,) = self.network_.trained_arrays()
-        dots = P[np.asarray(user_index)].astype(np.float64) @ Q.T.astype(np.float64)
-        return sigmoid(dots * float(W[0, 0]) + float(b[0]))
+BPR_NEGATIVES = [("negatives uniform (alpha 0)", dict(sampling="uniform")),
+                 ("negatives popularity (alpha 0.5)", dict(sampling="popularity", alpha=0.5)),
+                 ("negatives popularity (alpha 1)", dict(sampling="popularity", alpha=1.0))]
 
 
 def make_runners(quick):
-    """(name, knob, factory) rows; --quick cuts the epochs and leaves out WeightedMF."""
+    """(name, knob, factory) rows; --quick cuts the epochs."""
     epochs = (lambda n: max(1, n // 5)) if quick else (lambda n: n)
     bpr, mf, neumf = ({**h, "n_epochs": epochs(h["n_epochs"])} for h in (BPR, MF, NEUMF))
     runners = [  # every choice explicit: model defaults may move
         ("Popularity", "baseline", lambda: Popularity()),
         ("ItemKNN (k=50)", "baseline", lambda: ItemKNN(k=50)),
     ]
-    for knob, options in bpr_negative_choices():
+    for knob, options in BPR_NEGATIVES:
         runners.append(("BPRMF", knob, lambda options=options: BPRMF(**bpr, **options)))
     for n in (1, 4, 8):
         runners.append(("MatrixFactorization", f"n_negatives={n}",
@@ -121,22 +67,11 @@ def make_runners(quick):
     for n in (1, 4, 8):
         runners.append(("NeuMF", f"n_negatives={n}",
                         lambda n=n: NeuMF(**neumf, n_negatives=n, implicit=True)))
-    if not quick:
-        for beta in (0.0, 0.5):
-            runners.append(("WeightedMF (composed)", f"weights beta={beta}",
-                            lambda beta=beta: WeightedMF(beta=beta, **mf)))
+    for tail_weight in (0.0, 0.5):  # 0 repeats the n_negatives=4 row (bit for bit), beside 0.5
+        runners.append(("MatrixFactorization", f"tail_weight={tail_weight}",
+                        lambda tail_weight=tail_weight: MatrixFactorization(
+                            **mf, n_negatives=4, tail_weight=tail_weight, implicit=True)))
     return runners
-
-
-def bpr_negative_choices():
-    """(knob, BPRMF options) for alpha 0, (0.5,) 1: alpha 0.5 only if BPRMF takes an ``alpha``
-    (without it, sampling="popularity" means alpha = 1)."""
-    if "alpha" not in inspect.signature(BPRMF).parameters:
-        return [("negatives uniform (alpha 0)", dict(sampling="uniform")),
-                ("negatives popularity (alpha 1)", dict(sampling="popularity"))]
-    return [("negatives uniform (alpha 0)", dict(sampling="uniform")),
-            ("negatives popularity (alpha 0.5)", dict(sampling="popularity", alpha=0.5)),
-            ("negatives popularity (alpha 1)", dict(sampling="popularity", alpha=1.0))]
 
 
 def split(data, protocol):
@@ -219,7 +154,7 @@ def report(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
-    parser.add_argument("--quick", action="store_true", help="fewer epochs, no WeightedMF")
+    parser.add_argument("--quick", action="store_true", help="fewer epochs")
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)
     results = run(args.data, args.quick)

@@ -42,7 +42,6 @@ from _common import fast_mode, movielens_or_synthetic, pyplot, save_figure
 from nanorec.data import datasets
 from nanorec.data.features import Categorical, DenseVectors, FeaturePipeline, TfidfText, attach_features
 from nanorec.data.interactions import Interactions
-from nanorec.data.sampling import NegativeSampler
 from nanorec.data.split import ColdStartWarning, cold_start_split, holdout, leave_last_out
 from nanorec.evaluation.cold import evaluate_cold
 from nanorec.evaluation.imbalance import evaluate_by_popularity
@@ -52,14 +51,12 @@ from nanorec.models.baselines import Popularity
 from nanorec.models.coldstart import ColdStartRecommender
 from nanorec.models.content import Hybrid
 from nanorec.models.mf import BiasedMF, BPRMF
+from nanorec.models.neural import MatrixFactorization
 from nanorec.nn.activations import sigmoid
-from nanorec.nn.layers import Dot, Embedding, Parallel, Sequential
 from nanorec.nn.losses import BCEWithLogitsLoss
-from nanorec.optim.optimizers import Adam
 from nanorec.privacy.consent import forget, opt_out
 from nanorec.privacy.federated import FederatedMF
 from nanorec.privacy.masking import IdMasker
-from nanorec.training import fit
 
 FAST = fast_mode()
 plt = pyplot()
@@ -171,57 +168,19 @@ print("dL/dz from backward:", bce.backward().ravel().round(5).tolist(),
 
 # %% [markdown]
 # Now weight the positives against popularity: a positive $(u, i)$ weighs
-# $w = (c_i / \bar c)^{-\beta}$, rescaled to mean 1, and each sampled negative weighs 1. With
-# $\beta = 0$ every sample counts the same; with $\beta = 0.5$ a tail item's interaction counts
-# more than a blockbuster's. The model is the matrix factorization of lesson 04 on logits,
-# `Parallel(Embedding, Embedding) -> Dot`, trained by `nanorec.training.fit(..., weight=w)`. No
-# packaged model takes sample weights, so we wrap the network in a small `Recommender`: it only
-# needs `_fit` and `score_items`.
-
+# $w = (c_i / \bar c)^{-\beta}$, rescaled to mean 1 over the positives ($c_i$ = train rows of
+# item $i$), and each sampled negative weighs 1. With $\beta = 0$ every sample counts the same;
+# with $\beta = 0.5$ a tail item's interaction counts more than a blockbuster's. The model is
+# lesson 04's `MatrixFactorization` ($p = \sigma(W\, P_u \cdot Q_i + b)$, BCE on positives and
+# uniform negatives, Adam); its hyperparameter `tail_weight` is $\beta$. Its fused kernel
+# multiplies each sample's loss and gradient by $w_n$ exactly as above, and its composed path
+# (`fused=False`) hands the same weights to `nanorec.training.fit(..., weight=w)`.
 
 # %%
-class WeightedMF(Recommender):
-    """Logistic matrix factorization z = P[u] . Q[i], BCE on (positives, uniform negatives), the
-    positives weighted by (c[i] / mean c) ** -beta (mean 1), the negatives by 1."""
-
-    def __init__(self, beta, n_factors, n_epochs, batch_size, lr, n_negatives, random_state=0):
-        self.beta = beta
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.n_negatives = n_negatives
-        self.random_state = random_state
-
-    def _fit(self, train, valid):
-        rng = np.random.default_rng(self.random_state)
-        self.network_ = Sequential(Parallel(Embedding(self.n_users_, self.n_factors, rng=rng),
-                                            Embedding(self.n_items_, self.n_factors, rng=rng)), Dot())
-        item_counts = np.bincount(train.item_index, minlength=self.n_items_).astype(np.float64)
-        positive_weight = (item_counts[train.item_index] / item_counts.mean()) ** -self.beta
-        n_negative = len(train) * self.n_negatives
-        weight = np.r_[positive_weight / positive_weight.mean(), np.ones(n_negative)]
-        labels = np.r_[np.ones(len(train)), np.zeros(n_negative)].astype(np.float32)[:, None]
-        sampler = NegativeSampler(train, self.n_negatives, seed=self.random_state)
-        users, items = train.user_index, train.item_index
-        optimizer = Adam(self.network_, lr=self.lr)
-        for epoch in range(self.n_epochs):
-            negatives = sampler.sample(users).reshape(-1)  # fresh negatives every epoch
-            samples = (np.r_[users, np.repeat(users, self.n_negatives)], np.r_[items, negatives])
-            fit(self.network_, BCEWithLogitsLoss(), optimizer, samples, labels, n_epochs=1,
-                batch_size=self.batch_size, weight=weight, seed=epoch, metrics=())
-        self.network_.eval()
-
-    def score_items(self, user_index):
-        """z for every item: (n, I) = P[u] @ Q^T."""
-        P, Q = (embedding.params["W"] for embedding in self.network_.layers[0].layers)
-        return P[np.asarray(user_index)].astype(np.float64) @ Q.T.astype(np.float64)
-
-
 for beta in (0.0, 0.5):
-    name = f"WeightedMF, beta={beta}"
-    imbalance[name] = evaluate_by_popularity(WeightedMF(beta, **WEIGHTED_MF).fit(train), test,
-                                             train=train, buckets=3, k=K)
+    name = f"MF, tail_weight={beta}"
+    weighted_mf = MatrixFactorization(**WEIGHTED_MF, tail_weight=beta, implicit=True).fit(train)
+    imbalance[name] = evaluate_by_popularity(weighted_mf, test, train=train, buckets=3, k=K)
     bucket_report(name, imbalance[name])
 
 fig, (ax_hr, ax_coverage) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})

@@ -17,6 +17,21 @@ Training samples. Each epoch is a pass over samples (u, i, y), shuffled, in mini
 has; ``implicit=True`` ignores the ratings (e.g. MovieLens stars: every rating is a positive) and
 ``implicit=False`` insists on labels.
 
+Sample weights (imbalance: the long tail). A few popular items hold most train rows, so most
+positives teach "popular items score high". Two hyperparameters weight each sample's loss, in the
+weighted mean of nanorec.nn.losses, L = (1 / n) sum_k w_k l_k over a mini-batch of n samples, so
+that dL/dz_k is multiplied by w_k:
+
+    positive (u, i)     w = (n_i / mean n) ** (-tail_weight), then rescaled to mean 1 over the
+                        positives; n_i = train rows of item i, mean n = their mean over the items
+    sampled negative    w = negative_weight
+
+tail_weight = 0 and negative_weight = 1 (the defaults) give every sample w = 1 exactly, and
+w x = x in floating point: the unweighted training, the same parameters bit for bit.
+tail_weight = 0.5 makes a positive of an item with a quarter of the mean count weigh twice one
+with the mean count (before the rescaling). Weights exist for implicit feedback only: with labels
+(no sampled negatives) other values raise a ValueError.
+
 Two ways to train, taking the same steps (a test holds them equal in float64):
 
     fused=False   the composed layers, trained by nanorec.training.fit with nanorec.optim.Adam: the
@@ -39,7 +54,12 @@ import numpy as np
 from nanorec.data.sampling import NegativeSampler
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.base import Recommender
-from nanorec.models.fitting import check_hyperparameters, check_positive_int, run_epochs
+from nanorec.models.fitting import (
+    check_hyperparameters,
+    check_number,
+    check_positive_int,
+    run_epochs,
+)
 from nanorec.models.neural_kernels import (
     mf_epoch_nb,
     neumf_epoch_nb,
@@ -203,14 +223,15 @@ class _PointwiseRecommender(Recommender):
         adam = (optimizer.lr, optimizer.beta1, optimizer.beta2, optimizer.eps)
 
         def run_epoch():
-            users, items, labels = draw_samples()
+            users, items, labels, weights = draw_samples()
             seed = int(rng.integers(2**31))
             if not self.fused:
                 return fit(network, loss, optimizer, (users, items), labels[:, None], n_epochs=1,
-                           batch_size=self.batch_size, seed=seed, metrics=()).loss[0]
+                           batch_size=self.batch_size, weight=weights, seed=seed,
+                           metrics=()).loss[0]
             order = np.random.default_rng(seed).permutation(len(labels))  # fit's order for seed
             loss_sum, optimizer.step_count = self._kernel(
-                users, items, labels, order, self.batch_size, *kernel_arrays, adam,
+                users, items, labels, weights, order, self.batch_size, *kernel_arrays, adam,
                 optimizer.lazy, optimizer.step_count)
             return loss_sum / len(labels)
 
@@ -221,21 +242,37 @@ class _PointwiseRecommender(Recommender):
         network.eval()
 
     def _sampler(self, train, rng):
-        """A function drawing one epoch's samples: () -> (users (N,), items (N,), labels (N,))."""
+        """A function drawing one epoch's samples:
+        () -> (users (N,), items (N,), labels (N,), weights (N,)), labels and weights in the dtype.
+
+        Implicit feedback: the positives first, then their negatives; the labels and the weights
+        are the same every epoch (see the module docstring for the weights)."""
         dtype = np.dtype(self.dtype)
         users, items = train.user_index, train.item_index
         if not self._implicit(train):
             labels = train.ratings.astype(dtype)
-            return lambda: (users, items, labels)
+            weights = np.ones(len(labels), dtype)
+            return lambda: (users, items, labels, weights)
         sampler = NegativeSampler(train, self.n_negatives, seed=int(rng.integers(2**31)))
-        labels = np.r_[np.ones(len(users), dtype), np.zeros(len(users) * self.n_negatives, dtype)]
+        n_negatives = len(users) * self.n_negatives
+        labels = np.r_[np.ones(len(users), dtype), np.zeros(n_negatives, dtype)]
+        weights = np.r_[self._positive_weights(train).astype(dtype),
+                        np.full(n_negatives, self.negative_weight, dtype)]
 
         def draw():
             negatives = sampler.sample(users)  # (n, n_negatives)
             return (np.r_[users, np.repeat(users, self.n_negatives)],
-                    np.r_[items, negatives.reshape(-1)], labels)
+                    np.r_[items, negatives.reshape(-1)], labels, weights)
 
         return draw
+
+    def _positive_weights(self, train):
+        """w (n,) of the train rows: (n_i / mean n) ** -tail_weight, rescaled to mean 1, float64.
+
+        tail_weight = 0 gives x ** -0 = 1 for every row, and a mean of 1: exactly ones."""
+        counts = np.bincount(train.item_index, minlength=train.n_items).astype(np.float64)
+        weights = (counts[train.item_index] / counts.mean()) ** -self.tail_weight
+        return weights / weights.mean()
 
     def _implicit(self, train):
         """True to sample negatives, False to use the ratings as labels (see ``implicit``)."""
@@ -245,6 +282,11 @@ class _PointwiseRecommender(Recommender):
         if train.ratings is None:
             raise ValueError(
                 f"{name}: implicit=False needs ratings (0/1 labels), but train has none")
+        if self.tail_weight != 0 or self.negative_weight != 1:
+            raise ValueError(
+                f"{name}: tail_weight and negative_weight weight the positives and the sampled "
+                "negatives of implicit feedback, but train's ratings are used as labels; pass "
+                "implicit=True, or leave them at 0 and 1")
         low, high = float(train.ratings.min()), float(train.ratings.max())
         if low < 0 or high > 1:
             raise ValueError(
@@ -264,6 +306,8 @@ class _PointwiseRecommender(Recommender):
     def _check_hyperparameters(self, valid):
         name = type(self).__name__
         check_hyperparameters(self, valid, positive_ints=("batch_size", "n_negatives"))
+        check_number(self, "tail_weight")
+        check_number(self, "negative_weight", low_open=True)
         if self.implicit not in (None, True, False):
             raise ValueError(f"{name}: implicit must be None, True or False, got {self.implicit!r}")
         if not isinstance(self.fused, bool):
@@ -276,9 +320,13 @@ class MatrixFactorization(_PointwiseRecommender):
     """The seed's matrix factorization: a dot product of embeddings, scaled into a probability.
 
     Prediction   p(u, i) = sigmoid(W (P[u] . Q[i]) + b)          W, b: a Dense(1, 1)
-    Objective    mean over a mini-batch of -(y log p + (1 - y) log(1 - p))   (BCELoss, p clipped
-                 to [eps, 1 - eps]), minimized by Adam (lr; beta 0.9, 0.999; eps 1e-8), dense
-                 on the embeddings by default (see ``adam``)
+    Objective    weighted mean over a mini-batch of n samples, (1 / n) sum w l with
+                 l = -(y log p + (1 - y) log(1 - p))   (BCELoss, p clipped to [eps, 1 - eps]),
+                 minimized by Adam (lr; beta 0.9, 0.999; eps 1e-8), dense on the embeddings by
+                 default (see ``adam``)
+    Weights      positive (u, i): w = (n_i / mean n) ** (-tail_weight), rescaled to mean 1 over
+                 the positives (n_i = train rows of item i); sampled negative: w = negative_weight;
+                 the defaults give w = 1 (module docstring; implicit feedback only)
     Network      MFNetwork: Sequential(Parallel(Embedding(U, K), Embedding(I, K)), Dot(),
                  Dense(1, 1), Sigmoid()), K = n_factors, initialized as Keras does
     Samples      implicit feedback or labels, see the module docstring
@@ -301,6 +349,11 @@ class MatrixFactorization(_PointwiseRecommender):
         1.8x (MF) and 1.25x (NeuMF) the seconds per epoch of "lazy" there.
     n_negatives : int
         Sampled negatives per positive in each epoch (implicit feedback only).
+    tail_weight : float >= 0
+        How much more a positive of a rarely seen item weighs than one of a popular item: the
+        exponent of w = (n_i / mean n) ** (-tail_weight). 0: every positive weighs 1.
+    negative_weight : float > 0
+        The loss weight of every sampled negative (1: as much as an average positive).
     implicit : None, True or False
         How the samples are made (module docstring); None decides from the train ratings.
     random_state : int
@@ -324,14 +377,17 @@ class MatrixFactorization(_PointwiseRecommender):
     _kernel = staticmethod(mf_epoch_nb)
 
     def __init__(self, n_factors=16, n_epochs=10, batch_size=128, lr=0.001, adam="dense",
-                 n_negatives=4, implicit=None, random_state=0, dtype=np.float32,
-                 early_stopping=None, fused=True, verbose=False):
+                 n_negatives=4, tail_weight=0.0, negative_weight=1.0, implicit=None,
+                 random_state=0, dtype=np.float32, early_stopping=None, fused=True,
+                 verbose=False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.adam = adam
         self.n_negatives = n_negatives
+        self.tail_weight = tail_weight
+        self.negative_weight = negative_weight
         self.implicit = implicit
         self.random_state = random_state
         self.dtype = dtype
@@ -367,10 +423,14 @@ class NeuMF(_PointwiseRecommender):
 
     Prediction   z(u, i) = [Pg[u] * Qg[i] | h_L] . w + b,   p(u, i) = sigmoid(z)
                  h_0 = [Pm[u] | Qm[i]],  h_l = relu(h_{l-1} W_l + b_l), l = 1 .. L
-    Objective    mean over a mini-batch of softplus(z) - y z, which is -(y log p + (1 - y)
-                 log(1 - p)) computed from the logit z (BCEWithLogitsLoss): no clipping is needed
-                 and the gradient, sigmoid(z) - y, never vanishes in a saturated Sigmoid. Adam
-                 (lr; beta 0.9, 0.999; eps 1e-8), dense or lazy on the embeddings (``adam``).
+    Objective    weighted mean over a mini-batch of n samples, (1 / n) sum c l, of
+                 l = softplus(z) - y z, which is -(y log p + (1 - y) log(1 - p)) computed from the
+                 logit z (BCEWithLogitsLoss): no clipping is needed and the gradient,
+                 c (sigmoid(z) - y), never vanishes in a saturated Sigmoid. Adam (lr; beta 0.9,
+                 0.999; eps 1e-8), dense or lazy on the embeddings (``adam``).
+    Weights      the sample weight c: positive (u, i), c = (n_i / mean n) ** (-tail_weight)
+                 rescaled to mean 1 over the positives (n_i = train rows of item i); sampled
+                 negative, c = negative_weight; the defaults give c = 1 (module docstring)
     Network      NeuMFNetwork; Pg, Qg (., K) with K = n_factors; Pm, Qm (., layers[0] / 2); the
                  tower Dense(layers[0], layers[1]) ... Dense(layers[-2], layers[-1]), each + ReLU
     Pretraining  pretrain=True first fits a GMF model (layers=()) and an MLP model (n_factors=0)
@@ -387,8 +447,8 @@ class NeuMF(_PointwiseRecommender):
     layers : tuple of int
         Widths of the MLP: layers[0] (even) is the concatenated embedding, the others the
         tower's outputs; () leaves the MLP branch out.
-    n_epochs, batch_size, lr, adam, n_negatives, implicit, random_state, dtype,
-    early_stopping, fused, verbose
+    n_epochs, batch_size, lr, adam, n_negatives, tail_weight, negative_weight, implicit,
+    random_state, dtype, early_stopping, fused, verbose
         As in MatrixFactorization.
     pretrain : bool
     alpha : float in [0, 1]
@@ -405,9 +465,9 @@ class NeuMF(_PointwiseRecommender):
     _kernel = staticmethod(neumf_epoch_nb)
 
     def __init__(self, n_factors=8, layers=(64, 32, 16, 8), n_epochs=20, batch_size=256,
-                 lr=0.001, adam="dense", n_negatives=4, pretrain=False, alpha=0.5, implicit=None,
-                 random_state=0, dtype=np.float32, early_stopping=None, fused=True,
-                 verbose=False):
+                 lr=0.001, adam="dense", n_negatives=4, tail_weight=0.0, negative_weight=1.0,
+                 pretrain=False, alpha=0.5, implicit=None, random_state=0, dtype=np.float32,
+                 early_stopping=None, fused=True, verbose=False):
         self.n_factors = n_factors
         # a tuple, also when given (or loaded from a saved model) as a list
         self.layers = tuple(layers) if isinstance(layers, (list, tuple)) else layers
@@ -416,6 +476,8 @@ class NeuMF(_PointwiseRecommender):
         self.lr = lr
         self.adam = adam
         self.n_negatives = n_negatives
+        self.tail_weight = tail_weight
+        self.negative_weight = negative_weight
         self.pretrain = pretrain
         self.alpha = alpha
         self.implicit = implicit

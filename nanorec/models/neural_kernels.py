@@ -15,7 +15,9 @@ What they compute: for each mini-batch ``order[start : start + batch_size]`` exa
 composed network trained by ``nanorec.training.fit`` with the engine's Adam (tests hold the two
 equal in float64):
 
-    forward, loss   the layers' forward and the model's loss, a mean over the batch
+    forward, loss   the layers' forward and the model's loss, a weighted mean over the batch:
+                    L = (1 / n) sum_k w_k l_k, as nanorec.nn.losses computes it with weight=w
+                    (the divisor is n, not sum w; w = 1 is the plain mean, bit for bit)
     backward        the layers' backward formulas, written out for this network
     Adam            the engine's rule (nanorec.optim), weight decay 0, step t = one mini-batch,
                     dense on every weight and bias; on the embedding tables (the gradients of a
@@ -29,13 +31,16 @@ Every kernel and twin takes the same arguments:
 
     users, items : int (N,)            each sample's user and item index
     labels : float (N,)                each sample's target in [0, 1], in the parameters' dtype
+    weights : float (N,)               each sample's loss weight w >= 0, in the parameters' dtype:
+                                       its loss and its gradient dL/dz are multiplied by w
     order : int (T,)                   samples to visit, in this order (drawn by the caller)
     batch_size : int                   samples per step; the last batch may be smaller
     params, m, v : ParamGroups         the parameters, and Adam's first and second moments
     adam : (lr, beta1, beta2, eps)
     lazy : bool                        Adam on the tables: the used rows only, or every row
     step : int                         Adam's step count before this epoch
-    returns (loss_sum, step)           sum of the visited samples' losses; the step count after
+    returns (loss_sum, step)           sum of the visited samples' weighted losses w l; the step
+                                       count after
 
 The twins (``*_ref``) are the readable definition: vectorized over a mini-batch, with the engine's
 NumPy Adam (adam_sparse_ref, adam_dense_ref). The kernels compute the same with loops, adding each
@@ -133,14 +138,15 @@ def _adam_ref(params, m, v, table_grads, weight_grads, bias_grads, adam, lazy, s
 # ---------------------------------------------------------------------------------------------
 
 
-def mf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam, lazy, step):
+def mf_epoch_ref(users, items, labels, weights, order, batch_size, params, m, v, adam, lazy, step):
     """One epoch of the seed's model, in NumPy; params = ([P, Q], [W (1, 1)], [b (1,)]).
 
-    For a batch of n samples (u, i, y), with eps the machine epsilon of the dtype:
+    For a batch of n samples (u, i, y) of weights w, with eps the machine epsilon of the dtype:
 
         Forward    d = P[u] . Q[i]        z = W d + b        p = sigmoid(z)
         Loss       l = -(y log p_c + (1 - y) log(1 - p_c)),   p_c = clip(p, eps, 1 - eps)
-        Backward   dp = (p_c - y) / (p_c (1 - p_c)) / n       (BCELoss, the batch mean)
+                   L = (1 / n) sum w l
+        Backward   dp = w (p_c - y) / (p_c (1 - p_c)) / n     (BCELoss, the weighted batch mean)
                    dz = dp p (1 - p)                          (Sigmoid)
                    dW = sum dz d      db = sum dz             (Dense)
                    dd = dz W;   dP[u] += dd Q[i];   dQ[i] += dd P[u]      (Dot, Embedding)
@@ -150,13 +156,13 @@ def mf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam, la
     eps = np.finfo(P.dtype).eps
     loss_sum = 0.0
     for batch in _batches(order, batch_size):
-        u, i, y = users[batch], items[batch], labels[batch]
+        u, i, y, w = users[batch], items[batch], labels[batch], weights[batch]
         d = np.sum(P[u] * Q[i], axis=1)
         z = d * W[0, 0] + b[0]
         p = sigmoid(z)
         p_c = np.clip(p, eps, 1 - eps)
-        loss_sum += float(-np.sum(y * np.log(p_c) + (1 - y) * np.log1p(-p_c)))
-        dp = (p_c - y) / (p_c * (1 - p_c)) / len(batch)
+        loss_sum += float(-np.sum(w * (y * np.log(p_c) + (1 - y) * np.log1p(-p_c))))
+        dp = w * (p_c - y) / (p_c * (1 - p_c)) / len(batch)
         dz = dp * p * (1 - p)
         dd = (dz * W[0, 0])[:, None]
         step += 1
@@ -167,7 +173,7 @@ def mf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam, la
 
 
 @numba.njit(**_JIT)
-def mf_epoch_nb(users, items, labels, order, batch_size, params, m, v, adam, lazy, step):
+def mf_epoch_nb(users, items, labels, weights, order, batch_size, params, m, v, adam, lazy, step):
     """Numba kernel of ``mf_epoch_ref``: same arguments, same updates, same return value."""
     P, Q = params.tables[0], params.tables[1]
     W, b = params.weights[0], params.biases[0]
@@ -182,15 +188,15 @@ def mf_epoch_nb(users, items, labels, order, batch_size, params, m, v, adam, laz
         n = min(batch_size, len(order) - start)
         for k in range(n):
             s = order[start + k]
-            u, i, y = users[s], items[s], labels[s]
+            u, i, y, w = users[s], items[s], labels[s], weights[s]
             d = real(0)
             for f in range(P.shape[1]):
                 d += P[u, f] * Q[i, f]
             z = d * W[0, 0] + b[0]
             p = real(_sigmoid_nb(z))
             p_c = min(max(p, eps), 1 - eps)
-            loss_sum -= y * np.log(p_c) + (1 - y) * np.log1p(-p_c)
-            dz = real((p_c - y) / (p_c * (1 - p_c)) / n * p * (1 - p))
+            loss_sum -= w * (y * np.log(p_c) + (1 - y) * np.log1p(-p_c))
+            dz = real(w * (p_c - y) / (p_c * (1 - p_c)) / n * p * (1 - p))
             dW[0, 0] += dz * d
             db[0] += dz
             dd = dz * W[0, 0]
@@ -211,18 +217,19 @@ def mf_epoch_nb(users, items, labels, order, batch_size, params, m, v, adam, laz
 # ---------------------------------------------------------------------------------------------
 
 
-def neumf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam, lazy, step):
+def neumf_epoch_ref(users, items, labels, weights, order, batch_size, params, m, v, adam, lazy, step):
     """One epoch of NeuMF, in NumPy.
 
     params = ([Pg (U, K), Qg (I, K), Pm (U, E), Qm (I, E)], [W_1 .. W_L, w (K + H, 1)],
     [b_1 .. b_L, b (1,)]): the GMF tables, the MLP tables, the tower and the output layer.
     K = 0 (no GMF branch) or E = 0 and L = 0 (no MLP branch) leave that branch out.
-    For a batch of n samples (u, i, y):
+    For a batch of n samples (u, i, y) of loss weights c:
 
         Forward    g = Pg[u] * Qg[i]                      (GMF, n x K)
                    h_0 = [Pm[u] | Qm[i]];  h_l = relu(h_{l-1} W_l + b_l)     (MLP, n x H = h_L)
                    z = [g | h_L] w + b;    l = softplus(z) - z y    (BCE of sigmoid(z), stable)
-        Backward   dz = (sigmoid(z) - y) / n
+                   L = (1 / n) sum c l
+        Backward   dz = c (sigmoid(z) - y) / n
                    dw = [g | h_L]^T dz;  db = sum dz;  [dg | dh_L] = dz w^T
                    da_l = dh_l * [h_l > 0];  dW_l = h_{l-1}^T da_l;  db_l = sum da_l;
                    dh_{l-1} = da_l W_l^T
@@ -234,15 +241,15 @@ def neumf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam,
     n_factors, half = gmf_user.shape[1], mlp_user.shape[1]
     loss_sum = 0.0
     for batch in _batches(order, batch_size):
-        u, i, y = users[batch], items[batch], labels[batch]
+        u, i, y, c = users[batch], items[batch], labels[batch], weights[batch]
         g = gmf_user[u] * gmf_item[i]
         hidden = [np.concatenate([mlp_user[u], mlp_item[i]], axis=1)]
         for W, b in zip(tower_weights, tower_biases):
             hidden.append(np.maximum(hidden[-1] @ W + b, 0))
         joint = np.concatenate([g, hidden[-1]], axis=1)
         z = joint @ out_weight[:, 0] + out_bias[0]
-        loss_sum += float(np.sum(np.logaddexp(0, z) - z * y))
-        dz = (sigmoid(z) - y) / len(batch)
+        loss_sum += float(np.sum(c * (np.logaddexp(0, z) - z * y)))
+        dz = c * (sigmoid(z) - y) / len(batch)
         weight_grads = [None] * len(tower_weights) + [joint.T @ dz[:, None]]
         bias_grads = [None] * len(tower_biases) + [dz.sum(keepdims=True)]
         d_joint = dz[:, None] * out_weight[:, 0]
@@ -260,7 +267,7 @@ def neumf_epoch_ref(users, items, labels, order, batch_size, params, m, v, adam,
 
 
 @numba.njit(**_JIT)
-def neumf_epoch_nb(users, items, labels, order, batch_size, params, m, v, adam, lazy, step):
+def neumf_epoch_nb(users, items, labels, weights, order, batch_size, params, m, v, adam, lazy, step):
     """Numba kernel of ``neumf_epoch_ref``: same arguments, same updates, same return value.
 
     The batch's activations are stored feature-major, transposed: gT (K, n), hT[l] (D_l, n), so
@@ -304,9 +311,9 @@ def neumf_epoch_nb(users, items, labels, order, batch_size, params, m, v, adam, 
         for f in range(top.shape[0]):
             _axpy(out_weight[n_factors + f, 0], top[f], dz, n)
         for k in range(n):
-            z, y = dz[k], labels[batch[k]]
-            loss_sum += _log1p_exp_nb(z) - z * y
-            dz[k] = (real(_sigmoid_nb(z)) - y) / n
+            z, y, c = dz[k], labels[batch[k]], weights[batch[k]]
+            loss_sum += c * (_log1p_exp_nb(z) - z * y)
+            dz[k] = c * (real(_sigmoid_nb(z)) - y) / n
         # backward: output layer, tower, then the embedding rows
         bias_grads[n_layers][0] += dz[:n].sum()
         for f in range(n_factors):
