@@ -239,7 +239,8 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
     parser.add_argument("--quick", action="store_true", help="run the first fold only")
     parser.add_argument(
-        "--full", action="store_true", help="add Surprise SVD++, NMF, KNNBaseline, BaselineOnly and nanorec AutoRec"
+        "--full", action="store_true",
+        help="add Surprise SVD++, NMF, KNNBaseline, BaselineOnly and nanorec AutoRec"
     )
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)
