@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nanorec.testing.gradcheck import numeric_gradient
+
 GRADIENTS = ("dW1", "db1", "dW2", "db2", "dx")
 
 
@@ -34,20 +36,6 @@ class Verdict:
     def __str__(self):
         error = "" if np.isnan(self.rel_error) else f"  rel error {self.rel_error:.1e}"
         return f"  {self.name:<4} {self.status:<5}{error}  {self.detail}".rstrip()
-
-
-def numeric_gradient(loss_of, array, h=1e-6):
-    """Centred differences of the scalar loss_of() with respect to ``array``, changed in place."""
-    grad = np.zeros_like(array)
-    for j in np.ndindex(array.shape):
-        kept = array[j]
-        array[j] = kept + h
-        loss_plus = loss_of()
-        array[j] = kept - h
-        loss_minus = loss_of()
-        array[j] = kept
-        grad[j] = (loss_plus - loss_minus) / (2 * h)
-    return grad
 
 
 def compare(name, yours, numeric, tol=1e-6):

@@ -156,8 +156,9 @@ def _row(name, analytic, numeric, tol, magnitude):
     return GradcheckRow(name, numeric.shape, max_abs, rel, bool(rel < tol))
 
 
-def _numeric_grad(f, a, h):
-    """Centred differences of the scalar f() with respect to the array a, perturbed in place."""
+def numeric_gradient(f, a, h=1e-6):
+    """Centred differences (f(a + h e_j) - f(a - h e_j)) / 2h of the scalar f() with respect to
+    each entry j of the float array a, which is perturbed in place and restored: float64, a.shape."""
     out = np.zeros(a.shape, dtype=np.float64)
     for j in np.ndindex(a.shape):
         kept = a[j]
@@ -219,13 +220,13 @@ def _check_layer(layer, inputs, dy, h, tol, seed):
             if da is None:
                 raise ValueError(f"{type(layer).__name__}.backward returned no gradient for input {k}")
             label = "input" if len(x_leaves) == 1 else f"input {k}"
-            rows.append(_row(label, da, _numeric_grad(f, a, h), tol, magnitude))
+            rows.append(_row(label, da, numeric_gradient(f, a, h), tol, magnitude))
     analytic = {}
     for name, g in layer.grads.items():
         analytic[name] = g.to_dense() if isinstance(g, RowSparseGrad) else g.copy()
     for name, p in layer.params.items():
         rows.append(
-            _row(f"param {name}", analytic[name], _numeric_grad(f, p, h), tol, magnitude)
+            _row(f"param {name}", analytic[name], numeric_gradient(f, p, h), tol, magnitude)
         )
     return rows
 
@@ -237,7 +238,7 @@ def _check_loss(loss, inputs, h, tol):
     rows = []
     for k, g in enumerate(grads):
         a = inputs[k]
-        numeric = _numeric_grad(lambda: loss.forward(*inputs), a, h)
+        numeric = numeric_gradient(lambda: loss.forward(*inputs), a, h)
         rows.append(_row(f"input {k}", g, numeric, tol, magnitude))
     return rows
 
@@ -249,6 +250,6 @@ def _check_function(fn, grad, inputs, h, tol):
     rows = []
     for k, (a, g) in enumerate(zip(inputs, grads)):
         if g is not None and _is_float(a):
-            numeric = _numeric_grad(lambda: fn(*inputs), a, h)
+            numeric = numeric_gradient(lambda: fn(*inputs), a, h)
             rows.append(_row(f"input {k}", g, numeric, tol, magnitude))
     return rows
