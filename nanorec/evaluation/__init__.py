@@ -1,5 +1,8 @@
-"""Evaluation protocols: full ranking (default) or sampled, and cross-validation."""
+"""Evaluation protocols: full ranking (default) or sampled, cross-validation, cold users and items,
+and accuracy by item popularity (head, mid, tail)."""
 
+from nanorec.evaluation.cold import evaluate_cold
+from nanorec.evaluation.imbalance import ImbalanceResult, evaluate_by_popularity
 from nanorec.evaluation.protocols import (
     CrossValidationResult,
     EvaluationResult,
@@ -7,4 +10,7 @@ from nanorec.evaluation.protocols import (
     evaluate,
 )
 
-__all__ = ["evaluate", "cross_validate", "EvaluationResult", "CrossValidationResult"]
+__all__ = [
+    "evaluate", "cross_validate", "EvaluationResult", "CrossValidationResult",
+    "evaluate_cold", "evaluate_by_popularity", "ImbalanceResult",
+]

@@ -3,6 +3,7 @@
 from nanorec.models.autoencoders import CDAE, AutoRec
 from nanorec.models.base import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity, Random
+from nanorec.models.coldstart import ColdStartRecommender
 from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BiasedMF, BPRMF
@@ -15,5 +16,5 @@ __all__ = [
     "BiasedMF", "BPRMF", "MatrixFactorization", "NeuMF",
     "AutoRec", "CDAE",
     "Caser", "RNNRec",
-    "ContentBased", "Hybrid",
+    "ContentBased", "Hybrid", "ColdStartRecommender",
 ]
