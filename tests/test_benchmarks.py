@@ -215,3 +215,21 @@ def test_als_alpha_is_chosen_on_a_validation_split(implicit_data):
     assert scores[alpha] == max(scores.values())
     (als,) = [r for r in bench_implicit.make_runners(alpha) if r.name.startswith("implicit ALS")]
     assert f"alpha {alpha:g}" in als.name
+
+
+# ------------------------------------------------------------------ bench_explain
+def test_bench_explain_measures_every_model_on_genre_data():
+    import bench_explain
+
+    data = load("synthetic", n_users=40, n_items=60, n_interactions=800, seed=0)
+    table = bench_explain.rows(data, quick=True, n_users=5)
+    assert [row["model"] for row in table] == ["BPRMF", "MatrixFactorization", "ItemKNN",
+                                               "ContentBased", "Hybrid"]
+    by_model = {row["model"]: row for row in table}
+    for row in table:
+        assert 0 <= row["explained"] <= 1 and 0 <= row["genre: random"] <= 1
+    assert by_model["ItemKNN"]["drop: best"] >= by_model["ItemKNN"]["drop: random"]  # the largest
+    assert by_model["BPRMF"]["drop: best"] == bench_explain.SKIPPED
+    assert by_model["BPRMF"]["completeness gap"] == bench_explain.SKIPPED
+    assert by_model["Hybrid"]["method"] == "gradient x input"
+    assert by_model["Hybrid"]["completeness gap"] >= 0

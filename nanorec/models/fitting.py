@@ -59,6 +59,23 @@ def explicit_ratings(data, name, model_name):
     return data.ratings
 
 
+def tail_weights(data, tail_weight):
+    """Per-row loss weights against the long tail: w (n,) float64, one per row of ``data``.
+
+        w[r] = (n_i / mean n) ** (-tail_weight)   for row r of item i, then rescaled to mean 1
+                                                  over the rows
+        n_i = rows of item i in ``data``, mean n = their mean over the I items
+
+    tail_weight = 0 gives x ** -0 = 1 for every row and a mean of 1: exactly ones, so w * x = x in
+    floating point and a weighted training is the unweighted one bit for bit. tail_weight = 0.5
+    makes a row of an item with a quarter of the mean count weigh twice one with the mean count
+    (before the rescaling). Used by BiasedMF, BPRMF, MatrixFactorization and NeuMF.
+    """
+    counts = np.bincount(data.item_index, minlength=data.n_items).astype(np.float64)
+    weights = (counts[data.item_index] / counts.mean()) ** -tail_weight
+    return weights / weights.mean()
+
+
 def run_epochs(model, run_epoch, validate, metric_name, sign):
     """Run ``model.n_epochs`` epochs; fill ``history_``; stop early on the validation metric.
 

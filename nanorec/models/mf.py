@@ -20,6 +20,7 @@ from nanorec.models.fitting import (
     check_number,
     explicit_ratings,
     run_epochs,
+    tail_weights,
 )
 from nanorec.models.mf_kernels import biased_mf_epoch_nb, bpr_epoch_nb
 from nanorec.nn.base import Layer
@@ -31,13 +32,17 @@ class BiasedMF(Recommender):
     """Matrix factorization with user and item biases, for explicit ratings.
 
     Prediction   r_hat[u, i] = mu + b_u[u] + b_i[i] + P[u] . Q[i]
-    Objective    sum over (u, i, r) in train of (r - r_hat[u, i])^2
+    Objective    sum over (u, i, r) in train of w[u, i] * (r - r_hat[u, i])^2
                  + reg * (b_u[u]^2 + b_i[i]^2 + |P[u]|^2 + |Q[i]|^2)
+    Weights      w[u, i] = (n_i / mean n) ** (-tail_weight), rescaled to mean 1 over the train
+                 rows (n_i = train ratings of item i, mean n = their mean over the items;
+                 nanorec.models.fitting.tail_weights). tail_weight = 0 (the default): w = 1, the
+                 unweighted training bit for bit; > 0 weighs the ratings of rare items up.
     SGD step     for each rating, in a new random order every epoch (a step of lr / 2 times the
                  gradient of that rating's term):
-                 e = r - r_hat[u, i]
-                 b_u[u] += lr * (e - reg * b_u[u]);   b_i[i] += lr * (e - reg * b_i[i])
-                 P[u] += lr * (e * Q[i] - reg * P[u]); Q[i] += lr * (e * P[u] - reg * Q[i])
+                 e = r - r_hat[u, i];  w = w[u, i]
+                 b_u[u] += lr * (w * e - reg * b_u[u]);   b_i[i] += lr * (w * e - reg * b_i[i])
+                 P[u] += lr * (w * e * Q[i] - reg * P[u]); Q[i] += lr * (w * e * P[u] - reg * Q[i])
                  (the right-hand sides read before the step)
     Init         P, Q ~ N(0, init_std^2); b_u = b_i = 0; mu = mean train rating (not learned).
                  Users and items with no train rating keep P[u] = 0 / Q[i] = 0, so their
@@ -55,6 +60,8 @@ class BiasedMF(Recommender):
         Passes over the training ratings.
     lr, reg : float
         Learning rate and L2 regularization of the SGD step.
+    tail_weight : float >= 0
+        Exponent of the rating weights w = (n_i / mean n) ** (-tail_weight) (see Weights).
     init_std : float
         Standard deviation of the initial factors.
     random_state : int
@@ -78,7 +85,7 @@ class BiasedMF(Recommender):
     rating_range_ : (float, float)
         Smallest and largest train rating.
     history_ : dict of lists
-        "loss": mean of e^2 over each epoch's ratings (each e taken just before its update);
+        "loss": mean of w * e^2 over each epoch's ratings (each e taken just before its update);
         "valid_rmse": RMSE on ``valid`` after each epoch, when given.
     best_epoch_ : int
         0-based epoch whose parameters were kept (the last one without early stopping).
@@ -90,6 +97,7 @@ class BiasedMF(Recommender):
         n_epochs=20,
         lr=0.005,
         reg=0.02,
+        tail_weight=0.0,
         init_std=0.1,
         random_state=0,
         dtype=np.float32,
@@ -101,6 +109,7 @@ class BiasedMF(Recommender):
         self.n_epochs = n_epochs
         self.lr = lr
         self.reg = reg
+        self.tail_weight = tail_weight
         self.init_std = init_std
         self.random_state = random_state
         self.dtype = dtype
@@ -111,6 +120,7 @@ class BiasedMF(Recommender):
     def _fit(self, train, valid):
         check_hyperparameters(self, valid, positive_ints=("n_factors",))
         check_number(self, "init_std")
+        check_number(self, "tail_weight")
         ratings = explicit_ratings(train, "train", type(self).__name__)
         if valid is not None:
             valid_ratings = explicit_ratings(valid, "valid", type(self).__name__)
@@ -126,12 +136,13 @@ class BiasedMF(Recommender):
         # ids without a train rating keep zero factors: their r_hat falls back to mu + b_u + b_i
         self.user_factors_[np.bincount(users, minlength=self.n_users_) == 0] = 0
         self.item_factors_[np.bincount(items, minlength=self.n_items_) == 0] = 0
+        weights = _row_weights(train, self.tail_weight, dtype)
 
         def run_epoch():
             sse = biased_mf_epoch_nb(
                 users, items, ratings, rng.permutation(len(ratings)), self.global_mean_,
                 self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
-                self.lr, self.reg,
+                self.lr, self.reg, weights,
             )
             return sse / len(ratings)
 
@@ -176,11 +187,15 @@ class BPRMF(Recommender):
     is a negative. The model should score positives above negatives.
 
     Prediction   x_hat[u, i] = P[u] . Q[i] + b[i]          (a user bias would cancel in x below)
-    Objective    sum over triples (u, i, j) of -log sigmoid(x_hat[u, i] - x_hat[u, j])
+    Objective    sum over triples (u, i, j) of -w[u, i] * log sigmoid(x_hat[u, i] - x_hat[u, j])
                  + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2)
                  (each user's latest rows, a share recent_share of them, count twice: see Epoch)
+    Weights      w[u, i] = (n_i / mean n) ** (-tail_weight), rescaled to mean 1 over the train
+                 rows (n_i = train rows of item i, mean n = their mean over the items;
+                 nanorec.models.fitting.tail_weights): a triple weighs what its positive does.
+                 tail_weight = 0 (the default): w = 1, the unweighted training bit for bit.
     SGD step     (lr times the gradient of a triple's term, right-hand sides read before the step)
-                 x = x_hat[u, i] - x_hat[u, j];  g = sigmoid(-x)
+                 x = x_hat[u, i] - x_hat[u, j];  g = w[u, i] * sigmoid(-x)
                  P[u] += lr * (g * (Q[i] - Q[j]) - reg * P[u])
                  Q[i] += lr * (g * P[u] - reg * Q[i]);   Q[j] += lr * (-g * P[u] - reg * Q[j])
                  b[i] += lr * (g - reg * b[i]);          b[j] += lr * (-g - reg * b[j])
@@ -206,6 +221,9 @@ class BPRMF(Recommender):
     n_factors : int
     n_epochs : int
     lr, reg : float
+    tail_weight : float >= 0
+        Exponent of the weights w = (n_i / mean n) ** (-tail_weight) of the positives (see
+        Weights); > 0 weighs the rows of rare items up.
     n_negatives : int
         Negatives per positive in each epoch (one triple each).
     negative_candidates : int
@@ -234,7 +252,8 @@ class BPRMF(Recommender):
     ----------
     user_factors_ : (U, K), item_factors_ : (I, K), item_bias_ : (I,)
     history_ : dict of lists
-        "loss": mean BPR loss -log sigmoid(x) per triple over each epoch; "valid_hr@10" when valid.
+        "loss": mean weighted BPR loss -w log sigmoid(x) per triple over each epoch;
+        "valid_hr@10" when valid.
     best_epoch_ : int
 
     Notes
@@ -264,6 +283,7 @@ class BPRMF(Recommender):
         n_epochs=100,
         lr=0.01,
         reg=0.01,
+        tail_weight=0.0,
         n_negatives=1,
         negative_candidates=1,
         recent_share=0.2,
@@ -279,6 +299,7 @@ class BPRMF(Recommender):
         self.n_epochs = n_epochs
         self.lr = lr
         self.reg = reg
+        self.tail_weight = tail_weight
         self.n_negatives = n_negatives
         self.negative_candidates = negative_candidates
         self.recent_share = recent_share
@@ -295,6 +316,7 @@ class BPRMF(Recommender):
                               fractions=("recent_share",))
         check_number(self, "init_std")
         check_number(self, "alpha")
+        check_number(self, "tail_weight")
         if self.sampling not in ("uniform", "popularity"):
             raise ValueError(
                 f"BPRMF: sampling must be 'uniform' or 'popularity', got {self.sampling!r}"
@@ -314,6 +336,8 @@ class BPRMF(Recommender):
         rows = np.r_[np.arange(len(train)), latest_rows(train, self.recent_share)]
         by_user = rows[np.argsort(train.user_index[rows], kind="stable")]
         users, items = train.user_index[by_user], train.item_index[by_user]
+        weights = _row_weights(train, self.tail_weight, dtype)
+        weights = None if weights is None else weights[by_user]
 
         def run_epoch():
             candidates = sampler.sample(users)  # (n, n_negatives * m): candidates[t] for row t
@@ -324,6 +348,7 @@ class BPRMF(Recommender):
                 np.repeat(items[order], self.n_negatives),
                 candidates[order].reshape(n_triples, self.negative_candidates),
                 self.user_factors_, self.item_factors_, self.item_bias_, self.lr, self.reg,
+                None if weights is None else np.repeat(weights[order], self.n_negatives),
             )
             return loss / n_triples
 
@@ -371,8 +396,9 @@ class BiasedMFNetwork(Layer):
                  d user_bias[u] += dy,  d item_bias[i] += dy,  and Dot gives
                  d P[u] += dy * Q[i],   d Q[i] += dy * P[u]   (row-sparse gradients)
 
-    One step of BiasedMF's kernel on one rating equals one step of
-        MSELoss().forward(r_hat, r, weight=0.5)          # 0.5 (r - r_hat)^2: dL/dr_hat = -e
+    One step of BiasedMF's kernel on one rating of loss weight w (w = 1 without tail_weight)
+    equals one step of
+        MSELoss().forward(r_hat, r, weight=0.5 * w)      # w/2 (r - r_hat)^2: dL/dr_hat = -w e
         SGD(network, lr=lr, weight_decay=reg).step()     # p -= lr * (grad + reg * p), rows used only
     since SGD's weight decay on the rows in the batch is the kernel's "- reg * p" term. On a batch
     of N > 1 ratings it is mini-batch SGD instead: MSELoss averages the N gradients, and the
@@ -432,6 +458,13 @@ class BiasedMFNetwork(Layer):
         layer["user_factors"].backward(d_user_factors)
         layer["item_factors"].backward(d_item_factors)
         return None  # ids have no gradient
+
+
+def _row_weights(train, tail_weight, dtype):
+    """The kernels' per-row weights: None at tail_weight = 0 (every w = 1: the kernel's unweighted
+    specialization, so the default training is the one without weights, at its speed), else
+    ``tail_weights`` in the parameters' dtype."""
+    return None if tail_weight == 0 else tail_weights(train, tail_weight).astype(dtype)
 
 
 def _normal(rng, shape, std, dtype):

@@ -30,18 +30,19 @@ import numpy as np
 _JIT = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
 
 
-def biased_mf_epoch_ref(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg):
+def biased_mf_epoch_ref(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, weights=None):
     """One epoch of Surprise-style SGD for biased MF, in plain NumPy (the readable reference).
 
-    For each sample s = order[t] with u = users[s], i = items[s], r = ratings[s]:
+    For each sample s = order[t] with u = users[s], i = items[s], r = ratings[s], w = weights[s]:
 
         e     = r - (mu + bu[u] + bi[i] + P[u] . Q[i])
-        bu[u] += lr * (e - reg * bu[u])
-        bi[i] += lr * (e - reg * bi[i])
-        P[u]  += lr * (e * Q[i] - reg * P[u])
-        Q[i]  += lr * (e * P_old[u] - reg * Q[i])      P_old[u]: P[u] before this step
+        bu[u] += lr * (w * e - reg * bu[u])
+        bi[i] += lr * (w * e - reg * bi[i])
+        P[u]  += lr * (w * e * Q[i] - reg * P[u])
+        Q[i]  += lr * (w * e * P_old[u] - reg * Q[i])  P_old[u]: P[u] before this step
 
-    which is one SGD step on (r - r_hat)^2 / 2 + reg / 2 * (bu[u]^2 + bi[i]^2 + |P[u]|^2 + |Q[i]|^2).
+    which is one SGD step on w * (r - r_hat)^2 / 2 + reg / 2 * (bu[u]^2 + bi[i]^2 + |P[u]|^2
+    + |Q[i]|^2): the weight scales the error term and its gradient, not the regularization.
 
     Parameters
     ----------
@@ -58,27 +59,31 @@ def biased_mf_epoch_ref(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg)
         User and item factors, updated in place.
     lr, reg : float
         Learning rate and L2 regularization.
+    weights : float array (n,) or None
+        Loss weight w of each rating; None: w = 1 for every rating (the unweighted epoch, the
+        same arithmetic as weights of exactly 1).
 
     Returns
     -------
     float
-        Sum over the visited samples of e^2, each e taken before its update.
+        Sum over the visited samples of w * e^2, each e taken before its update.
     """
     sse = 0.0
     for s in order:
         u, i = users[s], items[s]
         e = ratings[s] - (mu + bu[u] + bi[i] + P[u] @ Q[i])
-        sse += e * e
-        bu[u] += lr * (e - reg * bu[u])
-        bi[i] += lr * (e - reg * bi[i])
+        we = e if weights is None else weights[s] * e  # w * e: the weighted error
+        sse += we * e
+        bu[u] += lr * (we - reg * bu[u])
+        bi[i] += lr * (we - reg * bi[i])
         P_old = P[u].copy()
-        P[u] += lr * (e * Q[i] - reg * P[u])
-        Q[i] += lr * (e * P_old - reg * Q[i])
+        P[u] += lr * (we * Q[i] - reg * P[u])
+        Q[i] += lr * (we * P_old - reg * Q[i])
     return float(sse)
 
 
 @numba.njit(**_JIT)
-def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg):
+def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, weights=None):
     """Numba kernel of ``biased_mf_epoch_ref``: same arguments, same updates, same return value."""
     real = P.dtype.type  # compute in the parameters' dtype: float32 doubles the SIMD lanes
     mu, lr, reg = real(mu), real(lr), real(reg)
@@ -91,13 +96,14 @@ def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg):
         for f in range(n_factors):
             dot += P[u, f] * Q[i, f]
         e = real(ratings[s]) - (mu + bu[u] + bi[i] + dot)
-        sse += e * e
-        bu[u] += lr * (e - reg * bu[u])
-        bi[i] += lr * (e - reg * bi[i])
+        we = e if weights is None else real(weights[s]) * e  # None is pruned at compile time
+        sse += we * e
+        bu[u] += lr * (we - reg * bu[u])
+        bi[i] += lr * (we - reg * bi[i])
         for f in range(n_factors):  # one loop for both, so P[u, f] is read before it changes
             p, q = P[u, f], Q[i, f]
-            P[u, f] += lr * (e * q - reg * p)
-            Q[i, f] += lr * (e * p - reg * q)
+            P[u, f] += lr * (we * q - reg * p)
+            Q[i, f] += lr * (we * p - reg * q)
     return sse
 
 
@@ -112,7 +118,7 @@ def _sigmoid(z):
     return 1.0 / (1.0 + ez) if z >= 0 else ez / (1.0 + ez)
 
 
-def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
+def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=None):
     """One epoch of SGD on BPR triples, in plain NumPy (the readable reference).
 
     For each triple t, user u = users[t] prefers i = pos_items[t] to a negative j, taken among the
@@ -122,8 +128,8 @@ def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
         j     = c[argmax over k of x_hat[u, c[k]]]         x_hat[u, c] = P[u] . Q[c] + b[c]
                                                            (ties: the first such candidate)
         x     = P[u] . (Q[i] - Q[j]) + b[i] - b[j]          the margin
-        loss  = -log sigmoid(x) = log(1 + exp(-x))
-        g     = sigmoid(-x)                                 = -d loss / d x
+        loss  = -w * log sigmoid(x) = w * log(1 + exp(-x))  w = weights[t]
+        g     = w * sigmoid(-x)                             = -d loss / d x
         b[i]  += lr * ( g - reg * b[i])
         b[j]  += lr * (-g - reg * b[j])
         P[u]  += lr * ( g * (Q[i] - Q[j]) - reg * P[u])
@@ -131,7 +137,8 @@ def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
         Q[j]  += lr * (-g * P_old[u] - reg * Q[j])
 
     one SGD step on loss + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2), with every
-    right-hand side read before the step (the choice of j is not differentiated: it is a sample).
+    right-hand side read before the step (the choice of j is not differentiated: it is a sample);
+    the weight scales the BPR term and its gradient, not the regularization.
     The negatives must differ from the positives (i != j).
 
     Parameters
@@ -144,22 +151,26 @@ def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
         Updated in place.
     lr, reg : float
         Learning rate and L2 regularization.
+    weights : float array (n,) or None
+        Loss weight w of each triple; None: w = 1 for every triple (the unweighted epoch, the same
+        arithmetic as weights of exactly 1).
 
     Returns
     -------
     float
-        Sum of the BPR losses log(1 + exp(-x)), each x taken before its update.
+        Sum of the weighted BPR losses w * log(1 + exp(-x)), each x taken before its update.
 
     Reference: Zhang, Chen, Wang & Yu (2013), "Optimizing top-n collaborative filtering via dynamic
     negative item sampling" (the choice among m candidates).
     """
     candidates = np.reshape(neg_items, (len(users), -1))
     loss = 0.0
-    for u, i, c in zip(users, pos_items, candidates):
+    for t, (u, i, c) in enumerate(zip(users, pos_items, candidates)):
+        w = 1.0 if weights is None else weights[t]
         j = c[np.argmax(Q[c] @ P[u] + item_bias[c])]
         x = P[u] @ (Q[i] - Q[j]) + item_bias[i] - item_bias[j]
-        loss += _log1p_exp(-x)
-        g = _sigmoid(-x)
+        loss += w * _log1p_exp(-x)
+        g = w * _sigmoid(-x)
         item_bias[i] += lr * (g - reg * item_bias[i])
         item_bias[j] += lr * (-g - reg * item_bias[j])
         P_old = P[u].copy()
@@ -174,7 +185,7 @@ _sigmoid_nb = numba.njit(**_JIT)(_sigmoid)
 
 
 @numba.njit(**_JIT)
-def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
+def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=None):
     """Numba kernel of ``bpr_epoch_ref``: same arguments, same updates, same return value.
 
     The choice among the candidates is written inline rather than as a helper function: measured
@@ -200,8 +211,9 @@ def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg):
         x = item_bias[i] - item_bias[j]
         for f in range(n_factors):
             x += P[u, f] * (Q[i, f] - Q[j, f])
-        loss += _log1p_exp_nb(-x)
-        g = real(_sigmoid_nb(-x))
+        w = 1.0 if weights is None else weights[t]  # None is pruned at compile time
+        loss += w * _log1p_exp_nb(-x)
+        g = real(w * _sigmoid_nb(-x))
         item_bias[i] += lr * (g - reg * item_bias[i])
         item_bias[j] += lr * (-g - reg * item_bias[j])
         for f in range(n_factors):  # one loop, so every right-hand side is read before it changes

@@ -24,6 +24,7 @@ that dL/dz_k is multiplied by w_k:
 
     positive (u, i)     w = (n_i / mean n) ** (-tail_weight), then rescaled to mean 1 over the
                         positives; n_i = train rows of item i, mean n = their mean over the items
+                        (nanorec.models.fitting.tail_weights, shared with BiasedMF and BPRMF)
     sampled negative    w = negative_weight
 
 tail_weight = 0 and negative_weight = 1 (the defaults) give every sample w = 1 exactly, and
@@ -59,6 +60,7 @@ from nanorec.models.fitting import (
     check_number,
     check_positive_int,
     run_epochs,
+    tail_weights,
 )
 from nanorec.models.neural_kernels import (
     mf_epoch_nb,
@@ -256,7 +258,7 @@ class _PointwiseRecommender(Recommender):
         sampler = NegativeSampler(train, self.n_negatives, seed=int(rng.integers(2**31)))
         n_negatives = len(users) * self.n_negatives
         labels = np.r_[np.ones(len(users), dtype), np.zeros(n_negatives, dtype)]
-        weights = np.r_[self._positive_weights(train).astype(dtype),
+        weights = np.r_[tail_weights(train, self.tail_weight).astype(dtype),
                         np.full(n_negatives, self.negative_weight, dtype)]
 
         def draw():
@@ -265,14 +267,6 @@ class _PointwiseRecommender(Recommender):
                     np.r_[items, negatives.reshape(-1)], labels, weights)
 
         return draw
-
-    def _positive_weights(self, train):
-        """w (n,) of the train rows: (n_i / mean n) ** -tail_weight, rescaled to mean 1, float64.
-
-        tail_weight = 0 gives x ** -0 = 1 for every row, and a mean of 1: exactly ones."""
-        counts = np.bincount(train.item_index, minlength=train.n_items).astype(np.float64)
-        weights = (counts[train.item_index] / counts.mean()) ** -self.tail_weight
-        return weights / weights.mean()
 
     def _implicit(self, train):
         """True to sample negatives, False to use the ratings as labels (see ``implicit``)."""

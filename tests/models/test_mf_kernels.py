@@ -1,4 +1,5 @@
-"""The fused MF epoch kernels: Numba kernel == NumPy twin, one step == the stated gradient, loss falls.
+"""The fused MF epoch kernels: Numba kernel == NumPy twin (with and without loss weights), one step ==
+the stated gradient, weights of 1 == no weights bit for bit, loss falls.
 
 The kernels are compiled with fastmath (the sums of the dot products are reordered), so in float64
 a kernel matches its twin to rtol=1e-9 rather than bit for bit; in float32 to rtol=1e-4.
@@ -22,13 +23,15 @@ FLOAT32_TOL = dict(rtol=1e-4, atol=1e-5)
 
 
 def random_problem(seed, n_users, n_items, n_factors, n, dtype):
-    """Random ids, ratings 1..5, a visiting order with repeats, and small random parameters."""
+    """Random ids, ratings 1..5, loss weights in [0, 3), a visiting order with repeats, and small
+    random parameters."""
     rng = np.random.default_rng(seed)
     data = dict(
         users=rng.integers(0, n_users, n).astype(np.int32),
         items=rng.integers(0, n_items, n).astype(np.int32),
         ratings=rng.uniform(1, 5, n).astype(dtype),
         order=rng.integers(0, n, 2 * n),
+        weights=rng.uniform(0, 3, n).astype(dtype),
     )
     params = dict(
         bu=rng.normal(0, 0.1, n_users).astype(dtype),
@@ -39,11 +42,11 @@ def random_problem(seed, n_users, n_items, n_factors, n, dtype):
     return data, params
 
 
-def run_biased(kernel, data, params, mu=3.0, lr=0.01, reg=0.02):
+def run_biased(kernel, data, params, weights=None, mu=3.0, lr=0.01, reg=0.02):
     params = {name: value.copy() for name, value in params.items()}
     sse = kernel(
         data["users"], data["items"], data["ratings"], data["order"], mu,
-        params["bu"], params["bi"], params["P"], params["Q"], lr, reg,
+        params["bu"], params["bi"], params["P"], params["Q"], lr, reg, weights,
     )
     return sse, params
 
@@ -57,9 +60,9 @@ def bpr_triples(seed, n_users, n_items, n):
     return users, pos, neg
 
 
-def run_bpr(kernel, triples, params, lr=0.05, reg=0.01):
+def run_bpr(kernel, triples, params, weights=None, lr=0.05, reg=0.01):
     P, Q, b = params["P"].copy(), params["Q"].copy(), params["bi"].copy()
-    loss = kernel(*triples, P, Q, b, lr, reg)
+    loss = kernel(*triples, P, Q, b, lr, reg, weights)
     return loss, dict(P=P, Q=Q, bi=b)
 
 
@@ -73,11 +76,12 @@ sizes = dict(
 
 
 @settings(max_examples=50, deadline=None)
-@given(**sizes, dtype=st.sampled_from([np.float64, np.float32]))
-def test_biased_mf_kernel_equals_twin(seed, n_users, n_items, n_factors, n, dtype):
+@given(**sizes, dtype=st.sampled_from([np.float64, np.float32]), weighted=st.booleans())
+def test_biased_mf_kernel_equals_twin(seed, n_users, n_items, n_factors, n, dtype, weighted):
     data, params = random_problem(seed, n_users, n_items, n_factors, n, dtype)
-    sse_ref, after_ref = run_biased(biased_mf_epoch_ref, data, params)
-    sse_nb, after_nb = run_biased(biased_mf_epoch_nb, data, params)
+    weights = data["weights"] if weighted else None
+    sse_ref, after_ref = run_biased(biased_mf_epoch_ref, data, params, weights)
+    sse_nb, after_nb = run_biased(biased_mf_epoch_nb, data, params, weights)
     tol = FLOAT64_TOL if dtype == np.float64 else FLOAT32_TOL
     np.testing.assert_allclose(sse_nb, sse_ref, **tol)
     for name in params:
@@ -106,18 +110,39 @@ def candidate_negatives(seed, pos, n_items, n_candidates):
 
 
 @settings(max_examples=50, deadline=None)
-@given(**sizes, n_candidates=st.integers(1, 4), dtype=st.sampled_from([np.float64, np.float32]))
+@given(**sizes, n_candidates=st.integers(1, 4), dtype=st.sampled_from([np.float64, np.float32]),
+       weighted=st.booleans())
 def test_bpr_kernel_equals_twin_with_candidate_negatives(seed, n_users, n_items, n_factors, n,
-                                                         n_candidates, dtype):
-    _, params = random_problem(seed, n_users, n_items, n_factors, 1, dtype)
+                                                         n_candidates, dtype, weighted):
+    data, params = random_problem(seed, n_users, n_items, n_factors, n, dtype)
+    weights = data["weights"] if weighted else None  # one per triple
     users, pos, _ = bpr_triples(seed, n_users, n_items, n)
     triples = (users, pos, candidate_negatives(seed + 1, pos, n_items, n_candidates))
-    loss_ref, after_ref = run_bpr(bpr_epoch_ref, triples, params)
-    loss_nb, after_nb = run_bpr(bpr_epoch_nb, triples, params)
+    loss_ref, after_ref = run_bpr(bpr_epoch_ref, triples, params, weights)
+    loss_nb, after_nb = run_bpr(bpr_epoch_nb, triples, params, weights)
     tol = FLOAT64_TOL if dtype == np.float64 else FLOAT32_TOL
     np.testing.assert_allclose(loss_nb, loss_ref, **tol)
     for name in after_ref:
         np.testing.assert_allclose(after_nb[name], after_ref[name], err_msg=name, **tol)
+
+
+@pytest.mark.parametrize("biased, bpr, exact", [(biased_mf_epoch_ref, bpr_epoch_ref, True),
+                                                (biased_mf_epoch_nb, bpr_epoch_nb, False)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weights_of_one_are_no_weights(biased, bpr, exact, dtype):
+    """weights=None is w = 1: an array of ones gives the same epoch, bit for bit in the twins. The
+    kernels may differ in the last bits, since fastmath may contract w * e * q into another
+    fused multiply-add than e * q; that is why the models pass None at tail_weight=0."""
+    data, params = random_problem(0, 5, 6, 4, 40, dtype)
+    ones = np.ones(40, dtype)
+    tol = dict(rtol=0, atol=0) if exact else dict(rtol=1e-12 if dtype == np.float64 else 1e-6)
+    for run, inputs in ((run_biased, (biased, data)),
+                        (run_bpr, (bpr, bpr_triples(0, 5, 6, 40)))):
+        loss, after = run(*inputs, params)
+        loss_ones, after_ones = run(*inputs, params, ones)
+        np.testing.assert_allclose(loss_ones, loss, **tol)
+        for name in after:
+            np.testing.assert_allclose(after_ones[name], after[name], err_msg=name, **tol)
 
 
 @pytest.mark.parametrize("kernel", [bpr_epoch_ref, bpr_epoch_nb])
@@ -172,17 +197,18 @@ def objective_step_check(step, objective, params, lr):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_factors=st.integers(1, 4))
 def test_biased_mf_step_is_sgd_on_stated_objective(seed, n_factors):
-    # 0.5 (r - r_hat)^2 + reg/2 (bu^2 + bi^2 + |P[u]|^2 + |Q[i]|^2), one rating, one user, one item
+    # w/2 (r - r_hat)^2 + reg/2 (bu^2 + bi^2 + |P[u]|^2 + |Q[i]|^2), one rating, user and item
     rng = np.random.default_rng(seed)
-    r, mu, reg = rng.uniform(1, 5), 3.0, 0.3
+    r, w, mu, reg = rng.uniform(1, 5), rng.uniform(0, 3), 3.0, 0.3
     ids = np.zeros(1, np.int32)
 
     def objective(bu, bi, P, Q):
         e = r - (mu + bu[0] + bi[0] + P[0] @ Q[0])
-        return 0.5 * e**2 + 0.5 * reg * (bu[0] ** 2 + bi[0] ** 2 + P[0] @ P[0] + Q[0] @ Q[0])
+        return 0.5 * w * e**2 + 0.5 * reg * (bu[0] ** 2 + bi[0] ** 2 + P[0] @ P[0] + Q[0] @ Q[0])
 
     def step(bu, bi, P, Q, lr):
-        biased_mf_epoch_nb(ids, ids, np.array([r]), np.zeros(1, np.int64), mu, bu, bi, P, Q, lr, reg)
+        biased_mf_epoch_nb(ids, ids, np.array([r]), np.zeros(1, np.int64), mu, bu, bi, P, Q, lr, reg,
+                           np.array([w]))
 
     params = [rng.normal(size=1), rng.normal(size=1), rng.normal(size=(1, n_factors)),
               rng.normal(size=(1, n_factors))]
@@ -192,17 +218,17 @@ def test_biased_mf_step_is_sgd_on_stated_objective(seed, n_factors):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_factors=st.integers(1, 4))
 def test_bpr_step_is_sgd_on_stated_objective(seed, n_factors):
-    # log(1 + exp(-x)) + reg/2 (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b_i^2 + b_j^2), user 0, items 0 > 1
+    # w log(1 + exp(-x)) + reg/2 (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b_i^2 + b_j^2), user 0, items 0 > 1
     rng = np.random.default_rng(seed)
-    reg = 0.3
+    reg, w = 0.3, rng.uniform(0, 3)
     u, i, j = (np.array([v], np.int32) for v in (0, 0, 1))
 
     def objective(P, Q, b):
         x = P[0] @ (Q[0] - Q[1]) + b[0] - b[1]
-        return np.log1p(np.exp(-x)) + 0.5 * reg * (np.sum(P**2) + np.sum(Q**2) + np.sum(b**2))
+        return w * np.log1p(np.exp(-x)) + 0.5 * reg * (np.sum(P**2) + np.sum(Q**2) + np.sum(b**2))
 
     def step(P, Q, b, lr):
-        bpr_epoch_nb(u, i, j, P, Q, b, lr, reg)
+        bpr_epoch_nb(u, i, j, P, Q, b, lr, reg, np.array([w]))
 
     params = [rng.normal(size=(1, n_factors)), rng.normal(size=(2, n_factors)), rng.normal(size=2)]
     objective_step_check(step, objective, params, lr=1e-3)
