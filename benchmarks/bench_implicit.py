@@ -65,6 +65,7 @@ from _common import (  # noqa: E402  isort: skip
     Skipped,
     load_data,
     machine_info,
+    measure,
     markdown_table,
     require,
     timed,
@@ -341,7 +342,8 @@ def jit_warmup(data):
 
 
 def kernels_versus_twins(train, n_triples=10000):
-    """Seconds of the NumPy twin and of the Numba kernel, for one BPR epoch and one ItemKNN fit."""
+    """Median seconds of the NumPy twin and of the Numba kernel (first call, with its compile,
+    excluded: _common.measure), for one BPR epoch and one ItemKNN neighbour search."""
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(train))[:n_triples]
     negatives = rng.integers(0, train.n_items, len(rows)).astype(np.int32)
@@ -350,8 +352,9 @@ def kernels_versus_twins(train, n_triples=10000):
     for kernel in (mf_kernels.bpr_epoch_ref, mf_kernels.bpr_epoch_nb):
         P = rng.normal(0, 0.1, (train.n_users, 64)).astype(np.float32)
         Q = rng.normal(0, 0.1, (train.n_items, 64)).astype(np.float32)
-        _, result[kernel.__name__] = timed(kernel, *triples, P, Q, np.zeros(train.n_items, np.float32),
-                                           0.01, 0.01)
+        item_bias = np.zeros(train.n_items, np.float32)
+        result[kernel.__name__] = measure(lambda: kernel(*triples, P, Q, item_bias, 0.01, 0.01),
+                                          repeats=3)["median_s"]
     model = ItemKNN().fit(train)  # for its CSR; then the neighbour search alone, both ways
     csr = model.train_csr_
     by_item = np.argsort(csr.indices, kind="stable")
@@ -359,7 +362,7 @@ def kernels_versus_twins(train, n_triples=10000):
     item_indptr = np.r_[0, np.cumsum(np.bincount(csr.indices, minlength=model.n_items_))]
     for kernel in (knn.item_neighbours_ref, knn.item_neighbours_nb):
         arrays = (csr.indptr, csr.indices, item_indptr, item_users)
-        _, result[kernel.__name__] = timed(kernel, *arrays, 50, 0.0)
+        result[kernel.__name__] = measure(lambda: kernel(*arrays, 50, 0.0), repeats=3)["median_s"]
     result["bpr_triples"] = len(rows)
     return result
 
