@@ -23,6 +23,9 @@ def sigmoid(x):
         s(x) = 1 / (1 + z)   for x >= 0
         s(x) = z / (1 + z)   for x <  0
 
+    computed for every entry at once as s(x) = exp(min(x, 0)) / (1 + z): the numerator is 1 for
+    x >= 0 and exactly z for x < 0 (the same exp of the same number), without a select.
+
     Derivative: s'(x) = s(x) * (1 - s(x)).
 
     Parameters
@@ -39,8 +42,13 @@ def sigmoid(x):
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     with np.errstate(under="ignore"):  # exp(-|x|) underflows to 0 for large |x|: that is the limit
-        z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        denominator = np.abs(x, out=np.empty_like(x))  # two fresh arrays, then all in place
+        np.exp(np.negative(denominator, out=denominator), out=denominator)  # z
+        denominator += 1
+        numerator = np.minimum(x, 0, out=np.empty_like(x))
+        np.exp(numerator, out=numerator)
+    numerator /= denominator
+    return numerator
 
 
 class _Elementwise(Layer):
@@ -111,7 +119,9 @@ class LeakyReLU(_Elementwise):
 
     def forward(self, x):
         x = self._check(x)
-        slope = np.where(x > 0, 1, self.alpha).astype(x.dtype)
+        slope = (x > 0).astype(x.dtype)  # 1 where x > 0 ...
+        if self.alpha:
+            slope += (x <= 0) * x.dtype.type(self.alpha)  # ... alpha elsewhere (exact)
         self._save(slope)
         return slope * x
 
