@@ -271,27 +271,13 @@ def test_tail_weight_zero_trains_as_before_weights(model_class, options, data):
     assert sum(np.abs(array).sum() for array in model._learned()) == pytest.approx(total, rel=1e-12)
 
 
-@pytest.fixture(scope="module")
-def long_tail():
-    """Ratings and clicks with a strong popularity skew (popularity_exponent 1)."""
-    return load("synthetic", seed=0, n_users=300, n_items=120, n_interactions=4000,
-                popularity_exponent=1.0, n_factors=2)
-
-
-def tail_share_of_top10(model, data):
-    """Share of all top-10 slots given to the half of the items with the fewest train rows."""
-    counts = np.bincount(data.item_index, minlength=data.n_items)
-    tail = np.argsort(counts, kind="stable")[: data.n_items // 2]
-    top = np.argsort(-model.score_items(np.arange(data.n_users)), axis=1)[:, :10]
-    return np.isin(top, tail).mean()
-
-
 # measured (3 data seeds x 2 model seeds), without -> with tail_weight=1: BiasedMF 0.07-0.38 ->
 # 0.18-0.48 (+0.06 to +0.11), BPRMF 0.006-0.028 -> 0.20-0.29
 @pytest.mark.parametrize("model_class, options, gain", [
     (BiasedMF, FAST_MF, 0.04), (BPRMF, FAST_BPR, 0.15),
 ])
-def test_tail_weight_moves_recommendations_to_the_tail(model_class, options, gain, long_tail):
+def test_tail_weight_moves_recommendations_to_the_tail(model_class, options, gain, long_tail,
+                                                        tail_share_of_top10):
     plain = model_class(**options).fit(long_tail)
     weighted = model_class(**options, tail_weight=1.0).fit(long_tail)
     assert tail_share_of_top10(weighted, long_tail) > tail_share_of_top10(plain, long_tail) + gain

@@ -290,23 +290,8 @@ def test_default_weights_are_exactly_one(model_class):
     np.testing.assert_array_equal(weights, 1.0)
 
 
-@pytest.fixture(scope="module")
-def long_tail():
-    """Implicit clicks with a strong popularity skew (popularity_exponent 1)."""
-    return load("synthetic", seed=0, n_users=300, n_items=120, n_interactions=4000,
-                popularity_exponent=1.0, n_factors=2)
-
-
-def tail_share_of_top10(model, data):
-    """Share of all top-10 slots given to the half of the items with the fewest train rows."""
-    counts = np.bincount(data.item_index, minlength=data.n_items)
-    tail = np.argsort(counts, kind="stable")[: data.n_items // 2]
-    top = np.argsort(-model.score_items(np.arange(data.n_users)), axis=1)[:, :10]
-    return np.isin(top, tail).mean()
-
-
 @pytest.mark.parametrize("model_class", [MatrixFactorization, NeuMF])
-def test_tail_weight_moves_recommendations_to_the_tail(model_class, long_tail):
+def test_tail_weight_moves_recommendations_to_the_tail(model_class, long_tail, tail_share_of_top10):
     options = dict(FAST[model_class], n_epochs=5)
     plain = model_class(**options).fit(long_tail)
     weighted = model_class(**options, tail_weight=1.0).fit(long_tail)
