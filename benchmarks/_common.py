@@ -66,6 +66,11 @@ def machine_info():
     }
 
 
+def cell(value):
+    """A table cell: floats with four decimals, anything else as it is."""
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

@@ -45,7 +45,7 @@ from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import load_data, machine_info, markdown_table, write_results  # noqa: E402
+from _common import cell, load_data, machine_info, markdown_table, write_results  # noqa: E402
 
 from nanorec.data.datasets import get_data_home, load  # noqa: E402
 from nanorec.data.features import (  # noqa: E402
@@ -184,10 +184,6 @@ def _warm_up(train):
         model.fit(tiny)
 
 
-def _cell(value):
-    return f"{value:.4f}" if isinstance(value, float) else value
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
@@ -204,7 +200,7 @@ def main(argv=None):
     header = ["model", *METRICS, "fit_s", "served_by"]
     for dataset in dict.fromkeys(row["data"] for row in table):
         for protocol in ("cold users", "cold items"):
-            body = [[_cell(row[key]) for key in header] for row in table
+            body = [[cell(row[key]) for key in header] for row in table
                     if row["data"] == dataset and row["protocol"] == protocol]
             print(f"\n## {dataset}: {protocol}\n\n{markdown_table(header, body)}")
     print(f"\nMachine: {machine['cpu']}, {machine['cores']} cores, load average at start "

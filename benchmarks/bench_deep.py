@@ -26,7 +26,7 @@ import sys  # noqa: E402
 import _deep_autoencoders  # noqa: E402
 import _deep_content  # noqa: E402
 import _deep_sequence  # noqa: E402
-from _common import machine_info, markdown_table, write_results  # noqa: E402
+from _common import cell, machine_info, markdown_table, write_results  # noqa: E402
 
 FAMILIES = {
     "autoencoders": _deep_autoencoders.rows,
@@ -44,13 +44,9 @@ def tables(rows):
     for protocol, members in grouped.items():
         columns = [key for key in dict.fromkeys(k for row in members for k in row)
                    if key not in ("model", "protocol")]
-        body = [[row["model"]] + [_cell(row.get(key, "")) for key in columns] for row in members]
+        body = [[row["model"]] + [cell(row.get(key, "")) for key in columns] for row in members]
         result[protocol] = (["model", *columns], body)
     return result
-
-
-def _cell(value):
-    return f"{value:.4f}" if isinstance(value, float) else value
 
 
 def main(argv=None):
