@@ -222,3 +222,59 @@ def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=
             Q[i, f] += lr * (g * p - reg * qi)
             Q[j, f] += lr * (-g * p - reg * qj)
     return loss
+
+
+def user_block_order_ref(starts, user_order, shifts):
+    """The SGD order of one epoch over rows grouped by user, in plain NumPy (the reference).
+
+    Rows are stored grouped by user: user u's rows are positions starts[u] .. starts[u + 1] - 1.
+    The epoch visits the users in ``user_order``, each user's block whole, beginning at its
+    (shifts[u] mod length)-th row and wrapping around to the block's start:
+
+        block u of length L = starts[u + 1] - starts[u]:
+            starts[u] + (shifts[u] + k) mod L        for k = 0 .. L - 1
+
+    Why blocks: in a random order of all rows, every rating fetches a user's factor row and an
+    item's from main memory once the tables outgrow the cache (298 against 87 ns per rating for
+    BiasedMF at 10^6 against 10^5 ratings, 100 factors). Within a block the user's row stays in
+    cache and the rows are read in sequence: 54 ns per rating at 10^7. Surprise's SVD visits its
+    ratings user by user too (without any shuffling).
+
+    Parameters
+    ----------
+    starts : int array (U + 1,)
+        Block boundaries, starts[0] = 0 and starts[U] = n (users without rows: empty blocks).
+    user_order : int array (U,)
+        A permutation of the users: the order of the blocks.
+    shifts : int array (U,)
+        Non-negative rotation of each user's block.
+
+    Returns
+    -------
+    int64 array (n,)
+        A permutation of 0 .. n - 1.
+    """
+    lengths = np.diff(starts)[user_order]
+    ends = np.cumsum(lengths)
+    within = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+    rotated = (within + np.repeat(shifts[user_order], lengths)) % np.repeat(lengths, lengths)
+    return (np.repeat(starts[user_order], lengths) + rotated).astype(np.int64)
+
+
+@numba.njit(cache=True)
+def user_block_order_nb(starts, user_order, shifts):
+    """Numba kernel of ``user_block_order_ref``: same arguments, same permutation."""
+    order = np.empty(starts[-1], dtype=np.int64)
+    t = 0
+    for u in user_order:
+        first, length = starts[u], starts[u + 1] - starts[u]
+        if length == 0:
+            continue
+        shift = shifts[u] % length
+        for k in range(shift, length):  # from the shifted row to the block's end ...
+            order[t] = first + k
+            t += 1
+        for k in range(shift):  # ... then from its start
+            order[t] = first + k
+            t += 1
+    return order

@@ -29,7 +29,7 @@ import numpy as np
 
 from nanorec.data.interactions import Interactions
 from nanorec.models.base import Recommender
-from nanorec.models.mf import BiasedMF
+from nanorec.models.mf import BiasedMF, UserBlocks
 from nanorec.models.mf_kernels import biased_mf_epoch_nb
 
 FORGET_MODES = ("exact", "approximate")
@@ -137,10 +137,12 @@ def _finetuned_without(model, train, new_train, n_epochs):
     new.global_mean_ = float(ratings.mean())
     new.rating_range_ = (float(ratings.min()), float(ratings.max()))
     rng = np.random.default_rng(model.random_state)
+    blocks = UserBlocks(new_train.user_index, new_train.n_users, rng)  # BiasedMF's epoch order
+    users, items = new_train.user_index[blocks.rows], new_train.item_index[blocks.rows]
     new.history_ = {"loss": []}
     for _ in range(n_epochs):
         sse = biased_mf_epoch_nb(
-            new_train.user_index, new_train.item_index, ratings, rng.permutation(len(ratings)),
+            users, items, ratings[blocks.rows], blocks.order(rng),
             new.global_mean_, new.user_bias_, new.item_bias_, new.user_factors_, new.item_factors_,
             model.lr, model.reg,
         )

@@ -1,5 +1,6 @@
 """The fused MF epoch kernels: Numba kernel == NumPy twin (with and without loss weights), one step ==
-the stated gradient, weights of 1 == no weights bit for bit, loss falls.
+the stated gradient, weights of 1 == no weights bit for bit, loss falls; the user-block order of
+an epoch: kernel == twin, a permutation that keeps each user's rows together.
 
 The kernels are compiled with fastmath (the sums of the dot products are reordered), so in float64
 a kernel matches its twin to rtol=1e-9 rather than bit for bit; in float32 to rtol=1e-4.
@@ -15,6 +16,8 @@ from nanorec.models.mf_kernels import (
     biased_mf_epoch_ref,
     bpr_epoch_nb,
     bpr_epoch_ref,
+    user_block_order_nb,
+    user_block_order_ref,
 )
 from nanorec.testing.gradcheck import gradcheck
 
@@ -282,3 +285,21 @@ def test_bpr_loss_falls():
     assert losses[0] < chance
     assert losses[-1] < 0.1 * chance
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), lengths=st.lists(st.integers(0, 6), min_size=1, max_size=8))
+def test_user_block_order_kernel_equals_twin_and_keeps_blocks_whole(seed, lengths):
+    rng = np.random.default_rng(seed)
+    starts = np.r_[0, np.cumsum(lengths)]
+    user_order = rng.permutation(len(lengths))
+    shifts = rng.integers(0, 2**62, len(lengths))
+    order = user_block_order_nb(starts, user_order, shifts)
+    np.testing.assert_array_equal(order, user_block_order_ref(starts, user_order, shifts))
+    np.testing.assert_array_equal(np.sort(order), np.arange(starts[-1]))  # a permutation
+    owner = np.repeat(np.arange(len(lengths)), lengths)[order]  # the user of each visited row
+    visited = [user for user in user_order if lengths[user] > 0]
+    np.testing.assert_array_equal(owner, np.repeat(visited, [lengths[u] for u in visited]))
+    first = np.cumsum([lengths[u] for u in visited]) - [lengths[u] for u in visited]
+    for user, at in zip(visited, first):  # each block starts at its shift, then wraps around
+        assert order[at] == starts[user] + shifts[user] % lengths[user]
