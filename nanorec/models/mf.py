@@ -25,6 +25,7 @@ from nanorec.models.fitting import (
 from nanorec.models.mf_kernels import (
     biased_mf_epoch_nb,
     bpr_epoch_nb,
+    rows_by_user_nb,
     user_block_order_nb,
 )
 from nanorec.nn.base import Layer
@@ -395,7 +396,8 @@ def latest_rows(train, share):
     Latest by timestamp, ties (and logs without timestamps) by row order: the later row is later.
     """
     time = np.arange(len(train)) if train.timestamps is None else train.timestamps
-    by_user_then_time = np.lexsort((np.arange(len(train)), time, train.user_index))
+    by_time = np.argsort(time, kind="stable")  # ties by row order
+    by_user_then_time = rows_by_user_nb(train.user_index, by_time, train.n_users)
     n_rows = np.bincount(train.user_index, minlength=train.n_users)
     first_row = np.cumsum(n_rows) - n_rows
     users = train.user_index[by_user_then_time]
@@ -416,7 +418,7 @@ class UserBlocks:
     """
 
     def __init__(self, user_index, n_users, rng):
-        self.rows = np.lexsort((rng.random(len(user_index)), user_index))
+        self.rows = rows_by_user_nb(user_index, rng.permutation(len(user_index)), n_users)
         self.starts = np.r_[0, np.cumsum(np.bincount(user_index, minlength=n_users))]
 
     def order(self, rng):

@@ -278,3 +278,39 @@ def user_block_order_nb(starts, user_order, shifts):
             order[t] = first + k
             t += 1
     return order
+
+
+def rows_by_user_ref(user_index, rows, n_users):
+    """``rows`` grouped by user, in plain NumPy (the reference): a stable sort on user_index[rows].
+
+    Parameters
+    ----------
+    user_index : int array (n,)
+        User of each row of a data set, in [0, n_users).
+    rows : int array (m,)
+        Positions into ``user_index`` (any order, repeats allowed).
+    n_users : int
+
+    Returns
+    -------
+    int64 array (m,)
+        The same positions, user 0's first, then user 1's, ...; each user's in their order in
+        ``rows`` (stable).
+    """
+    return np.asarray(rows, dtype=np.int64)[np.argsort(user_index[rows], kind="stable")]
+
+
+@numba.njit(cache=True)
+def rows_by_user_nb(user_index, rows, n_users):
+    """Numba kernel of ``rows_by_user_ref``: a counting sort, O(m + U) instead of O(m log m)."""
+    next_slot = np.zeros(n_users + 1, dtype=np.int64)
+    for r in rows:  # count each user's rows, one slot ahead ...
+        next_slot[user_index[r] + 1] += 1
+    for u in range(n_users):  # ... so that the running sum is where each user's block starts
+        next_slot[u + 1] += next_slot[u]
+    grouped = np.empty(len(rows), dtype=np.int64)
+    for r in rows:
+        u = user_index[r]
+        grouped[next_slot[u]] = r
+        next_slot[u] += 1
+    return grouped

@@ -1,6 +1,7 @@
 """The fused MF epoch kernels: Numba kernel == NumPy twin (with and without loss weights), one step ==
-the stated gradient, weights of 1 == no weights bit for bit, loss falls; the user-block order of
-an epoch: kernel == twin, a permutation that keeps each user's rows together.
+the stated gradient, weights of 1 == no weights bit for bit, loss falls; the grouping of rows by
+user and the user-block order of an epoch: kernel == twin, a permutation that keeps each user's
+rows together.
 
 The kernels are compiled with fastmath (the sums of the dot products are reordered), so in float64
 a kernel matches its twin to rtol=1e-9 rather than bit for bit; in float32 to rtol=1e-4.
@@ -16,6 +17,8 @@ from nanorec.models.mf_kernels import (
     biased_mf_epoch_ref,
     bpr_epoch_nb,
     bpr_epoch_ref,
+    rows_by_user_nb,
+    rows_by_user_ref,
     user_block_order_nb,
     user_block_order_ref,
 )
@@ -303,3 +306,15 @@ def test_user_block_order_kernel_equals_twin_and_keeps_blocks_whole(seed, length
     first = np.cumsum([lengths[u] for u in visited]) - [lengths[u] for u in visited]
     for user, at in zip(visited, first):  # each block starts at its shift, then wraps around
         assert order[at] == starts[user] + shifts[user] % lengths[user]
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_users=st.integers(1, 6), n=st.integers(0, 30),
+       m=st.integers(0, 40))
+def test_rows_by_user_kernel_equals_twin(seed, n_users, n, m):
+    rng = np.random.default_rng(seed)
+    user_index = rng.integers(0, n_users, n)
+    rows = rng.integers(0, n, m) if n else np.zeros(0, np.int64)  # repeats allowed
+    grouped = rows_by_user_nb(user_index, rows, n_users)
+    np.testing.assert_array_equal(grouped, rows_by_user_ref(user_index, rows, n_users))
+    assert np.all(np.diff(user_index[grouped]) >= 0)
