@@ -5,6 +5,7 @@ only stores them), each failure a ValueError naming the model, the argument and 
 """
 
 import sys
+import time
 
 import numpy as np
 
@@ -77,21 +78,28 @@ def tail_weights(data, tail_weight):
 
 
 def run_epochs(model, run_epoch, validate, metric_name, sign):
-    """Run ``model.n_epochs`` epochs; fill ``history_``; stop early on the validation metric.
+    """Run ``model.n_epochs`` epochs; fill ``history_`` and ``epoch_seconds_``; stop early on the
+    validation metric.
 
-    ``run_epoch()`` trains one epoch and returns its mean loss. ``validate()`` (or None) returns the
+    ``run_epoch()`` trains one epoch and returns its mean loss; ``model.epoch_seconds_`` gets the
+    wall seconds of each call (training only: not the validation, not the set-up before the
+    first epoch). ``validate()`` (or None) returns the
     validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
     -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
     epochs without improvement and the best epoch's parameters (``model._learned()``, a list of
     arrays) are restored. ``model.verbose`` shows the progress (see ``EpochDisplay``).
     """
     model.history_ = {"loss": []}
+    model.epoch_seconds_ = []
     if validate is not None:
         model.history_[metric_name] = []
     best_value, best_epoch, best_params = np.inf, 0, None
     with EpochDisplay(model) as display:
         for epoch in range(model.n_epochs):
-            model.history_["loss"].append(check_finite_loss(model, epoch, run_epoch()))
+            start = time.perf_counter()
+            loss = run_epoch()
+            model.epoch_seconds_.append(time.perf_counter() - start)
+            model.history_["loss"].append(check_finite_loss(model, epoch, loss))
             if validate is not None:
                 value = validate()
                 model.history_[metric_name].append(value)

@@ -413,8 +413,7 @@ class UserBlocks:
     users in a new random order, each user's rows together and rotated by a random shift
     (``nanorec.models.mf_kernels.user_block_order_nb``). An SGD kernel given the arrays gathered by
     ``rows`` and visiting them in this order reads them almost in sequence and keeps the user's
-    factors in cache for all of the user's rows: BiasedMF with 100 factors takes 54 instead of
-    328 ns per rating at 10^7 ratings (one core of the 2-core Xeon of benchmarks/bench_scaling.py).
+    factors in cache for all of the user's rows (``user_block_order_ref`` has the figures).
     """
 
     def __init__(self, user_index, n_users, rng):
