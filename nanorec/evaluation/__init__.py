@@ -1,5 +1,5 @@
 """Evaluation protocols: full ranking (default) or sampled, cross-validation, cold users and items,
-and accuracy by item popularity (head, mid, tail)."""
+accuracy by item popularity (head, mid, tail), and a paired bootstrap to compare two models."""
 
 from nanorec.evaluation.cold import evaluate_cold
 from nanorec.evaluation.imbalance import ImbalanceResult, evaluate_by_popularity
@@ -9,8 +9,10 @@ from nanorec.evaluation.protocols import (
     cross_validate,
     evaluate,
 )
+from nanorec.evaluation.significance import BootstrapInterval, paired_bootstrap
 
 __all__ = [
     "evaluate", "cross_validate", "EvaluationResult", "CrossValidationResult",
     "evaluate_cold", "evaluate_by_popularity", "ImbalanceResult",
+    "paired_bootstrap", "BootstrapInterval",
 ]

@@ -89,14 +89,22 @@ class EvaluationResult(dict):
         Users with test rows but no train interactions (cold start), left out.
     n_skipped_no_test : int
         Users whose test items are all among their train items (nothing new to find), left out.
+    per_user : dict of str -> float64 array (n_users,)
+        Each user's value of the per-user ranking metrics (all but coverage; the metric is their
+        mean), the users in the order of ``users``: what ``paired_bootstrap`` compares.
+    users : array (n_users,)
+        Raw ids of the evaluated users.
     """
 
-    def __init__(self, values, protocol, n_users, n_skipped_cold, n_skipped_no_test):
+    def __init__(self, values, protocol, n_users, n_skipped_cold, n_skipped_no_test,
+                 per_user=None, users=None):
         super().__init__(values)
         self.protocol = protocol
         self.n_users = n_users
         self.n_skipped_cold = n_skipped_cold
         self.n_skipped_no_test = n_skipped_no_test
+        self.per_user = {} if per_user is None else per_user
+        self.users = users
 
     def summary(self):
         """One line: the protocol and the user counts."""
@@ -169,20 +177,21 @@ def evaluate(
     test_csr = check_same_vocabulary(model, test, "test").to_csr()
     users, relevant, n_skipped_cold, n_skipped_no_test = _test_users(train_csr, test_csr)
 
-    values = {}
+    values, per_user = {}, {}
     ranking_specs = [spec for spec in specs if spec[1] not in _RATING]
     if ranking_specs:
         if len(users) == 0:
             raise ValueError("no test user has both train interactions and new test items")
         rng = np.random.default_rng(seed)
-        values = _ranking_metrics(
+        values, per_user = _ranking_metrics(
             model, ranking_specs, users, relevant, train_csr, chunk_size, n_negatives, rng
         )
     for key, name, _ in specs:
         if name in _RATING:
             values[key] = _rating_metric(model, test, train_csr, name)
     ordered = {key: values[key] for key, _, _ in specs}
-    return EvaluationResult(ordered, label, len(users), n_skipped_cold, n_skipped_no_test)
+    return EvaluationResult(ordered, label, len(users), n_skipped_cold, n_skipped_no_test,
+                            per_user, model.user_ids_[users])
 
 
 def _protocol(protocol, n_negatives):
@@ -252,13 +261,15 @@ def _pair_keys(csr):
 
 
 def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_negatives, rng):
-    """Means over users of the ranking metrics, one chunk of users at a time.
+    """({metric: mean over users}, {metric: value per user (n_users,)}) of the ranking metrics,
+    computed one chunk of users at a time (coverage, a property of all lists, has no per-user
+    values).
 
     n_negatives=None is the full protocol; an int, the sampled one (negatives drawn with rng).
     """
     n_items = model.n_items_
     k_max = max([k for _, name, k in specs if name in FROM_HITS], default=1)
-    totals = dict.fromkeys([key for key, _, _ in specs], 0.0)
+    per_user = {key: np.zeros(len(users)) for key, name, _ in specs if name != "coverage"}
     recommended = {key: [] for key, name, _ in specs if name == "coverage"}
     for block in row_blocks(len(users), n_items, chunk_size):
         chunk = users[block]
@@ -277,20 +288,20 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
         hits[relevant_row[in_top], ranks[in_top]] = True
         for key, name, k in specs:
             if name in FROM_HITS:
-                totals[key] += FROM_HITS[name](hits[:, :k], n_relevant).sum()
+                per_user[key][block] = FROM_HITS[name](hits[:, :k], n_relevant)
             elif name == "mrr":  # 1 / rank of the first relevant item, as metrics.ranking.mrr
                 first_rank = np.full(len(chunk), n_items)
                 np.minimum.at(first_rank, relevant_row, ranks)
-                totals[key] += np.sum(1.0 / (first_rank + 1))
+                per_user[key][block] = 1.0 / (first_rank + 1)
             elif name == "auc":
-                totals[key] += _sum_of_user_auc(scores, is_relevant, model.user_ids_[chunk])
+                per_user[key][block] = _user_auc(scores, is_relevant, model.user_ids_[chunk])
             else:  # coverage
                 top_items, top_scores = top_k(scores, min(k, n_items))
                 recommended[key].append(top_items[np.isfinite(top_scores)])
-    values = {key: float(total / len(users)) for key, total in totals.items()}
+    values = {key: float(np.mean(values)) for key, values in per_user.items()}
     for key, lists in recommended.items():
         values[key] = catalogue_coverage(lists, n_items)
-    return values
+    return values, per_user
 
 
 def pessimistic_ranks_ref(scores, relevant_row, relevant_item, is_relevant):
@@ -373,15 +384,15 @@ def _keep_sampled_candidates(scores, chunk, train_csr, is_relevant, n_negatives,
     scores[~candidate] = -np.inf
 
 
-def _sum_of_user_auc(scores, is_relevant, raw_user_ids):
-    """Sum over rows of auc(relevant items vs the other candidates, i.e. finite scores)."""
-    total = 0.0
+def _user_auc(scores, is_relevant, raw_user_ids):
+    """Per row: auc(relevant items vs the other candidates, i.e. finite scores), (B,)."""
+    values = np.zeros(len(raw_user_ids))
     for b, raw_user_id in enumerate(raw_user_ids):
         candidates = np.isfinite(scores[b])
         if np.all(is_relevant[b, candidates]):
             raise ValueError(f"auc is undefined for user {raw_user_id!r}: no candidate is negative")
-        total += auc(is_relevant[b, candidates], scores[b, candidates])
-    return total
+        values[b] = auc(is_relevant[b, candidates], scores[b, candidates])
+    return values
 
 
 def _rating_metric(model, test, train_csr, name):

@@ -41,9 +41,10 @@ def reference(table, train_mask, test_mask, metrics):
     """Means of the per-user metric functions on explicitly sorted candidate lists.
 
     Candidates: items not in train. Pessimistic order: (-score, relevant after non-relevant, index).
-    Coverage uses the recommend order (-score, index).
+    Coverage uses the recommend order (-score, index). Also returns {metric: {user: value}}.
     """
     sums, n_users, cold, no_test, covered = dict.fromkeys(metrics, 0.0), 0, 0, 0, {}
+    per_user = {metric: {} for metric in metrics}
     for u in range(len(table)):
         relevant = set(np.flatnonzero(test_mask[u] & ~train_mask[u]).tolist())
         has_train, has_test = train_mask[u].any(), test_mask[u].any()
@@ -58,17 +59,18 @@ def reference(table, train_mask, test_mask, metrics):
         for metric in metrics:
             name, _, k = metric.partition("@")
             if name in TOP_K:
-                sums[metric] += TOP_K[name](ranked, relevant, int(k))
+                per_user[metric][u] = TOP_K[name](ranked, relevant, int(k))
             elif name == "mrr":
-                sums[metric] += ranking.mrr(ranked, relevant)
+                per_user[metric][u] = ranking.mrr(ranked, relevant)
             elif name == "auc":
-                sums[metric] += auc(np.isin(candidates, list(relevant)), table[u, candidates])
+                per_user[metric][u] = auc(np.isin(candidates, list(relevant)), table[u, candidates])
             else:
                 covered.setdefault(metric, []).append(by_index[: int(k)])
+            sums[metric] += per_user[metric].get(u, 0.0)
     values = {m: sums[m] / n_users for m in metrics}
     for metric, lists in covered.items():
         values[metric] = ranking.catalogue_coverage(lists, table.shape[1])
-    return values, n_users, cold, no_test
+    return values, n_users, cold, no_test, per_user
 
 
 @st.composite
@@ -98,12 +100,16 @@ def test_full_protocol_matches_the_per_user_reference(case):
     for u in range(len(table)):  # auc needs a negative candidate for every evaluated user
         relevant = test_mask[u] & ~train_mask[u]
         assume(not (train_mask[u].any() and relevant.any()) or (~train_mask[u] & ~relevant).any())
-    values, n_users, cold, no_test = reference(table, train_mask, test_mask, METRICS)
+    values, n_users, cold, no_test, per_user = reference(table, train_mask, test_mask, METRICS)
     model = TableModel(table).fit(train)
     result = evaluate(model, test, metrics=METRICS)
     assert list(result) == METRICS
     for metric in METRICS:
         assert result[metric] == pytest.approx(values[metric], abs=1e-12), metric
+    assert sorted(result.per_user) == sorted(m for m in METRICS if not m.startswith("coverage"))
+    for metric, got in result.per_user.items():  # each user's value, in the order of result.users
+        expected = [per_user[metric][user] for user in result.users]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=metric)
     counts = (result.n_users, result.n_skipped_cold, result.n_skipped_no_test)
     assert counts == (n_users, cold, no_test)
     chunked = evaluate(model, test, train=train, metrics=METRICS, chunk_size=1)

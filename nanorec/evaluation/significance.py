@@ -1,0 +1,76 @@
+"""Is model A better than model B on this test set, or is the difference noise?
+
+Two models evaluated on the same test users give two values per user (``EvaluationResult.per_user``:
+a hit or a miss, an NDCG, ...). The paired bootstrap resamples the users with replacement and
+recomputes the mean difference each time:
+
+    d[u] = a[u] - b[u]                          per user, paired: both models, the same held-out item
+    D*   = mean of d over n users drawn with replacement from the n evaluated users
+    interval = the (1 - confidence) / 2 and (1 + confidence) / 2 quantiles of D* over the resamples
+
+An interval that holds 0 means the test set cannot tell the two models apart at that confidence.
+It answers the question leave-last-out raises on small data: with 943 users one hit moves HR@10
+by 0.001, and two models whose HR@10 differ by 0.01 may still be indistinguishable.
+
+    >>> a = evaluate(bpr, test, metrics=["hr@10"]); b = evaluate(knn, test, metrics=["hr@10"])
+    >>> paired_bootstrap(a.per_user["hr@10"], b.per_user["hr@10"])
+    BootstrapInterval(difference=..., low=..., high=..., confidence=0.95)
+
+Reference: Efron & Tibshirani (1993), "An Introduction to the Bootstrap" (percentile intervals).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class BootstrapInterval(NamedTuple):
+    difference: float  # mean of a - b over the users
+    low: float  # the interval's bounds
+    high: float
+    confidence: float
+
+    def holds_zero(self):
+        """True when the interval cannot tell the two models apart."""
+        return self.low <= 0.0 <= self.high
+
+
+def paired_bootstrap(a, b, n_resamples=10_000, confidence=0.95, seed=0):
+    """Percentile bootstrap interval of mean(a - b) over paired per-user values.
+
+    Parameters
+    ----------
+    a, b : float arrays (n,)
+        One value per user for each model, the same users in the same order (the per_user
+        arrays of two evaluations on the same test split; means over seeds work too).
+    n_resamples : int
+        Bootstrap resamples of the n users.
+    confidence : float in (0, 1)
+    seed : int
+        Seeds the resampling.
+
+    Returns
+    -------
+    BootstrapInterval(difference, low, high, confidence)
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"paired_bootstrap needs two 1-D arrays of the same non-zero length, got "
+                         f"shapes {a.shape} and {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("paired_bootstrap: the per-user values must be finite (NaN or inf found)")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) \
+            or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    differences = a - b
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    per_batch = max(1, 2**22 // len(differences))  # about 32 MB of indices at a time
+    for start in range(0, n_resamples, per_batch):
+        count = min(per_batch, n_resamples - start)
+        drawn = rng.integers(0, len(differences), size=(count, len(differences)))
+        means[start : start + count] = differences[drawn].mean(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return BootstrapInterval(float(differences.mean()), float(low), float(high), confidence)
