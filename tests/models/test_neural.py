@@ -93,7 +93,10 @@ def test_neumf_network_gradient_through_loss(seed, shape, n_users, n_items, n):
     users, items, labels = random_pairs(rng, n_users, n_items, n)
     assume(np.min(np.abs(relu_inputs(network, users, items))) > 1e-3)
     wrapped = NetworkWithLoss(network, BCEWithLogitsLoss(), labels[:, None])
-    gradcheck(wrapped, (users, items), seed=seed).check()
+    # h = 1e-5: through embeddings, tower and loss the round-off of f exceeds the eps * |f| that
+    # gradcheck budgets for (at h = 1e-6 seed 672 showed 1.4e-10 abs. error on a 6e-5 gradient,
+    # falling to 1.2e-11 at h = 1e-5: rounding, not a wrong backward)
+    gradcheck(wrapped, (users, items), seed=seed, h=1e-5).check()
 
 
 def test_gradcheck_catches_a_wrong_tower_gradient():
