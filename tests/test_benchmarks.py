@@ -16,6 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers as ``_common``
 
 import _common  # noqa: E402
+import bench_bpr_defaults  # noqa: E402
 import bench_engine  # noqa: E402
 import bench_implicit  # noqa: E402
 import bench_scaling  # noqa: E402
@@ -195,6 +196,42 @@ def test_leave_last_out_gets_the_sampled_column(implicit_data):
     sampled, full = (results["leave-last-out"]["mean"][key] for key in (column, "hr@10"))
     assert sampled >= full  # 100 candidates rank the test item at least as high as all 300
     assert column not in results["holdout 80/20"]["mean"]
+
+
+def test_paired_lines_compare_rows_user_by_user(implicit_data):
+    runner = bench_implicit.Runner("Popularity", lambda seed: Popularity())
+    results = bench_implicit.run_runner(runner, implicit_data, bench_implicit.PROTOCOLS, (0, 1))
+    per_user = results["leave-last-out"]["per_user_mean"]["hr@10"]
+    assert np.mean(per_user) == pytest.approx(results["leave-last-out"]["mean"]["hr@10"])
+    assert "per_user_mean" not in results["holdout 80/20"]
+    ours, theirs = bench_implicit.PAIRED_ROWS[0]
+    better = {"leave-last-out": {"per_user_mean": {"hr@10": [1.0] * len(per_user),
+                                                   "ndcg@10": [0.5] * len(per_user)}}}
+    rows = [{"name": ours + ")", "status": "ok", "protocols": better},
+            {"name": theirs, "status": "ok", "protocols": results}]
+    (line,) = bench_implicit.paired_lines({"rows": rows})
+    assert line.startswith(f"{ours}) - {theirs} on leave-last-out")
+    assert f"hr@10 {1.0 - np.mean(per_user):+.4f} [" in line
+
+
+def test_bpr_defaults_folds_step_back_in_time_and_the_rule_picks_m_1(implicit_data):
+    train, _ = bench_implicit.splits(implicit_data, "leave-last-out", 0)
+    folds = bench_bpr_defaults.validation_folds(train)
+    assert len(folds) == bench_bpr_defaults.N_FOLDS
+    sizes = [len(fold_train) for fold_train, _ in folds]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] < len(train)
+    for fold_train, held_out in folds:  # one held-out row per user, later than the user's train
+        assert len(np.unique(held_out.user_index)) == len(held_out)
+        latest_train = np.zeros(train.n_users)
+        np.maximum.at(latest_train, fold_train.user_index, fold_train.timestamps)
+        assert np.all(held_out.timestamps >= latest_train[held_out.user_index])
+    results = {"benchmark": "b", "machine": {"cpu": "c"}, "hyperparameters": {}, "chosen": "x",
+               "rows": [{"setting": "x", "validation": {"hr@10": 0.2, "ndcg@10": 0.1},
+                         "test": {"hr@10": 0.1, "ndcg@10": 0.05}},
+                        {"setting": "peer", "skipped": "skipped (pip install implicit)"}]}
+    text = bench_bpr_defaults.report(results)
+    assert "| x | 0.2000 / 0.1000 | 0.1000 / 0.0500 | chosen |" in text
+    assert "skipped (pip install implicit)" in text
 
 
 def test_lightfm_rows_skip_with_an_install_hint(implicit_data):
