@@ -24,9 +24,8 @@ from nanorec.evaluation.protocols import (
     EvaluationResult,
     check_same_vocabulary,
     parse_metrics,
-    pessimistic_ranks_nb,
+    user_values,
 )
-from nanorec.metrics.rating import auc
 from nanorec.models.base import ColdStartError
 from nanorec.scoring import csr_entries, row_blocks
 
@@ -81,37 +80,23 @@ def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk
     n_relevant = np.diff(relevant.indptr)[users]
     has_negative = n_relevant < candidates.sum()
     n_skipped = int(np.sum(~has_negative))
-    users, n_relevant = users[has_negative], n_relevant[has_negative]
+    users = users[has_negative]
     if len(users) == 0:
         raise ValueError(f"no cold {kind[:-1]} in test has a candidate to rank below its items")
     check_cold_ready(model, kind, users[0] if kind == "users" else relevant.indices[0])
-    totals = dict.fromkeys([key for key, _, _ in specs], 0.0)
-    k_max = max([k for _, name, k in specs if k is not None], default=1)
+    per_user = {key: np.zeros(len(users)) for key, _, _ in specs}
     for block in row_blocks(len(users), model.n_items_, chunk_size):
         chunk = users[block]
         scores = model.checked_scores(chunk)
         scores[:, ~candidates] = -np.inf
         row, item = csr_entries(relevant.indptr, relevant.indices, chunk)
-        is_relevant = np.zeros(scores.shape, dtype=bool)
-        is_relevant[row, item] = True
-        ranks = pessimistic_ranks_nb(scores, row, item, is_relevant)
-        hits = np.zeros((len(chunk), k_max), dtype=bool)
-        in_top = ranks < k_max
-        hits[row[in_top], ranks[in_top]] = True
-        for key, name, k in specs:
-            if name in FROM_HITS:
-                totals[key] += FROM_HITS[name](hits[:, :k], n_relevant[block]).sum()
-            elif name == "mrr":
-                first_rank = np.full(len(chunk), model.n_items_)
-                np.minimum.at(first_rank, row, ranks)
-                totals[key] += np.sum(1.0 / (first_rank + 1))
-            else:  # auc over the candidates of each user
-                totals[key] += sum(auc(is_relevant[b, candidates], scores[b, candidates])
-                                   for b in range(len(chunk)))
-    values = {key: float(total / len(users)) for key, total in totals.items()}
+        for key, value in user_values(scores, row, item, specs, model.user_ids_[chunk]).items():
+            per_user[key][block] = value
+    values = {key: float(np.mean(value)) for key, value in per_user.items()}
     which = "with" if kind == "users" else "without"
     label = f"cold {kind}: ranking the {int(candidates.sum())} items {which} train rows"
-    return EvaluationResult(values, label, len(users), 0, n_skipped)
+    return EvaluationResult(values, label, len(users), 0, n_skipped, per_user,
+                            model.user_ids_[users])
 
 
 class _Relevant(NamedTuple):

@@ -268,40 +268,67 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
     n_negatives=None is the full protocol; an int, the sampled one (negatives drawn with rng).
     """
     n_items = model.n_items_
-    k_max = max([k for _, name, k in specs if name in FROM_HITS], default=1)
     per_user = {key: np.zeros(len(users)) for key, name, _ in specs if name != "coverage"}
     recommended = {key: [] for key, name, _ in specs if name == "coverage"}
     for block in row_blocks(len(users), n_items, chunk_size):
         chunk = users[block]
         scores = model.checked_scores(chunk)
         relevant_row, relevant_item = csr_entries(*relevant, chunk)
-        is_relevant = np.zeros(scores.shape, dtype=bool)
-        is_relevant[relevant_row, relevant_item] = True
         if n_negatives is None:
             model.mask_seen(scores, chunk, train_csr)
         else:
-            _keep_sampled_candidates(scores, chunk, train_csr, is_relevant, n_negatives, rng)
-        ranks = pessimistic_ranks_nb(scores, relevant_row, relevant_item, is_relevant)
-        n_relevant = np.bincount(relevant_row, minlength=len(chunk))
-        hits = np.zeros((len(chunk), k_max), dtype=bool)
-        in_top = ranks < k_max
-        hits[relevant_row[in_top], ranks[in_top]] = True
+            _keep_sampled_candidates(scores, chunk, train_csr, relevant_row, relevant_item,
+                                     n_negatives, rng)
+        values = user_values(scores, relevant_row, relevant_item, specs, model.user_ids_[chunk])
+        for key, value in values.items():
+            per_user[key][block] = value
         for key, name, k in specs:
-            if name in FROM_HITS:
-                per_user[key][block] = FROM_HITS[name](hits[:, :k], n_relevant)
-            elif name == "mrr":  # 1 / rank of the first relevant item, as metrics.ranking.mrr
-                first_rank = np.full(len(chunk), n_items)
-                np.minimum.at(first_rank, relevant_row, ranks)
-                per_user[key][block] = 1.0 / (first_rank + 1)
-            elif name == "auc":
-                per_user[key][block] = _user_auc(scores, is_relevant, model.user_ids_[chunk])
-            else:  # coverage
+            if name == "coverage":
                 top_items, top_scores = top_k(scores, min(k, n_items))
                 recommended[key].append(top_items[np.isfinite(top_scores)])
     values = {key: float(np.mean(values)) for key, values in per_user.items()}
     for key, lists in recommended.items():
         values[key] = catalogue_coverage(lists, n_items)
     return values, per_user
+
+
+def user_values(scores, relevant_row, relevant_item, specs, raw_user_ids):
+    """Each row's value of the per-user ranking metrics of ``specs`` (all but coverage).
+
+    Parameters
+    ----------
+    scores : float64 (B, I)
+        One row per user; the items that are not candidates hold -inf.
+    relevant_row, relevant_item : int arrays (R,)
+        The relevant (row, item) pairs; every row has at least one.
+    specs : parsed metrics (``parse_metrics``)
+    raw_user_ids : (B,)
+        For the error message of auc.
+
+    Returns
+    -------
+    dict metric key -> float64 (B,)
+    """
+    n_rows, n_items = scores.shape
+    is_relevant = np.zeros(scores.shape, dtype=bool)
+    is_relevant[relevant_row, relevant_item] = True
+    ranks = pessimistic_ranks_nb(scores, relevant_row, relevant_item, is_relevant)
+    n_relevant = np.bincount(relevant_row, minlength=n_rows)
+    k_max = max([k for _, name, k in specs if name in FROM_HITS], default=1)
+    hits = np.zeros((n_rows, k_max), dtype=bool)
+    in_top = ranks < k_max
+    hits[relevant_row[in_top], ranks[in_top]] = True
+    values = {}
+    for key, name, k in specs:
+        if name in FROM_HITS:
+            values[key] = FROM_HITS[name](hits[:, :k], n_relevant)
+        elif name == "mrr":  # 1 / rank of the first relevant item, as metrics.ranking.mrr
+            first_rank = np.full(n_rows, n_items)
+            np.minimum.at(first_rank, relevant_row, ranks)
+            values[key] = 1.0 / (first_rank + 1)
+        elif name == "auc":
+            values[key] = _user_auc(scores, is_relevant, raw_user_ids)
+    return values
 
 
 def pessimistic_ranks_ref(scores, relevant_row, relevant_item, is_relevant):
@@ -359,7 +386,8 @@ def pessimistic_ranks_nb(scores, relevant_row, relevant_item, is_relevant):
     return ranks
 
 
-def _keep_sampled_candidates(scores, chunk, train_csr, is_relevant, n_negatives, rng):
+def _keep_sampled_candidates(scores, chunk, train_csr, relevant_row, relevant_item, n_negatives,
+                             rng):
     """Sampled protocol: set to -inf, in place, every score but those of the relevant items and of
     n_negatives items per user drawn uniformly, without replacement, among the items that are
     neither train items nor relevant.
@@ -370,7 +398,7 @@ def _keep_sampled_candidates(scores, chunk, train_csr, is_relevant, n_negatives,
     keys = rng.random(scores.shape)
     train_row, train_item = csr_entries(train_csr.indptr, train_csr.indices, chunk)
     keys[train_row, train_item] = np.inf
-    keys[is_relevant] = np.inf
+    keys[relevant_row, relevant_item] = np.inf
     n_available = np.sum(np.isfinite(keys), axis=1)
     if np.any(n_available < n_negatives):
         b = int(np.argmin(n_available))
@@ -379,7 +407,8 @@ def _keep_sampled_candidates(scores, chunk, train_csr, is_relevant, n_negatives,
             f"fewer than n_negatives={n_negatives}; lower n_negatives or use protocol='full'"
         )
     negatives = np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]
-    candidate = is_relevant.copy()
+    candidate = np.zeros(scores.shape, dtype=bool)
+    candidate[relevant_row, relevant_item] = True
     np.put_along_axis(candidate, negatives, True, axis=1)
     scores[~candidate] = -np.inf
 

@@ -105,6 +105,8 @@ def test_evaluate_cold_users_matches_hand_ranks(hand_made):
     assert result["ndcg@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
     assert result["auc"] == pytest.approx(auc([0, 1, 0, 1], [4, 3, 2, 1]))
     assert result.n_users == 1
+    assert result.users.tolist() == [test.user_ids[2]]  # the one evaluated user, per-user values
+    assert {key: value[0] for key, value in result.per_user.items()} == pytest.approx(dict(result))
 
 
 def test_evaluate_cold_items_ranks_only_cold_items(hand_made):
