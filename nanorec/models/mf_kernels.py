@@ -57,9 +57,11 @@ def prefetch(typingctx, matrix, row, column):
             cgutils.unpack_tuple(builder, array.strides), matrix_type.layout, indices,
         )
         byte_pointer, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        # the name carries the pointer type, spelled as llvmlite writes it (i8*): the name LLVM 14
+        # expects, and one newer LLVMs (opaque pointers, "p0") still accept and rename
         llvm_prefetch = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
-            "llvm.prefetch.p0",
+            "llvm.prefetch.p0i8",
         )
         # arguments: address, 0 = for reading, 3 = keep in all cache levels, 1 = data (not code)
         builder.call(llvm_prefetch, [builder.bitcast(address, byte_pointer), i32(0), i32(3), i32(1)])
