@@ -87,6 +87,17 @@ def write_results(name, results, out_dir=RESULTS_DIR):
     return path
 
 
+def publish(name, results, text, out_dir=RESULTS_DIR, draw=None):
+    """The end of a bench_* run: print ``text`` (its markdown report), write ``results`` as JSON
+    and, given ``draw`` (see ``save_figure``), a PNG, each path printed."""
+    print(text)
+    print(f"\nresults written to {write_results(name, results, out_dir)}")
+    if draw is not None:
+        figure = save_figure(name, draw, out_dir)
+        if figure is not None:
+            print(f"figure written to {figure}")
+
+
 def timed(function, *args):
     """(result, seconds) of one call."""
     start = time.perf_counter()

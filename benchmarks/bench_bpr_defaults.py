@@ -31,7 +31,7 @@ from _common import (  # noqa: E402  isort: skip
     load_data,
     machine_info,
     markdown_table,
-    write_results,
+    publish,
 )
 from bench_implicit import BPR_HYPERPARAMETERS, ImplicitBPR  # noqa: E402
 
@@ -129,8 +129,7 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)
     results = run(args.data)
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_bpr_defaults', results, args.out)}")
+    publish("bench_bpr_defaults", results, report(results), args.out)
 
 
 if __name__ == "__main__":

@@ -77,10 +77,9 @@ from _common import (  # noqa: E402  isort: skip
     machine_peaks,
     markdown_table,
     measure,
+    publish,
     require,
     run_fresh_python,
-    save_figure,
-    write_results,
 )
 
 SEED = 0
@@ -723,11 +722,7 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON and PNG results")
     args = parser.parse_args(argv)
     results = run(args.quick)
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_engine', results, args.out)}")
-    figure = save_figure("bench_engine", plot_rates(results), args.out)
-    if figure is not None:
-        print(f"figure written to {figure}")
+    publish("bench_engine", results, report(results), args.out, plot_rates(results))
 
 
 if __name__ == "__main__":

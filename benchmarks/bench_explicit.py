@@ -34,9 +34,9 @@ from _common import (
     load_data,
     machine_info,
     markdown_table,
+    publish,
     require,
     timed,
-    write_results,
 )
 from _deep_autoencoders import AUTOREC
 
@@ -246,8 +246,7 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)
     results = run(args.data, args.quick, args.full)
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_explicit', results, args.out)}")
+    publish("bench_explicit", results, report(results), args.out)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from nanorec.models.mf import BPRMF
 from nanorec.models.neural import MatrixFactorization, NeuMF
 
 # helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
-from _common import RESULTS_DIR, load_data, machine_info, markdown_table, timed, write_results  # noqa: E402  isort: skip
+from _common import RESULTS_DIR, load_data, machine_info, markdown_table, publish, timed  # noqa: E402  isort: skip
 
 K = 10
 BUCKETS = 3
@@ -158,8 +158,7 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
     args = parser.parse_args(argv)
     results = run(args.data, args.quick)
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_imbalance', results, args.out)}")
+    publish("bench_imbalance", results, report(results), args.out)
 
 
 if __name__ == "__main__":

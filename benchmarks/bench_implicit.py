@@ -73,11 +73,11 @@ from _common import (  # noqa: E402  isort: skip
     Skipped,
     load_data,
     machine_info,
-    measure,
     markdown_table,
+    measure,
+    publish,
     require,
     timed,
-    write_results,
 )
 
 SEEDS = (0, 1, 2)
@@ -535,8 +535,7 @@ def main(argv=None):
                         "(e.g. 'BPR,Popularity'); default: every row")
     args = parser.parse_args(argv)
     results = run(args.data, args.quick, [part for part in args.only.split(",") if part])
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_implicit', results, args.out)}")
+    publish("bench_implicit", results, report(results), args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 import warnings
 
 import numpy as np
-from _common import RESULTS_DIR, load_data, machine_info, markdown_table, timed, write_results
+from _common import RESULTS_DIR, load_data, machine_info, markdown_table, publish, timed
 
 from nanorec.data.split import ColdStartWarning, holdout
 from nanorec.models.mf import BiasedMF
@@ -160,8 +160,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)  # dp-accounting's notes on skipped RDP orders
     results = run(args.data, args.quick)
-    print(report(results))
-    print(f"\nwrote {write_results('bench_privacy', results, args.out)}")
+    publish("bench_privacy", results, report(results), args.out)
 
 
 if __name__ == "__main__":

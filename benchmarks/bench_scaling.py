@@ -52,10 +52,9 @@ from _common import (  # noqa: E402  isort: skip
     RESULTS_DIR,
     machine_info,
     markdown_table,
+    publish,
     run_fresh_python,
-    save_figure,
     timed,
-    write_results,
 )
 
 SIZES = (100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 20_000_000)
@@ -293,11 +292,7 @@ def main(argv=None):
     parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON and PNG results")
     args = parser.parse_args(argv)
     results = run(args.quick)
-    print(report(results))
-    print(f"\nresults written to {write_results('bench_scaling', results, args.out)}")
-    figure = save_figure("bench_scaling", plot_costs(results), args.out)
-    if figure is not None:
-        print(f"figure written to {figure}")
+    publish("bench_scaling", results, report(results), args.out, plot_costs(results))
 
 
 if __name__ == "__main__":

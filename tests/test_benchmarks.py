@@ -54,16 +54,27 @@ def test_run_fresh_python_returns_the_last_json_line():
         _common.run_fresh_python("1 / 0")
 
 
+def draw_a_line(pyplot):
+    figure, axes = pyplot.subplots()
+    axes.plot([1, 2], [3, 4])
+    return figure
+
+
 def test_save_figure_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
 
-    def draw(pyplot):
-        figure, axes = pyplot.subplots()
-        axes.plot([1, 2], [3, 4])
-        return figure
-
-    path = _common.save_figure("smoke", draw, tmp_path)
+    path = _common.save_figure("smoke", draw_a_line, tmp_path)
     assert path.suffix == ".png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_publish_prints_the_report_and_writes_json_and_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+
+    _common.publish("smoke", {"rows": [1]}, "| a |", tmp_path, draw_a_line)
+    printed = capsys.readouterr().out
+    (json_path,), (png_path,) = tmp_path.glob("smoke-*.json"), tmp_path.glob("smoke-*.png")
+    assert printed.startswith("| a |\n") and str(json_path) in printed and str(png_path) in printed
+    assert json.loads(json_path.read_text()) == {"rows": [1]}
 
 
 # ------------------------------------------------------------------ bench_engine
