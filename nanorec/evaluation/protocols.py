@@ -279,14 +279,15 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
         else:
             _keep_sampled_candidates(scores, chunk, train_csr, relevant_row, relevant_item,
                                      n_negatives, rng)
-        values = user_values(scores, relevant_row, relevant_item, specs, model.user_ids_[chunk])
-        for key, value in values.items():
+        chunk_values = user_values(scores, relevant_row, relevant_item, specs,
+                                   model.user_ids_[chunk])
+        for key, value in chunk_values.items():
             per_user[key][block] = value
         for key, name, k in specs:
             if name == "coverage":
                 top_items, top_scores = top_k(scores, min(k, n_items))
                 recommended[key].append(top_items[np.isfinite(top_scores)])
-    values = {key: float(np.mean(values)) for key, values in per_user.items()}
+    values = {key: float(np.mean(value)) for key, value in per_user.items()}
     for key, lists in recommended.items():
         values[key] = catalogue_coverage(lists, n_items)
     return values, per_user

@@ -83,9 +83,8 @@ def run_epochs(model, run_epoch, validate, metric_name, sign):
 
     ``run_epoch()`` trains one epoch and returns its mean loss; ``model.epoch_seconds_`` gets the
     wall seconds of each call (training only: not the validation, not the set-up before the
-    first epoch). ``validate()`` (or None) returns the
-    validation metric, better when ``sign * value`` is smaller (sign = +1 for an error such as RMSE,
-    -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
+    first epoch). ``validate()`` (or None) returns the validation metric, better when
+    ``sign * value`` is smaller (sign = +1 for an error such as RMSE, -1 for a hit rate). With ``model.early_stopping = patience`` training stops after ``patience``
     epochs without improvement and the best epoch's parameters (``model._learned()``, a list of
     arrays) are restored. ``model.verbose`` shows the progress (see ``EpochDisplay``).
     """
