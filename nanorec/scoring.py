@@ -1,4 +1,5 @@
-"""Shared scoring utilities of models and evaluation: blocks of users, top-k, CSR rows.
+"""Shared scoring utilities of models and evaluation: blocks of users, top-k, CSR rows, and the
+error a model raises for a user it cannot score.
 
 Scoring every item for every user at once would need U x I numbers; models and evaluation score a
 block of users at a time (``row_blocks``), pick the best k per row (``top_k``) and look up the items
@@ -6,6 +7,13 @@ each user has in a CSR matrix (``csr_entries``).
 """
 
 import numpy as np
+
+class ColdStartError(KeyError):
+    """A user or item without training rows that a model cannot score (too little is known of it)."""
+
+    def __str__(self):  # KeyError would print the message in quotes
+        return str(self.args[0])
+
 
 # Users scored per call of score_items inside recommend / score_pairs: a block holds at most
 # about this many scores (float64: 2**21 scores = 16 MB), so memory stays bounded for any U and I.

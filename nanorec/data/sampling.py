@@ -4,9 +4,9 @@ Each item has a weight, and a negative for user u is a draw from the weights res
 items outside u's train row (with replacement: a row of negatives may repeat an item):
 
     uniform      w[i] = 1
-    popularity   w[i] = count[i] ** alpha      count[i] = train rows of item i
-                 (alpha = 1: proportional to popularity; alpha = 0: uniform; an item with no
-                 train rows has weight 0 for alpha > 0 and is never drawn)
+    popularity   w[i] = count[i] ** popularity_exponent      count[i] = train rows of item i
+                 (exponent 1: proportional to popularity; 0: uniform; an item with no train rows
+                 has weight 0 for an exponent > 0 and is never drawn)
 
 How a draw is made: rejection sampling from Walker's alias table, driven by a stream of uniforms
 r in [0, 1) drawn in advance with ``np.random.default_rng``. The table (keep (I,), alias (I,)),
@@ -31,6 +31,8 @@ distribution" (the construction of the alias table).
 
 import numba
 import numpy as np
+
+from nanorec import _checks
 
 DISTRIBUTIONS = ("uniform", "popularity")
 
@@ -154,16 +156,15 @@ def sample_negatives_nb(indptr, indices, users, n_negatives, keep, alias, unifor
     return negatives, len(users)
 
 
-def item_weights(train, distribution="uniform", alpha=1.0):
-    """Sampling weight per item, float64 (I,): 1 (uniform) or count ** alpha (popularity)."""
+def item_weights(train, distribution="uniform", popularity_exponent=1.0):
+    """Sampling weight per item, float64 (I,): 1 ("uniform") or count ** popularity_exponent."""
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
     if distribution == "uniform":
         return np.ones(train.n_items)
-    if not (np.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    _checks.non_negative(popularity_exponent, "popularity_exponent")
     counts = np.bincount(train.item_index, minlength=train.n_items).astype(np.float64)
-    return counts**alpha
+    return counts**popularity_exponent
 
 
 class NegativeSampler:
@@ -176,7 +177,9 @@ class NegativeSampler:
     n_negatives : int
         Negatives per user and call.
     distribution : {"uniform", "popularity"}
-        Item weights (see the module docstring); ``alpha`` is the popularity exponent.
+        Item weights (see the module docstring).
+    popularity_exponent : float >= 0
+        The exponent of the "popularity" weights.
     seed : int
         Seed of the sampler's own Generator: the same seed and the same calls give the same draws.
 
@@ -196,16 +199,15 @@ class NegativeSampler:
 
     Examples
     --------
-    >>> sampler = NegativeSampler(train, n_negatives=4, distribution="popularity", alpha=0.75)
+    >>> sampler = NegativeSampler(train, 4, distribution="popularity", popularity_exponent=0.75)
     >>> sampler.sample(users)          # users: int (N,) user indices -> int32 (N, 4) item indices
     """
 
-    def __init__(self, train, n_negatives=4, distribution="uniform", alpha=1.0, seed=0):
-        if not isinstance(n_negatives, (int, np.integer)) or n_negatives < 1:
-            raise ValueError(f"n_negatives must be an integer >= 1, got {n_negatives!r}")
+    def __init__(self, train, n_negatives=4, distribution="uniform", popularity_exponent=1.0,
+                 seed=0):
         self.train = train
-        self.n_negatives = int(n_negatives)
-        self.weights = item_weights(train, distribution, alpha)
+        self.n_negatives = _checks.positive_int(n_negatives, "n_negatives", "NegativeSampler")
+        self.weights = item_weights(train, distribution, popularity_exponent)
         if not self.weights.any():
             raise ValueError("every item has weight 0: popularity sampling needs items with train rows")
         self.keep, self.alias = alias_table(self.weights)

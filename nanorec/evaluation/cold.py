@@ -26,8 +26,7 @@ from nanorec.evaluation.protocols import (
     parse_metrics,
     user_values,
 )
-from nanorec.models.base import ColdStartError
-from nanorec.scoring import csr_entries, row_blocks
+from nanorec.scoring import ColdStartError, csr_entries, row_blocks
 
 KINDS = ("users", "items")
 

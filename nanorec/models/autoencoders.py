@@ -5,92 +5,28 @@
                  rate the item are the predictions (Sedhain et al. 2015, I-AutoRec)
     CDAE         implicit feedback: each USER's row of clicks, corrupted by dropout, plus a per-user
                  node, is encoded and decoded back into a probability per item (Wu et al. 2016)
-    MaskedLoss   an elementwise loss summed over chosen entries only (the observed ratings, or
-                 the positives and sampled negatives): both models train on it
 
 Both networks are nanorec.nn layers composed with Sequential and Parallel, trained with Adam on
-mini-batches of rows:
-
-    for each batch of rows (items for AutoRec, users for CDAE), in a new random order every epoch:
-        inputs, target, mask = the batch's rows of the train matrix (dense, built from the CSR)
-        L = MaskedLoss.forward(network.forward(inputs), target, mask)
-        network.backward(MaskedLoss.backward());  Adam.step();  network.zero_grad()
+mini-batches of rows (items for AutoRec, users for CDAE), in a new random order every epoch, on
+nanorec.nn.MaskedLoss: the batch's rows of the train matrix (dense, built from the CSR) are the
+input and the target, and the mask says which entries count.
 """
-
-from collections import namedtuple
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.interactions import CSR
 from nanorec.data.sampling import NegativeSampler
-from nanorec.evaluation.protocols import evaluate
-from nanorec.models.base import Recommender
-from nanorec.models.fitting import (
-    check_hyperparameters,
-    check_positive_int,
-    explicit_ratings,
-    run_epochs,
-)
+from nanorec.models.base import NetworkRecommender, explicit_ratings, register
 from nanorec.nn.activations import ReLU, Sigmoid, Tanh
 from nanorec.nn.init import as_generator
 from nanorec.nn.layers import Add, Dense, Dropout, Embedding, Parallel, Sequential
-from nanorec.nn.losses import BCEWithLogitsLoss, Loss, MSELoss, _ElementwiseLoss
+from nanorec.nn.losses import BCEWithLogitsLoss, MaskedLoss, MSELoss
 from nanorec.optim.optimizers import Adam
 from nanorec.scoring import csr_entries
-from nanorec.training import predict
+from nanorec.training import Batch, predict
 
 ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "identity": None}
-
-
-class MaskedLoss(Loss):
-    """An elementwise loss summed over the chosen entries of each sample, averaged over the batch.
-
-    Loss       L = (1/N) sum_n sum_d m[n, d] * l(pred[n, d], target[n, d])
-               with l the entry loss of ``base``:
-                   MSELoss             l(p, t) = (p - t)^2
-                   BCEWithLogitsLoss   l(z, y) = softplus(z) - z y   (BCE of sigmoid(z), stable)
-    Gradient   dL/dpred[n, d] = m[n, d] * l'(pred[n, d], target[n, d]) / N
-               l' = 2 (p - t) for MSELoss, sigmoid(z) - y for BCEWithLogitsLoss
-    Shapes     pred (N, D); target (N, D); mask (N, D), finite and >= 0 (1 marks an entry that
-               counts, 0 one that does not; other values weigh the entry)
-
-    It is a SUM over a sample's entries, not a mean: a row with more observed entries weighs more,
-    as in AutoRec's objective sum over observed (u, i) of (r - r_hat)^2. Entries with m = 0 get a
-    zero gradient, so a network never learns from the unobserved entries it was fed as zeros.
-
-    Parameters
-    ----------
-    base : MSELoss or BCEWithLogitsLoss (any elementwise loss of nanorec.nn.losses)
-        Gives l, l' and the checks of pred and target.
-    """
-
-    def __init__(self, base):
-        super().__init__()
-        if not isinstance(base, _ElementwiseLoss):
-            raise TypeError(
-                f"MaskedLoss needs an elementwise loss such as MSELoss() or BCEWithLogitsLoss(), "
-                f"got {type(base).__name__}"
-            )
-        self.base = base
-
-    def forward(self, pred, target, mask):
-        pred = self.base._check_pred(pred)
-        if pred.ndim != 2:
-            raise ValueError(f"MaskedLoss: pred must have shape (N, D), got {pred.shape}")
-        target = self.base._check_target(target, pred)
-        self.base._check_values(pred, target)
-        mask = np.asarray(mask)
-        if mask.shape != pred.shape:
-            raise ValueError(f"MaskedLoss: mask has shape {mask.shape}, pred has {pred.shape}")
-        if mask.dtype.kind not in "fiub" or not np.all(np.isfinite(mask)) or np.any(mask < 0):
-            raise ValueError("MaskedLoss: mask must hold finite numbers >= 0 (1 = entry counts)")
-        self._cache = (pred, target, mask)
-        return float(np.sum(mask * self.base._entry_loss(pred, target)) / len(pred))
-
-    def backward(self):
-        pred, target, mask = self._saved()
-        dpred = mask * self.base._entry_grad(pred, target) / len(pred)
-        return dpred.astype(pred.dtype, copy=False)
 
 
 def autorec_network(n_users, n_hidden, activation="sigmoid", rng=None, dtype=np.float32):
@@ -102,8 +38,7 @@ def autorec_network(n_users, n_hidden, activation="sigmoid", rng=None, dtype=np.
     Parameter keys: "0.W" = V (U, H), "0.b" = mu (H,), then W (H, U) and b (U,) under the index of
     the last layer ("2." with an activation, "1." without).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    _checks.one_of(activation, "activation", tuple(ACTIVATIONS), "AutoRec")
     encoder = Dense(n_users, n_hidden, rng=rng, dtype=dtype)
     decoder = Dense(n_hidden, n_users, rng=rng, dtype=dtype)
     g = ACTIVATIONS[activation]
@@ -131,7 +66,9 @@ def cdae_network(n_users, n_items, n_factors, corruption, rng=None, dtype=np.flo
     return Sequential(Parallel(corrupted_input, user_node), Add(), Sigmoid(), decoder)
 
 
-class AutoRec(Recommender):
+@register("autorec", "item autoencoder of the ratings (Sedhain 2015)", needs=("ratings",),
+          cli_defaults={"n_epochs": 30})
+class AutoRec(NetworkRecommender):
     """Item-based AutoRec for explicit ratings: an autoencoder of each item's ratings.
 
     Input        r_i in R^U, item i's ratings by the U users, 0 where a user has not rated i
@@ -221,44 +158,52 @@ class AutoRec(Recommender):
         self.clip = clip
         self.verbose = verbose
 
+    validation_metric = "rmse"
+
+    def _check_hyperparameters(self, valid):
+        self._check_common(valid)
+        _checks.positive_int(self.n_hidden, "n_hidden", "AutoRec")
+        _checks.one_of(self.activation, "activation", tuple(ACTIVATIONS), "AutoRec")
+
     def _build_network(self, rng=None):
         return autorec_network(self.n_users_, self.n_hidden, self.activation, rng, self.dtype)
 
     def _fit(self, train, valid):
-        check_hyperparameters(self, valid, positive_ints=("n_hidden", "batch_size"))
+        self._check_hyperparameters(valid)
         ratings = explicit_ratings(train, "train", "AutoRec")
         if valid is not None:
-            valid_ratings = explicit_ratings(valid, "valid", "AutoRec")
-        rng = np.random.default_rng(self.random_state)
+            explicit_ratings(valid, "valid", "AutoRec")
+        self._rng = np.random.default_rng(self.random_state)
         self.global_mean_ = float(ratings.mean())
         self.rating_range_ = (float(ratings.min()), float(ratings.max()))
-        self.network_ = self._build_network(rng)
-        self._predictions = None
+        self.network_ = self._build_network(self._rng)
+        self._train(train, valid, self.n_epochs)
+        self._predictions = None  # early stopping may have restored an earlier epoch's weights
+
+    def _loss(self):
+        return MaskedLoss(MSELoss())
+
+    def _optimizer(self, network):
+        """Adam, its weight decay reg on the weights V and W only (not on the biases)."""
+        biases = [key for key in network.params if key.endswith(".b")]
+        return Adam(network, lr=self.lr, weight_decay=self.reg,
+                    groups=[{"params": biases, "weight_decay": 0.0}])
+
+    def _training_data(self, train):
+        """Each epoch: the items with train ratings in a new random order, batch_size per step;
+        a batch's input and target are its items' rating columns, its mask the observed entries."""
         item_csr = _transpose(self.train_csr_)
-        loss = MaskedLoss(MSELoss())
-        weights = [key for key in self.network_.params if key.endswith("W")]
-        optimizers = _adam(self.network_, self.lr, self.reg, decayed=weights)
-
-        def batch(items):
-            item_ratings, observed = _dense_rows(item_csr, items, self.dtype)
-            return item_ratings, item_ratings, observed  # input, target, mask
-
         rated_items = np.flatnonzero(np.diff(item_csr.indptr) > 0)
 
-        def run_epoch():
+        def draw():
             self._predictions = None
-            return _train_epoch(self, loss, optimizers, rated_items, batch, rng)
+            order = self._rng.permutation(rated_items)
+            for start in range(0, len(order), self.batch_size):
+                item_ratings, observed = _dense_rows(item_csr, order[start : start + self.batch_size],
+                                                     self.dtype)
+                yield Batch(item_ratings, item_ratings, observed)
 
-        def valid_rmse():
-            errors = valid_ratings - self.score_pairs(valid.user_index, valid.item_index)
-            return float(np.sqrt(np.mean(errors**2)))
-
-        run_epochs(self, run_epoch, None if valid is None else valid_rmse, "valid_rmse", +1)
-        self._predictions = None  # early stopping may have restored an earlier epoch's weights
-        self.network_.eval()
-
-    def _learned(self):
-        return tuple(self.network_.params.values())
+        return draw
 
     def predicted_ratings(self):
         """r_hat (I, U) of every item and user, with the mean fallback; computed once, then kept."""
@@ -281,7 +226,8 @@ class AutoRec(Recommender):
         return np.clip(scores, *self.rating_range_) if self.clip else scores
 
 
-class CDAE(Recommender):
+@register("cdae", "denoising autoencoder of each user's items (Wu 2016)")
+class CDAE(NetworkRecommender):
     """Collaborative denoising autoencoder for implicit feedback.
 
     Input        y_u in {0, 1}^I, user u's train items (ratings, if any, are ignored)
@@ -366,25 +312,39 @@ class CDAE(Recommender):
         self.early_stopping = early_stopping
         self.verbose = verbose
 
+    def _check_hyperparameters(self, valid):
+        self._check_common(valid)
+        _checks.positive_int(self.n_factors, "n_factors", "CDAE")
+        _checks.fraction(self.corruption, "corruption", "CDAE")
+        if self.n_negatives is not None:
+            _checks.positive_int(self.n_negatives, "n_negatives", "CDAE")
+
     def _build_network(self, rng=None):
         return cdae_network(
             self.n_users_, self.n_items_, self.n_factors, self.corruption, rng, self.dtype
         )
 
     def _fit(self, train, valid):
-        check_hyperparameters(self, valid, positive_ints=("n_factors", "batch_size"))
-        if not (np.isfinite(self.corruption) and 0 <= self.corruption < 1):
-            raise ValueError(f"CDAE: corruption must be in [0, 1), got {self.corruption!r}")
-        if self.n_negatives is not None:
-            check_positive_int(self, "n_negatives")
-        rng = np.random.default_rng(self.random_state)
-        self.network_ = self._build_network(rng)
-        loss = MaskedLoss(BCEWithLogitsLoss())
-        optimizers = _adam(self.network_, self.lr, self.reg, decayed=list(self.network_.params))
+        self._check_hyperparameters(valid)
+        self._rng = np.random.default_rng(self.random_state)
+        self.network_ = self._build_network(self._rng)
+        self._train(train, valid, self.n_epochs)
+
+    def _loss(self):
+        return MaskedLoss(BCEWithLogitsLoss())
+
+    def _optimizer(self, network):
+        return Adam(network, lr=self.lr, weight_decay=self.reg)
+
+    def _training_data(self, train):
+        """Each epoch: the users with train items in a new random order, batch_size per step;
+        input (clicks, users), target the clicks, mask the positives and sampled negatives."""
+        rng = self._rng
         sampler = None
         if self.n_negatives is not None:
             sampler = NegativeSampler(train, 1, seed=int(rng.integers(2**31)))
         n_positives = np.diff(self.train_csr_.indptr)
+        active_users = np.flatnonzero(n_positives > 0)
 
         def batch(users):
             _, clicks = _dense_rows(self.train_csr_, users, self.dtype)
@@ -395,21 +355,14 @@ class CDAE(Recommender):
                 n_draws = n_positives[users] * self.n_negatives
                 rows = np.repeat(np.arange(len(users)), n_draws)
                 mask[rows, sampler.sample(users[rows])[:, 0]] = 1
-            return (clicks, users), clicks, mask  # input, target, mask
+            return Batch((clicks, users), clicks, mask)
 
-        active_users = np.flatnonzero(n_positives > 0)
+        def draw():
+            order = rng.permutation(active_users)
+            return (batch(order[start : start + self.batch_size])
+                    for start in range(0, len(order), self.batch_size))
 
-        def run_epoch():
-            return _train_epoch(self, loss, optimizers, active_users, batch, rng)
-
-        def valid_hit_rate():
-            return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
-
-        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
-        self.network_.eval()
-
-    def _learned(self):
-        return tuple(self.network_.params.values())
+        return draw
 
     def score_items(self, user_index):
         """Logits z (n, I) of every item for n users (eval mode: no corruption)."""
@@ -418,47 +371,7 @@ class CDAE(Recommender):
         return predict(self.network_, (clicks, user_index), batch_size=256)
 
 
-# ----------------------------------------------------------------------------- shared helpers
-def _train_epoch(model, loss, optimizers, rows, make_batch, rng):
-    """One pass over ``rows`` in a new random order, ``model.batch_size`` rows per Adam step.
-
-    ``make_batch(rows)`` gives (inputs, target, mask) for the network and the MaskedLoss. Returns
-    the mean batch loss, each batch weighted by its number of rows.
-    """
-    network = model.network_
-    network.train()
-    order = rng.permutation(rows)
-    total = 0.0
-    for start in range(0, len(order), model.batch_size):
-        inputs, target, mask = make_batch(order[start : start + model.batch_size])
-        total += loss.forward(network.forward(inputs), target, mask) * len(target)
-        network.backward(loss.backward())
-        for optimizer in optimizers:
-            optimizer.step()
-        network.zero_grad()
-    return total / len(order)
-
-
-# What an optimizer reads from a model: some of a network's params and grads (the live arrays).
-# Its zero_grad is not used: the training loop calls network.zero_grad().
-_ParameterGroup = namedtuple("_ParameterGroup", "params grads")
-
-
-def _adam(network, lr, reg, decayed):
-    """Adam optimizers over the network's live arrays: weight decay reg on the keys in ``decayed``,
-    none on the others (a parameter group is just the ``params``/``grads`` dicts of some keys)."""
-    groups = [
-        ([key for key in network.params if key in decayed], reg),
-        ([key for key in network.params if key not in decayed], 0.0),
-    ]
-    return [
-        Adam(_ParameterGroup({k: network.params[k] for k in keys},
-                             {k: network.grads[k] for k in keys}), lr=lr, weight_decay=decay)
-        for keys, decay in groups
-        if keys
-    ]
-
-
+# ----------------------------------------------------------------------------- helpers
 def _dense_rows(csr, rows, dtype):
     """Some rows of a sparse matrix as dense arrays: (values (n, C), observed (n, C)).
 

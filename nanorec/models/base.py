@@ -1,4 +1,5 @@
-"""The Recommender base class: raw ids in and out, scoring in index space.
+"""The Recommender base class (raw ids in and out, scoring in index space), the network models'
+training skeleton, and the registry of models.
 
 A model works with indices: user u in 0..U-1, item i in 0..I-1 (the maps of the Interactions it was
 fitted on). A subclass writes two methods,
@@ -15,22 +16,59 @@ and inherits the public API that speaks raw ids:
 
 scikit-learn conventions: ``__init__`` only stores hyperparameters, learned attributes end in ``_``
 and ``fit`` returns ``self``.
+
+A model trained by gradient descent subclasses NetworkRecommender: it declares its network, loss,
+optimizer and one epoch's training samples, and the skeleton trains it through
+nanorec.training.run_epochs. ``@register(name, summary)`` puts a model class in REGISTRY, which
+gives the command line, ``Recommender.load``, ``nanorec gradcheck`` and ``nanorec verify`` every
+model: a new model is one file.
 """
 
+import importlib
 import inspect
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.interactions import CSR
-from nanorec.io import load_arrays, save_arrays
+from nanorec.evaluation.protocols import evaluate
+from nanorec.io import FormatError, load_arrays, save_arrays
 from nanorec.metrics.ranking import check_k
-from nanorec.scoring import csr_entries, row_blocks, top_k
+from nanorec.scoring import ColdStartError, csr_entries, row_blocks, top_k
+from nanorec.training import Samples, run_epochs, train_epoch
 
-class ColdStartError(KeyError):
-    """A user or item without training rows that a model cannot score (too little is known of it)."""
+REGISTRY = {}  # registered name -> model class, filled by @register as the classes are defined
 
-    def __str__(self):  # KeyError would print the message in quotes
-        return str(self.args[0])
+# what a model can need of its data: name -> (test on an Interactions, what it is, said to a user)
+NEEDS = {
+    "ratings": (lambda data: data.ratings is not None, "explicit ratings (a rating column)"),
+    "timestamps": (lambda data: data.timestamps is not None, "timestamps (a timestamp column)"),
+    "item features": (lambda data: data.item_features is not None, "item features"),
+    "side features": (lambda data: data.user_features is not None or data.item_features is not None,
+                      "user or item features"),
+}
+
+
+def register(name, summary, needs=(), cli_defaults=None):
+    """Class decorator: put a model in REGISTRY under ``name`` (its name on the command line).
+
+    summary : one line for ``nanorec train --help``
+    needs : what the data must have, keys of NEEDS ("ratings", "timestamps", ...)
+    cli_defaults : constructor arguments the command line uses instead of the defaults
+    """
+    unknown = [need for need in needs if need not in NEEDS]
+    if unknown:
+        raise ValueError(f"register: unknown needs {unknown}; known: {sorted(NEEDS)}")
+
+    def add(cls):
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ValueError(f"register: the name {name!r} is taken by {REGISTRY[name].__name__}")
+        cls.registered_name, cls.summary = name, summary
+        cls.needs, cls.cli_defaults = tuple(needs), dict(cli_defaults or {})
+        REGISTRY[name] = cls
+        return cls
+
+    return add
 
 
 class Recommender:
@@ -68,13 +106,17 @@ class Recommender:
                 )
         if len(train) == 0:
             raise ValueError(f"{type(self).__name__}.fit got an empty train set")
+        self._set_vocabulary(train)
+        self._fit(train, valid)
+        return self
+
+    def _set_vocabulary(self, train):
+        """The fitted ids of ``train``: user_ids_, item_ids_, n_users_, n_items_, train_csr_."""
         self.user_ids_ = np.asarray(train.user_ids)
         self.item_ids_ = np.asarray(train.item_ids)
         self.n_users_, self.n_items_ = int(train.n_users), int(train.n_items)
         self.train_csr_ = train.to_csr()
         self._lookups = {}  # raw id -> index dicts, built on first use
-        self._fit(train, valid)
-        return self
 
     def _fit(self, train, valid):
         """Learn the parameters; subclasses implement it (fit has already set the ``*_`` ids)."""
@@ -261,19 +303,19 @@ class Recommender:
             metadata = getattr(self, "metadata_", {})
         if not isinstance(metadata, dict):
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-        header = {"params": _jsonable(self.get_params()), "fitted": _jsonable(fitted),
-                  "networks": networks, "metadata": _jsonable(metadata)}
+        header = {"module": type(self).__module__, "params": _jsonable(self.get_params()),
+                  "fitted": _jsonable(fitted), "networks": networks, "metadata": _jsonable(metadata)}
         return arrays, header
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`. ``Recommender.load`` accepts any model class;
-        ``BiasedMF.load`` insists the file holds a BiasedMF. Raises nanorec.io.FormatError on a
-        truncated, foreign, other-model or newer-version file."""
+        """Read a model written by :meth:`save`. ``Recommender.load`` accepts any registered model
+        class; ``BiasedMF.load`` insists the file holds a BiasedMF. Raises nanorec.io.FormatError
+        on a truncated, foreign, other-model or newer-version file."""
         header, arrays = load_arrays(path, kind=None if cls is Recommender else cls.__name__)
-        model_class = _model_classes().get(header["kind"])
+        model_class = _registered_class(header)
         if model_class is None:
-            raise ValueError(f"{path} holds an unknown model class {header['kind']!r}")
+            raise FormatError(f"{path} holds an unknown model class {header['kind']!r}")
         return model_class._from_state(header, arrays)
 
     @classmethod
@@ -328,6 +370,124 @@ class Recommender:
         return explain_by_similarity(self, user_index, item_index)
 
 
+class NetworkRecommender(Recommender):
+    """A recommender that is a network of nanorec.nn layers, trained by gradient descent.
+
+    A subclass declares
+        _check_hyperparameters(valid)   its argument checks (``_check_common`` does the shared ones)
+        _build_network()                the network, from the hyperparameters and the fitted
+                                        sizes (called by fit, and by load with the saved arrays)
+        _loss()                         the Loss of the network's output
+        _optimizer(network)             the Optimizer of the network's parameters
+        _training_data(train)           the set-up of one fit; returns draw(): one epoch's
+                                        samples (Samples, or any iterable of nanorec.training.Batch)
+    and, with a fused Numba kernel, ``fused`` (a constructor argument) and
+        _fused_epoch(samples, optimizer) -> the epoch's mean loss, taking the very steps
+                                        train_epoch takes on the same Samples (a test holds them
+                                        equal in float64)
+
+    ``fit`` builds ``network_`` and trains it by nanorec.training.run_epochs: each epoch draws
+    its samples and runs train_epoch (or the fused kernel) on them; with ``fit(train, valid)``
+    each epoch is scored on valid by ``validation_metric`` (full ranking; "rmse" for rating
+    models), which early stopping watches. Fitted: network_ (left in eval mode), history_,
+    epoch_seconds_, best_epoch_.
+    """
+
+    validation_metric = "hr@10"
+    fused = False
+
+    def _fit(self, train, valid):
+        self._check_hyperparameters(valid)
+        self.network_ = self._build_network()
+        self._train(train, valid, self.n_epochs)
+
+    def _train(self, train, valid, n_epochs):
+        """Train ``network_`` from its current parameters for n_epochs (fit, and fine-tuning)."""
+        draw = self._training_data(train)
+        network, loss = self.network_, self._loss()
+        optimizer = self._optimizer(network)
+
+        def run_epoch():
+            samples = draw()
+            if self.fused:
+                return self._fused_epoch(samples, optimizer)
+            mean = train_epoch(network, loss, optimizer, samples)
+            network.eval()
+            return mean
+
+        self._run_epochs(run_epoch, train, valid, n_epochs, list(network.params.values()))
+        network.eval()
+
+    def _run_epochs(self, run_epoch, train, valid, n_epochs, params):
+        """nanorec.training.run_epochs with this model's validation, early stopping and display;
+        sets history_, epoch_seconds_ and best_epoch_."""
+        metric, validate = self.validation_metric, None
+        if valid is not None:
+            def validate():
+                result = evaluate(self, valid, train=train, metrics=(metric,))
+                return {f"valid_{metric}": float(result[metric])}
+
+        early_stopping = None if valid is None else getattr(self, "early_stopping", None)
+        run = run_epochs(run_epoch, n_epochs, validate, metric not in ("rmse", "mae"),
+                         early_stopping, params,
+                         getattr(self, "verbose", False), type(self).__name__)
+        self.history_, self.epoch_seconds_, self.best_epoch_ = run
+
+    def _check_common(self, valid):
+        """The checks every network model needs: n_epochs, lr, reg, batch_size and early_stopping
+        (those the model has), dtype; ratings when validation_metric is a rating error."""
+        name = type(self).__name__
+        for attribute in ("n_epochs", "batch_size"):
+            if hasattr(self, attribute):
+                _checks.positive_int(getattr(self, attribute), attribute, name)
+        _checks.positive(self.lr, "lr", name)
+        if hasattr(self, "reg"):
+            _checks.non_negative(self.reg, "reg", name)
+        _checks.float_dtype(self.dtype, name)
+        if getattr(self, "early_stopping", None) is not None:
+            _checks.positive_int(self.early_stopping, "early_stopping", name)
+            if valid is None:
+                raise ValueError(f"{name}: early_stopping needs validation data: fit(train, valid)")
+        if self.fused is not False:
+            _checks.boolean(self.fused, "fused", name)
+
+    def _check_hyperparameters(self, valid):
+        self._check_common(valid)
+
+    def _fused_epoch(self, samples, optimizer):
+        raise NotImplementedError(f"{type(self).__name__} has no fused kernel")
+
+    def _gradcheck_batch(self, train):
+        """A batch of training data as an epoch feeds it to network_ (for gradient checks)."""
+        samples = self._training_data(train)()
+        return next(iter(samples.batches() if isinstance(samples, Samples) else samples))
+
+
+def explicit_ratings(data, name, model_name):
+    """The ratings of ``data`` (the ``name`` argument of ``model_name``.fit); implicit data fails."""
+    if data.ratings is None:
+        raise ValueError(
+            f"{model_name} needs explicit ratings, but {name} is implicit feedback (ratings=None); "
+            "use BPRMF for implicit feedback"
+        )
+    return data.ratings
+
+
+def tail_weights(data, tail_weight):
+    """Per-row loss weights against the long tail: w (n,) float64, one per row of ``data``.
+
+        w[r] = (n_i / mean n) ** (-tail_weight)   for row r of item i, then rescaled to mean 1
+                                                  over the rows
+        n_i = rows of item i in ``data``, mean n = their mean over the I items
+
+    tail_weight = 0 gives exactly ones (x ** -0 = 1, mean 1), so a weighted training is the
+    unweighted one bit for bit. Used by BiasedMF, BPRMF, MatrixFactorization and NeuMF.
+    """
+    counts = np.bincount(data.item_index, minlength=data.n_items).astype(np.float64)
+    weights = (counts[data.item_index] / counts.mean()) ** -tail_weight
+    return weights / weights.mean()
+
+
 def _storable(array, name):
     """Arrays of Python objects (mixed raw ids) would need pickle: store them as strings."""
     if array.dtype.hasobject:
@@ -350,14 +510,16 @@ def _jsonable(value):
     return value
 
 
-def _model_classes():
-    """Every Recommender subclass, by class name."""
-    import nanorec.models  # noqa: F401  (imports every model module, so each class is registered)
-    import nanorec.privacy  # noqa: F401  (FederatedMF, DPBiasedMF: models built on the models)
-
-    found, stack = {}, [Recommender]
-    while stack:
-        for subclass in stack.pop().__subclasses__():
-            found[subclass.__name__] = subclass
-            stack.append(subclass)
-    return found
+def _registered_class(header):
+    """The registered class named by a file's header, or None. A class whose module is not
+    imported yet (nanorec.privacy's, say) is registered by importing the nanorec module the header
+    names: models never import the packages built on them, and load still finds every model."""
+    kind, module = header.get("kind"), header.get("module")
+    by_class_name = {model.__name__: model for model in REGISTRY.values()}
+    if kind not in by_class_name and isinstance(module, str) and module.startswith("nanorec."):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return None
+        by_class_name = {model.__name__: model for model in REGISTRY.values()}
+    return by_class_name.get(kind)

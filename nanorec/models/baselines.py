@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from nanorec.models.base import Recommender
+from nanorec.models.base import Recommender, register
 
 
+@register("popularity", "most interacted items first (the baseline)")
 class Popularity(Recommender):
     """Recommend the items with the most training interactions.
 
@@ -26,28 +27,29 @@ class Popularity(Recommender):
         return self.item_counts_[np.asarray(item_index)]
 
 
+@register("random", "a random order per user (the floor)")
 class Random(Recommender):
     """Rank the items in a random order, a different one for each user.
 
-    Score    s[u, i] ~ Uniform[0, 1), drawn by np.random.default_rng((seed, u)): a fixed function of
-             (seed, u, i), so predict, recommend and repeated calls all agree.
+    Score    s[u, i] ~ Uniform[0, 1), drawn by np.random.default_rng((random_state, u)): a fixed
+             function of (random_state, u, i), so predict, recommend and repeated calls all agree.
 
     Parameters
     ----------
-    seed : int
+    random_state : int
     """
 
     cold_start = ("users", "items")
 
-    def __init__(self, seed=0):
-        self.seed = seed
+    def __init__(self, random_state=0):
+        self.random_state = random_state
 
     def _fit(self, train, valid):
         pass  # nothing to learn
 
     def score_items(self, user_index):
         rows = [
-            np.random.default_rng((self.seed, int(u))).random(self.n_items_)
+            np.random.default_rng((self.random_state, int(u))).random(self.n_items_)
             for u in user_index
         ]
         return np.array(rows).reshape(len(user_index), self.n_items_)  # (0, I) when no user

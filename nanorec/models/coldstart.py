@@ -42,9 +42,10 @@ from typing import NamedTuple
 import numpy as np
 
 from nanorec.data.features import unit_rows
-from nanorec.models.base import ColdStartError, Recommender, _jsonable, _model_classes
-from nanorec.models.fitting import check_positive_int
-from nanorec.scoring import csr_entries, row_blocks
+from nanorec import _checks
+from nanorec.models.base import Recommender, _jsonable, _registered_class, register
+from nanorec.models.mf import BPRMF
+from nanorec.scoring import ColdStartError, csr_entries, row_blocks
 
 STAGES = ("primary", "primary_cold", "neighbours", "popularity")
 TIE_BREAK = 1e-3  # weight of popularity in the neighbours' score: below one vote's share when k <= 999
@@ -63,13 +64,15 @@ class _Asked(NamedTuple):
         return _Asked(*(values[rows] for values in self))
 
 
+@register("cold-start", "a model (BPRMF) with fallbacks for users without rows: their features, "
+          "demographic neighbours, popularity")
 class ColdStartRecommender(Recommender):
     """A primary model with fallbacks for users it cannot score (module docstring).
 
     Parameters
     ----------
-    primary : Recommender
-        Unfitted; ``fit`` fits a copy (``primary_``) on the same train data.
+    primary : Recommender or None
+        Unfitted; ``fit`` fits a copy (``primary_``) on the same train data. None: BPRMF().
     neighbours : int
         k, the train users whose items the neighbours stage counts. With a few categorical
         features (age bucket, gender) many users are equally similar, and a larger k averages
@@ -86,16 +89,17 @@ class ColdStartRecommender(Recommender):
 
     cold_start = ("users", "items")  # after fit: "items" only if the primary scores cold items
 
-    def __init__(self, primary, neighbours=100):
+    def __init__(self, primary=None, neighbours=100):
         self.primary = primary
         self.neighbours = neighbours
 
     def _fit(self, train, valid):
-        if not isinstance(self.primary, Recommender):
+        template = BPRMF() if self.primary is None else self.primary
+        if not isinstance(template, Recommender):
             raise TypeError(f"ColdStartRecommender: primary must be a nanorec Recommender, got "
                             f"{type(self.primary).__name__}")
-        check_positive_int(self, "neighbours")
-        primary = type(self.primary)(**self.primary.get_params()).fit(train, valid)
+        _checks.positive_int(self.neighbours, "neighbours", "ColdStartRecommender")
+        primary = type(template)(**template.get_params()).fit(train, valid)
         self._adopt(primary, train.user_features, train.user_feature_names)
 
     def _adopt(self, primary, user_features, user_feature_names):
@@ -302,7 +306,7 @@ class ColdStartRecommender(Recommender):
     @classmethod
     def _from_state(cls, header, arrays):
         primary_header = dict(header["primary"])
-        primary_class = _model_classes()[primary_header.pop("kind")]
+        primary_class = _registered_class(primary_header)
         primary = primary_class._from_state(primary_header, {
             name.split("/", 1)[1]: values for name, values in arrays.items() if name.startswith("primary/")
         })

@@ -27,53 +27,18 @@ ContentBased's profile (profile="rating"). Side features come from the Interacti
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.interactions import Interactions
 from nanorec.data.sampling import NegativeSampler
-from nanorec.evaluation.protocols import evaluate
-from nanorec.models.base import ColdStartError, Recommender
-from nanorec.models.fitting import (
-    check_hyperparameters,
-    check_number,
-    check_positive_int,
-    run_epochs,
-)
+from nanorec.models.base import NetworkRecommender, register
 from nanorec.nn.activations import ReLU
-from nanorec.nn.base import Layer, check_array, check_upstream
-from nanorec.nn.layers import Add, Dense, Dot, Embedding, Parallel, Sequential
+from nanorec.nn.layers import Add, Dense, Dot, Embedding, Parallel, ProfileMatch, Sequential
 from nanorec.nn.losses import BCEWithLogitsLoss
 from nanorec.optim.optimizers import Adam
-from nanorec.scoring import csr_entries, row_blocks
+from nanorec.scoring import ColdStartError, csr_entries, row_blocks
+from nanorec.training import Batch
 
 PAIRS_PER_FORWARD = 2**15  # (user, item) pairs pushed through an MLP at once when scoring
-
-
-class ProfileMatch(Layer):
-    """(p, x, z) -> y = [p | x | p * x | z]: a user's profile p beside an item's features x, where
-    they agree (the elementwise product), and the user's own features z.
-
-    Shapes: p (N, D), x (N, D), z (N, F) -> y (N, 3 D + F)
-    Backward, given dy = [dy_p | dy_x | dy_px | dy_z] (split like y):
-        dp = dy_p + dy_px * x      dx = dy_x + dy_px * p      dz = dy_z
-    """
-
-    def forward(self, inputs):
-        if not isinstance(inputs, (tuple, list)) or len(inputs) != 3:
-            raise TypeError("ProfileMatch: expected a tuple (profile, item_features, user_features)")
-        p, x, z = (check_array(a, 2, "ProfileMatch", name) for a, name in zip(inputs, "pxz"))
-        if p.shape != x.shape or len(z) != len(p):
-            raise ValueError(
-                f"ProfileMatch: p and x need one shape and z as many rows, got {p.shape}, "
-                f"{x.shape}, {z.shape}"
-            )
-        self._save(p, x, z.shape[1])
-        return np.concatenate([p, x, p * x, z], axis=1)
-
-    def backward(self, dy):
-        p, x, n_user_features = self._saved()
-        n, d = p.shape
-        dy = check_upstream(dy, (n, 3 * d + n_user_features), "ProfileMatch")
-        dy_p, dy_x, dy_px, dz = np.split(dy, [d, 2 * d, 3 * d], axis=1)
-        return dy_p + dy_px * x, dy_x + dy_px * p, dz
 
 
 def feature_mlp(n_in, hidden, n_out, rng, dtype):
@@ -85,7 +50,7 @@ def feature_mlp(n_in, hidden, n_out, rng, dtype):
     return Sequential(*layers, Dense(sizes[-1], n_out, rng=rng, dtype=dtype))
 
 
-class _SideFeatureModel(Recommender):
+class _SideFeatureModel(NetworkRecommender):
     """What ContentBased and Hybrid share: the training loop, side features, cold-start scoring.
 
     A subclass writes
@@ -105,7 +70,7 @@ class _SideFeatureModel(Recommender):
     # ------------------------------------------------------------------ training
     def _fit(self, train, valid):
         self._check_hyperparameters(valid)
-        rng = np.random.default_rng(self.random_state)
+        self._rng = np.random.default_rng(self.random_state)
         dtype = np.dtype(self.dtype)
         for kind in ("user", "item"):
             features, names = _side_features(train, kind, dtype)
@@ -113,48 +78,43 @@ class _SideFeatureModel(Recommender):
             setattr(self, f"{kind}_feature_names_", names)
             setattr(self, f"n_{kind}_features_", features.shape[1])
         self.item_counts_ = np.bincount(train.item_index, minlength=self.n_items_).astype(np.float64)
-        make_batch = self._prepare(train, rng)
+        self._make_batch = self._prepare(train, self._rng)
         self.network_ = self._build_network()
-        optimizer = Adam(self.network_, lr=self.lr, weight_decay=self.reg)
-        loss = BCEWithLogitsLoss()
+        self._train(train, valid, self.n_epochs)
+
+    def _loss(self):
+        return BCEWithLogitsLoss()
+
+    def _optimizer(self, network):
+        return Adam(network, lr=self.lr, weight_decay=self.reg)
+
+    def _training_data(self, train):
+        """Each epoch: the train rows in a new random order, batch_size rows per step, each row
+        (label 1) followed by its n_negatives negatives (label 0)."""
+        rng = self._rng
         draw_negatives = _negatives_among_known_items(train, self.n_negatives, rng)
         group = 1 + self.n_negatives  # a positive and its negatives
-        labels = np.zeros((self.batch_size, group), dtype)
+        labels = np.zeros((self.batch_size, group), self.dtype)
         labels[:, 0] = 1  # sample b * group + 0 is row b's positive, the next n_negatives are not
 
-        def run_epoch():
-            self.network_.train()
+        def draw():
             order = rng.permutation(len(train))
             negatives = draw_negatives(train.user_index[order])
-            total = 0.0
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 users = train.user_index[rows]
-                items = np.column_stack([train.item_index[rows], negatives[start : start + len(rows)]])
-                logits = self.network_.forward(make_batch(rows, users, items))
-                total += loss.forward(logits, labels[: len(rows)].reshape(-1, 1)) * len(rows)
-                self.network_.backward(loss.backward())
-                optimizer.step()
-                optimizer.zero_grad()
-            self.network_.eval()
-            return total / len(order)
+                items = np.column_stack([train.item_index[rows],
+                                         negatives[start : start + len(rows)]])
+                yield Batch(self._make_batch(rows, users, items),
+                            labels[: len(rows)].reshape(-1, 1))
 
-        def valid_hit_rate():
-            return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
-
-        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
-
-    def _learned(self):
-        """The arrays early stopping copies and restores (read by mf._run_epochs)."""
-        return list(self.network_.params.values())
+        return draw
 
     def _check_hyperparameters(self, valid):
-        check_hyperparameters(self, valid, positive_ints=("batch_size", "n_negatives"))
-        if not isinstance(self.hidden, (tuple, list)):
-            raise ValueError(f"{type(self).__name__}: hidden must be a tuple of layer sizes, "
-                             f"got {self.hidden!r}")
-        for size in self.hidden:
-            check_positive_int(self, "every size in hidden", size)
+        name = type(self).__name__
+        self._check_common(valid)
+        _checks.positive_int(self.n_negatives, "n_negatives", name)
+        _checks.sizes(self.hidden, "hidden", name)
 
     # ------------------------------------------------------------------ scoring
     def score_items(self, user_index):
@@ -308,6 +268,8 @@ class _SideFeatureModel(Recommender):
         return score, method, labels, values, baseline
 
 
+@register("content", "MLP on the user's profile and the item features (no ids)",
+          needs=("item features",))
 class ContentBased(_SideFeatureModel):
     """Content-based ranking: an MLP compares a user's profile with an item's content.
 
@@ -378,9 +340,8 @@ class ContentBased(_SideFeatureModel):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        if self.profile not in ("mean", "rating"):
-            raise ValueError(f"ContentBased: profile must be 'mean' or 'rating', got {self.profile!r}")
-        check_number(self, "cold_dropout", high=1.0)
+        _checks.one_of(self.profile, "profile", ("mean", "rating"), "ContentBased")
+        _checks.fraction(self.cold_dropout, "cold_dropout", "ContentBased")
 
     def _build_network(self):
         rng = np.random.default_rng(self.random_state)
@@ -470,6 +431,7 @@ class ContentBased(_SideFeatureModel):
         return scores
 
 
+@register("hybrid", "two towers: ids plus side features", needs=("side features",))
 class Hybrid(_SideFeatureModel):
     """Two towers: an ID embedding plus an MLP of the side features on each side, scored by a dot.
 
@@ -539,8 +501,8 @@ class Hybrid(_SideFeatureModel):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        check_positive_int(self, "n_factors")
-        check_number(self, "id_dropout", high=1.0)
+        _checks.positive_int(self.n_factors, "n_factors", "Hybrid")
+        _checks.fraction(self.id_dropout, "id_dropout", "Hybrid")
 
     def _build_network(self):
         rng = np.random.default_rng(self.random_state)

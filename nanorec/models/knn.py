@@ -14,7 +14,8 @@ Finding every item's neighbours is the hot loop: for each item i, count the co-o
 import numba
 import numpy as np
 
-from nanorec.models.base import Recommender
+from nanorec import _checks
+from nanorec.models.base import Recommender, register
 from nanorec.scoring import csr_entries
 
 
@@ -103,6 +104,7 @@ def item_neighbours_nb(indptr, indices, item_indptr, item_users, k, shrink):
     return neighbours, similarities
 
 
+@register("item-knn", "items similar (cosine) to the user's items")
 class ItemKNN(Recommender):
     """Item-based k-nearest-neighbour recommender with cosine similarity.
 
@@ -131,10 +133,8 @@ class ItemKNN(Recommender):
         self.shrink = shrink
 
     def _fit(self, train, valid):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"ItemKNN: k must be a positive integer, got {self.k!r}")
-        if not (isinstance(self.shrink, (int, float, np.number)) and 0 <= self.shrink < np.inf):
-            raise ValueError(f"ItemKNN: shrink must be a finite number >= 0, got {self.shrink!r}")
+        _checks.positive_int(self.k, "k", "ItemKNN")
+        _checks.non_negative(self.shrink, "shrink", "ItemKNN")
         csr = self.train_csr_
         by_item = np.argsort(csr.indices, kind="stable")  # CSR -> CSC: entries grouped by item
         item_users = np.repeat(np.arange(self.n_users_), np.diff(csr.indptr))[by_item]

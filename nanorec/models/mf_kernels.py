@@ -1,27 +1,19 @@
-"""One SGD epoch of matrix factorization, as a Numba kernel beside its plain NumPy twin.
+"""One SGD epoch of matrix factorization as a Numba kernel: BiasedMF's and BPRMF's fused paths.
 
-Each pair has one signature: arrays and scalars in, the parameters updated in place, the epoch loss
-out. The random parts of an epoch (the order of the ratings, the negative items of BPR) are drawn by
-the caller, so a kernel and its twin given the same inputs walk through exactly the same samples.
+Each kernel takes, in one compiled loop, the steps that the model's composed network
+(nanorec.models.mf: BiasedMFNetwork, BPRMFNetwork) takes one sample at a time with SGD; that
+network is the readable reference, and a test holds each kernel equal to it in float64. Arrays
+and scalars in, the parameters updated in place, the epoch loss out. The random parts of an epoch
+(the order of the ratings, the negative items of BPR) are drawn by the caller, so the kernel and
+the network walk through exactly the same samples.
 
-SGD is sequential: the update of sample t reads the parameters left by sample t - 1. That is why the
-twins loop over samples in Python too (they are the readable reference, and slow) and why the
-kernels are loops compiled by Numba rather than vectorized NumPy.
-
-Compiler options, chosen by measuring one 20-epoch BiasedMF fit on all 100,000 MovieLens-100K
-ratings (100 factors, float32 parameters; Surprise's SVD takes 0.72 s on the same machine):
-
-    arithmetic in         fastmath=False    fastmath=True
-    float64 (default)         0.46 s            0.26 s
-    float32 (as params)       0.27 s            0.125 s   (5.8x Surprise: the setting used)
-
-    fastmath=True       lets LLVM reorder the sums of the dot products into SIMD lanes. The price:
-                        in float64 a kernel matches its twin to about 1e-12 relative, not bit for
-                        bit (the tests use rtol=1e-9).
-    float32 arithmetic  the kernels cast their scalars to the parameters' dtype, so float32
-                        parameters give twice as many SIMD lanes as float64.
-    error_model="numpy" division by zero gives inf/nan as in NumPy instead of raising (no check).
-    boundscheck=False   the ids come from an Interactions, whose indices are checked on creation.
+Compiler options (benchmarks/README.md has the measurements behind them):
+    fastmath=True        lets LLVM reorder the sums of the dot products into SIMD lanes; in
+                         float64 a kernel then matches the network to about 1e-12, not bit for bit
+    float32 arithmetic   the kernels cast their scalars to the parameters' dtype, so float32
+                         parameters give twice as many SIMD lanes as float64
+    error_model="numpy"  division by zero gives inf/nan as in NumPy instead of raising (no check)
+    boundscheck=False    the ids come from an Interactions, whose indices are checked on creation
 """
 
 import numba
@@ -41,11 +33,8 @@ def prefetch(typingctx, matrix, row, column):
 
     A hint, nothing else: it reads no value and changes nothing (LLVM's ``llvm.prefetch``, an x86
     ``prefetcht0``). BiasedMF's kernel calls it for the item of the rating PREFETCH_AHEAD steps
-    later, so that its factors are in cache by the time they are used. Measured on one epoch (100
-    factors, float32) over 3 * 10^6 ratings of bench_scaling.py's synthetic data (20,000 items:
-    8 MB of item factors, more than a core's cache), users' blocks in random order: 107-124 ns per
-    rating without the hint, 84 ns with it 16 ratings ahead. The BPR kernel does without: there
-    the hint cost more on MovieLens-100K (whose tables fit in cache) than it saved at scale.
+    later, so that its factors are in cache by the time they are used (it pays once the item
+    table outgrows the cache; benchmarks/README.md).
     """
     def codegen(context, builder, signature, args):
         matrix_type, row_type, column_type = signature.args
@@ -78,61 +67,18 @@ def prefetch_row(matrix, row):
         prefetch(matrix, row, column)
 
 
-def biased_mf_epoch_ref(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, weights=None):
-    """One epoch of Surprise-style SGD for biased MF, in plain NumPy (the readable reference).
-
-    For each sample s = order[t] with u = users[s], i = items[s], r = ratings[s], w = weights[s]:
-
-        e     = r - (mu + bu[u] + bi[i] + P[u] . Q[i])
-        bu[u] += lr * (w * e - reg * bu[u])
-        bi[i] += lr * (w * e - reg * bi[i])
-        P[u]  += lr * (w * e * Q[i] - reg * P[u])
-        Q[i]  += lr * (w * e * P_old[u] - reg * Q[i])  P_old[u]: P[u] before this step
-
-    which is one SGD step on w * (r - r_hat)^2 / 2 + reg / 2 * (bu[u]^2 + bi[i]^2 + |P[u]|^2
-    + |Q[i]|^2): the weight scales the error term and its gradient, not the regularization.
-
-    Parameters
-    ----------
-    users, items : int arrays (n,)
-        Index of the user and of the item of each rating.
-    ratings : float array (n,)
-    order : int array (T,)
-        The samples to visit, in this order (usually a permutation of 0..n-1).
-    mu : float
-        Global mean rating (not learned).
-    bu : float array (U,), bi : float array (I,)
-        User and item biases, updated in place.
-    P : float array (U, K), Q : float array (I, K)
-        User and item factors, updated in place.
-    lr, reg : float
-        Learning rate and L2 regularization.
-    weights : float array (n,) or None
-        Loss weight w of each rating; None: w = 1 for every rating (the unweighted epoch, the
-        same arithmetic as weights of exactly 1).
-
-    Returns
-    -------
-    float
-        Sum over the visited samples of w * e^2, each e taken before its update.
-    """
-    sse = 0.0
-    for s in order:
-        u, i = users[s], items[s]
-        e = ratings[s] - (mu + bu[u] + bi[i] + P[u] @ Q[i])
-        we = e if weights is None else weights[s] * e  # w * e: the weighted error
-        sse += we * e
-        bu[u] += lr * (we - reg * bu[u])
-        bi[i] += lr * (we - reg * bi[i])
-        P_old = P[u].copy()
-        P[u] += lr * (we * Q[i] - reg * P[u])
-        Q[i] += lr * (we * P_old - reg * Q[i])
-    return float(sse)
-
-
 @numba.njit(**_JIT)
 def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, weights=None):
-    """Numba kernel of ``biased_mf_epoch_ref``: same arguments, same updates, same return value."""
+    """One epoch of BiasedMF's SGD: for each sample s = order[t], u = users[s], i = items[s],
+
+        e = ratings[s] - (mu + bu[u] + bi[i] + P[u] . Q[i]);   w = weights[s] (1 when None)
+        bu[u] += lr * (w e - reg bu[u]);   bi[i] += lr * (w e - reg bi[i])
+        P[u]  += lr * (w e Q[i] - reg P[u]);   Q[i] += lr * (w e P[u] - reg Q[i])
+
+    every right-hand side read before the step. Shapes: users, items, ratings (n,); order (T,);
+    bu (U,), bi (I,), P (U, K), Q (I, K), updated in place; weights (n,) or None. Returns the
+    sum over the visited samples of w e^2, each e taken before its step.
+    """
     real = P.dtype.type  # compute in the parameters' dtype: float32 doubles the SIMD lanes
     mu, lr, reg = real(mu), real(lr), real(reg)
     n_factors = P.shape[1]
@@ -157,89 +103,34 @@ def biased_mf_epoch_nb(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, 
     return sse
 
 
-def _log1p_exp(z):
-    """log(1 + exp(z)) without overflow: max(z, 0) + log(1 + exp(-|z|))."""
+@numba.njit(**_JIT)
+def log1p_exp(z):
+    """log(1 + exp(z)) of a scalar without overflow: max(z, 0) + log(1 + exp(-|z|))."""
     return max(z, 0.0) + np.log1p(np.exp(-abs(z)))
 
 
-def _sigmoid(z):
-    """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
+@numba.njit(**_JIT)
+def sigmoid_scalar(z):
+    """1 / (1 + exp(-z)) of a scalar without overflow: exp is only taken of -|z|."""
     ez = np.exp(-abs(z))
     return 1.0 / (1.0 + ez) if z >= 0 else ez / (1.0 + ez)
 
 
-def bpr_epoch_ref(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=None):
-    """One epoch of SGD on BPR triples, in plain NumPy (the readable reference).
-
-    For each triple t, user u = users[t] prefers i = pos_items[t] to a negative j, taken among the
-    m candidates c = neg_items[t] (m = 1: j is the one given, plain BPR; m > 1: dynamic negative
-    sampling, j is the candidate the current model ranks highest, the hardest one):
-
-        j     = c[argmax over k of x_hat[u, c[k]]]         x_hat[u, c] = P[u] . Q[c] + b[c]
-                                                           (ties: the first such candidate)
-        x     = P[u] . (Q[i] - Q[j]) + b[i] - b[j]          the margin
-        loss  = -w * log sigmoid(x) = w * log(1 + exp(-x))  w = weights[t]
-        g     = w * sigmoid(-x)                             = -d loss / d x
-        b[i]  += lr * ( g - reg * b[i])
-        b[j]  += lr * (-g - reg * b[j])
-        P[u]  += lr * ( g * (Q[i] - Q[j]) - reg * P[u])
-        Q[i]  += lr * ( g * P_old[u] - reg * Q[i])
-        Q[j]  += lr * (-g * P_old[u] - reg * Q[j])
-
-    one SGD step on loss + reg / 2 * (|P[u]|^2 + |Q[i]|^2 + |Q[j]|^2 + b[i]^2 + b[j]^2), with every
-    right-hand side read before the step (the choice of j is not differentiated: it is a sample);
-    the weight scales the BPR term and its gradient, not the regularization.
-    The negatives must differ from the positives (i != j).
-
-    Parameters
-    ----------
-    users, pos_items : int arrays (n,)
-        The pairs (u, i), visited in this order.
-    neg_items : int array (n,) or (n, m)
-        One negative per pair, or m candidate negatives per pair.
-    P : float array (U, K), Q : float array (I, K), item_bias : float array (I,)
-        Updated in place.
-    lr, reg : float
-        Learning rate and L2 regularization.
-    weights : float array (n,) or None
-        Loss weight w of each triple; None: w = 1 for every triple (the unweighted epoch, the same
-        arithmetic as weights of exactly 1).
-
-    Returns
-    -------
-    float
-        Sum of the weighted BPR losses w * log(1 + exp(-x)), each x taken before its update.
-
-    Reference: Zhang, Chen, Wang & Yu (2013), "Optimizing top-n collaborative filtering via dynamic
-    negative item sampling" (the choice among m candidates).
-    """
-    candidates = np.reshape(neg_items, (len(users), -1))
-    loss = 0.0
-    for t, (u, i, c) in enumerate(zip(users, pos_items, candidates)):
-        w = 1.0 if weights is None else weights[t]
-        j = c[np.argmax(Q[c] @ P[u] + item_bias[c])]
-        x = P[u] @ (Q[i] - Q[j]) + item_bias[i] - item_bias[j]
-        loss += w * _log1p_exp(-x)
-        g = w * _sigmoid(-x)
-        item_bias[i] += lr * (g - reg * item_bias[i])
-        item_bias[j] += lr * (-g - reg * item_bias[j])
-        P_old = P[u].copy()
-        P[u] += lr * (g * (Q[i] - Q[j]) - reg * P[u])
-        Q[i] += lr * (g * P_old - reg * Q[i])
-        Q[j] += lr * (-g * P_old - reg * Q[j])
-    return float(loss)
-
-
-_log1p_exp_nb = numba.njit(**_JIT)(_log1p_exp)
-_sigmoid_nb = numba.njit(**_JIT)(_sigmoid)
-
-
 @numba.njit(**_JIT)
 def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=None):
-    """Numba kernel of ``bpr_epoch_ref``: same arguments, same updates, same return value.
+    """One epoch of BPRMF's SGD over the triples in order: for t = 0 .. n - 1, u = users[t],
+    i = pos_items[t], and j the candidate of neg_items[t] (m of them) with the highest
+    x_hat[u, c] = P[u] . Q[c] + b[c] (the first of equals):
 
-    The choice among the candidates is written inline rather than as a helper function: measured
-    at m = 3 on MovieLens-100K, 91 against 142 ns per triple (best of 25 epochs).
+        x = x_hat[u, i] - x_hat[u, j];   g = w sigmoid(-x);   w = weights[t] (1 when None)
+        b[i] += lr (g - reg b[i]);   b[j] += lr (-g - reg b[j])
+        P[u] += lr (g (Q[i] - Q[j]) - reg P[u])
+        Q[i] += lr (g P[u] - reg Q[i]);   Q[j] += lr (-g P[u] - reg Q[j])
+
+    every right-hand side read before the step. Shapes: users, pos_items (n,); neg_items (n, m);
+    P (U, K), Q (I, K), item_bias (I,), updated in place; weights (n,) or None. Returns the sum of
+    w log(1 + exp(-x)), each x taken before its step. The choice among the candidates is written
+    inline (a helper function measured slower).
     """
     real = P.dtype.type  # compute in the parameters' dtype: float32 doubles the SIMD lanes
     lr, reg = real(lr), real(reg)
@@ -262,8 +153,8 @@ def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=
         for f in range(n_factors):
             x += P[u, f] * (Q[i, f] - Q[j, f])
         w = 1.0 if weights is None else weights[t]  # None is pruned at compile time
-        loss += w * _log1p_exp_nb(-x)
-        g = real(w * _sigmoid_nb(-x))
+        loss += w * log1p_exp(-x)
+        g = real(w * sigmoid_scalar(-x))
         item_bias[i] += lr * (g - reg * item_bias[i])
         item_bias[j] += lr * (-g - reg * item_bias[j])
         for f in range(n_factors):  # one loop, so every right-hand side is read before it changes
@@ -286,11 +177,7 @@ def user_block_order_ref(starts, user_order, shifts):
 
     Why blocks: in a random order of all rows, every rating fetches a user's factor row and an
     item's from main memory once the tables outgrow the cache. Within a block the user's row
-    stays in cache and the rows are read in sequence. BiasedMF, 100 factors, on
-    benchmarks/bench_scaling.py's synthetic data: 113 / 100 / 400 ns per rating per epoch at
-    10^5 / 3 * 10^5 / 10^6 ratings in random order (the script at commit 05ddfa9); in blocks
-    (and with the item prefetch) 84 / 130 / 103 / 87 / 61 / 115 ns at 10^5 .. 2 * 10^7.
-    Surprise's SVD visits its ratings user by user too (without any shuffling).
+    stays in cache and the rows are read in sequence (benchmarks/README.md has the figures).
 
     Parameters
     ----------

@@ -24,7 +24,7 @@ that dL/dz_k is multiplied by w_k:
 
     positive (u, i)     w = (n_i / mean n) ** (-tail_weight), then rescaled to mean 1 over the
                         positives; n_i = train rows of item i, mean n = their mean over the items
-                        (nanorec.models.fitting.tail_weights, shared with BiasedMF and BPRMF)
+                        (nanorec.models.base.tail_weights, shared with BiasedMF and BPRMF)
     sampled negative    w = negative_weight
 
 tail_weight = 0 and negative_weight = 1 (the defaults) give every sample w = 1 exactly, and
@@ -35,14 +35,11 @@ with the mean count (before the rescaling). Weights exist for implicit feedback 
 
 Two ways to train, taking the same steps (a test holds them equal in float64):
 
-    fused=False   the composed layers, trained by nanorec.training.fit with nanorec.optim.Adam: the
-                  readable path (forward, loss, backward and step through every layer), 1 to 3 ms
-                  of Python and NumPy calls per mini-batch
+    fused=False   the composed layers, trained by nanorec.training.train_epoch with
+                  nanorec.optim.Adam: the readable path (forward, loss, backward and step through
+                  every layer), a millisecond of Python and NumPy calls per mini-batch
     fused=True    one Numba kernel per epoch (nanorec.models.neural_kernels) on the same arrays and
-                  the same Adam state: the fast path, and the default (an epoch of MovieLens-100K
-                  with adam="lazy": MF 0.13 s instead of 5 s, NeuMF 0.9 s instead of 3 to 6 s;
-                  the dense Adam of the default adam="dense" adds about 0.12 s to MF's epoch,
-                  0.26 s to NeuMF's)
+                  the same Adam state: the fast path, and the default (benchmarks/README.md)
 
 Scores. ``score_items`` and ``predict`` give the predicted probability p(u, i) that u interacts with
 i, as float64: MatrixFactorization computes it from its arrays in float64, NeuMF runs its network on
@@ -52,21 +49,10 @@ near 0 and 1).
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.sampling import NegativeSampler
-from nanorec.evaluation.protocols import evaluate
-from nanorec.models.base import Recommender
-from nanorec.models.fitting import (
-    check_hyperparameters,
-    check_number,
-    check_positive_int,
-    run_epochs,
-    tail_weights,
-)
-from nanorec.models.neural_kernels import (
-    mf_epoch_nb,
-    neumf_epoch_nb,
-    param_groups,
-)
+from nanorec.models.base import NetworkRecommender, register, tail_weights
+from nanorec.models.neural_kernels import mf_epoch_nb, neumf_epoch_nb, param_groups
 from nanorec.nn.activations import ReLU, Sigmoid, sigmoid
 from nanorec.nn.layers import (
     Branch,
@@ -81,7 +67,7 @@ from nanorec.nn.layers import (
 from nanorec.nn.losses import BCELoss, BCEWithLogitsLoss
 from nanorec.optim.optimizers import Adam
 from nanorec.scoring import row_blocks
-from nanorec.training import fit
+from nanorec.training import Samples
 
 # user-item pairs pushed through the NeuMF network at once when scoring (bounds the memory of the
 # (pairs, 2E) embeddings and of the tower's activations)
@@ -178,10 +164,10 @@ class NeuMFNetwork(Sequential):
     def _table(self, embedding, n_rows):
         return np.zeros((n_rows, 0), self.dtype) if embedding is None else embedding.params["W"]
 
-    def load_pretrained(self, gmf, mlp, alpha):
+    def load_pretrained(self, gmf, mlp, gmf_weight):
         """Start from a trained GMF-only and MLP-only network (He et al. 2017, section 3.4.1):
-        copy their embeddings and tower, and join their output layers as
-        w = [alpha w_gmf | (1 - alpha) w_mlp],  b = alpha b_gmf + (1 - alpha) b_mlp."""
+        copy their embeddings and tower, and join their output layers with a = gmf_weight as
+        w = [a w_gmf | (1 - a) w_mlp],  b = a b_gmf + (1 - a) b_mlp."""
         pairs = [(self.gmf_user, gmf.gmf_user), (self.gmf_item, gmf.gmf_item),
                  (self.mlp_user, mlp.mlp_user), (self.mlp_item, mlp.mlp_item),
                  *zip(self.tower, mlp.tower)]
@@ -190,58 +176,47 @@ class NeuMFNetwork(Sequential):
                 layer.params[key][...] = value
         weight, bias = self.output.params["W"], self.output.params["b"]
         n_factors = len(gmf.output.params["W"])
-        weight[:n_factors] = alpha * gmf.output.params["W"]
-        weight[n_factors:] = (1 - alpha) * mlp.output.params["W"]
-        bias[...] = alpha * gmf.output.params["b"] + (1 - alpha) * mlp.output.params["b"]
+        weight[:n_factors] = gmf_weight * gmf.output.params["W"]
+        weight[n_factors:] = (1 - gmf_weight) * mlp.output.params["W"]
+        bias[...] = gmf_weight * gmf.output.params["b"] + (1 - gmf_weight) * mlp.output.params["b"]
 
 
-class _PointwiseRecommender(Recommender):
-    """What MatrixFactorization and NeuMF share: sampling, the epoch loop over the fused kernel or
-    the composed layers, history_, early stopping on the validation HR@10.
+class _PointwiseRecommender(NetworkRecommender):
+    """What MatrixFactorization and NeuMF share: (user, item, label) samples with sampled
+    negatives, Adam, and the fused kernel beside the composed network.
 
-    A subclass sets ``_loss`` (the loss class on the network's output) and ``_kernel`` (its fused
+    A subclass sets ``_loss_class`` (the loss of the network's output) and ``_kernel`` (its fused
     epoch) and implements ``_build_network()`` and ``score_items``.
-
-    Attributes set by fit: ``network_`` (the trained network, in eval mode), ``history_`` ("loss":
-    mean loss of each epoch; "valid_hr@10" with ``fit(train, valid)``), ``best_epoch_``.
     """
 
-    _loss = None
+    _loss_class = None
     _kernel = None
 
-    def _fit(self, train, valid):
-        self._check_hyperparameters(valid)
-        self.network_ = self._build_network()
-        self._train(train, valid)
+    def _loss(self):
+        return self._loss_class()
 
-    def _train(self, train, valid):
-        """Run the epochs on ``self.network_`` from its current parameters."""
+    def _optimizer(self, network):
+        return Adam(network, lr=self.lr, lazy=self.adam == "lazy")
+
+    def _training_data(self, train):
+        """Each epoch: the samples (fresh negatives), shuffled, batch_size per Adam step."""
         rng = _random_streams(self.random_state)[1]
         draw_samples = self._sampler(train, rng)
-        network = self.network_.train()
-        optimizer = Adam(network, lr=self.lr, lazy=self.adam == "lazy")
-        loss = self._loss()
-        kernel_arrays = _kernel_arrays(network, optimizer)
-        adam = (optimizer.lr, optimizer.beta1, optimizer.beta2, optimizer.eps)
 
-        def run_epoch():
+        def draw():
             users, items, labels, weights = draw_samples()
-            seed = int(rng.integers(2**31))
-            if not self.fused:
-                return fit(network, loss, optimizer, (users, items), labels[:, None], n_epochs=1,
-                           batch_size=self.batch_size, weight=weights, seed=seed,
-                           metrics=()).loss[0]
-            order = np.random.default_rng(seed).permutation(len(labels))  # fit's order for seed
-            loss_sum, optimizer.step_count = self._kernel(
-                users, items, labels, weights, order, self.batch_size, *kernel_arrays, adam,
-                optimizer.lazy, optimizer.step_count)
-            return loss_sum / len(labels)
+            order = np.random.default_rng(int(rng.integers(2**31))).permutation(len(labels))
+            return Samples((users, items), labels[:, None], weights, order, self.batch_size)
 
-        def valid_hit_rate():
-            return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
+        return draw
 
-        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
-        network.eval()
+    def _fused_epoch(self, samples, optimizer):
+        users, items = samples.inputs
+        adam = (optimizer.lr, optimizer.beta1, optimizer.beta2, optimizer.eps)
+        loss_sum, optimizer.step_count = self._kernel(
+            users, items, samples.target[:, 0], samples.weight, samples.order, self.batch_size,
+            *_kernel_arrays(self.network_, optimizer), adam, optimizer.lazy, optimizer.step_count)
+        return loss_sum / len(samples.order)
 
     def _sampler(self, train, rng):
         """A function drawing one epoch's samples:
@@ -289,9 +264,6 @@ class _PointwiseRecommender(Recommender):
                 "sample negatives")
         return False
 
-    def _learned(self):
-        return list(self.network_.params.values())
-
     def score_pairs(self, user_index, item_index):
         """p(u, i) for n index pairs (n,), float64."""
         user_index, item_index = np.asarray(user_index), np.asarray(item_index)
@@ -299,17 +271,16 @@ class _PointwiseRecommender(Recommender):
 
     def _check_hyperparameters(self, valid):
         name = type(self).__name__
-        check_hyperparameters(self, valid, positive_ints=("batch_size", "n_negatives"))
-        check_number(self, "tail_weight")
-        check_number(self, "negative_weight", low_open=True)
-        if self.implicit not in (None, True, False):
-            raise ValueError(f"{name}: implicit must be None, True or False, got {self.implicit!r}")
-        if not isinstance(self.fused, bool):
-            raise ValueError(f"{name}: fused must be True or False, got {self.fused!r}")
-        if self.adam not in ("dense", "lazy"):
-            raise ValueError(f"{name}: adam must be 'dense' or 'lazy', got {self.adam!r}")
+        self._check_common(valid)
+        _checks.positive_int(self.n_negatives, "n_negatives", name)
+        _checks.non_negative(self.tail_weight, "tail_weight", name)
+        _checks.positive(self.negative_weight, "negative_weight", name)
+        _checks.one_of(self.implicit, "implicit", (None, True, False), name)
+        _checks.one_of(self.adam, "adam", ("dense", "lazy"), name)
 
 
+@register("mf", "the seed's MF: sigmoid of a dot product, BCE with sampled negatives",
+          cli_defaults={"implicit": True, "lr": 0.005})
 class MatrixFactorization(_PointwiseRecommender):
     """The seed's matrix factorization: a dot product of embeddings, scaled into a probability.
 
@@ -370,7 +341,7 @@ class MatrixFactorization(_PointwiseRecommender):
     history_ : dict of lists;  best_epoch_ : int
     """
 
-    _loss = BCELoss
+    _loss_class = BCELoss
     _kernel = staticmethod(mf_epoch_nb)
 
     def __init__(self, n_factors=16, n_epochs=10, batch_size=128, lr=0.001, adam="dense",
@@ -393,7 +364,7 @@ class MatrixFactorization(_PointwiseRecommender):
         self.verbose = verbose
 
     def _check_hyperparameters(self, valid):
-        check_positive_int(self, "n_factors")
+        _checks.positive_int(self.n_factors, "n_factors", "MatrixFactorization")
         super()._check_hyperparameters(valid)
 
     def _build_network(self):
@@ -415,6 +386,7 @@ class MatrixFactorization(_PointwiseRecommender):
         return P.astype(np.float64), Q.astype(np.float64), float(W[0, 0]), float(b[0])
 
 
+@register("neumf", "neural MF: GMF and MLP branches (He 2017)", cli_defaults={"implicit": True})
 class NeuMF(_PointwiseRecommender):
     """Neural matrix factorization (He et al. 2017): a GMF and an MLP branch, joined.
 
@@ -432,8 +404,8 @@ class NeuMF(_PointwiseRecommender):
                  tower Dense(layers[0], layers[1]) ... Dense(layers[-2], layers[-1]), each + ReLU
     Pretraining  pretrain=True first fits a GMF model (layers=()) and an MLP model (n_factors=0)
                  with the same settings, then starts from their weights, joining the output
-                 layers as w = [alpha w_gmf | (1 - alpha) w_mlp], b = alpha b_gmf + (1 - alpha)
-                 b_mlp. He et al. then switch to plain SGD; here Adam goes on, restarted.
+                 layers with a = gmf_weight as w = [a w_gmf | (1 - a) w_mlp],
+                 b = a b_gmf + (1 - a) b_mlp. He et al. then switch to plain SGD; here Adam goes on, restarted.
     Samples      implicit feedback or labels, see the module docstring
     Reference    He, Liao, Zhang, Nie, Hu & Chua (2017), "Neural Collaborative Filtering", WWW.
 
@@ -448,7 +420,7 @@ class NeuMF(_PointwiseRecommender):
     random_state, dtype, early_stopping, fused, verbose
         As in MatrixFactorization.
     pretrain : bool
-    alpha : float in [0, 1]
+    gmf_weight : float in [0, 1]
         Weight of the GMF branch when joining pretrained branches.
 
     Attributes
@@ -458,12 +430,12 @@ class NeuMF(_PointwiseRecommender):
     pretrain_history_ : {"gmf": history_, "mlp": history_} of the pretrained models (pretrain only)
     """
 
-    _loss = BCEWithLogitsLoss
+    _loss_class = BCEWithLogitsLoss
     _kernel = staticmethod(neumf_epoch_nb)
 
     def __init__(self, n_factors=8, layers=(64, 32, 16, 8), n_epochs=20, batch_size=256,
                  lr=0.001, adam="dense", n_negatives=4, tail_weight=0.0, negative_weight=1.0,
-                 pretrain=False, alpha=0.5, implicit=None, random_state=0, dtype=np.float32,
+                 pretrain=False, gmf_weight=0.5, implicit=None, random_state=0, dtype=np.float32,
                  early_stopping=None, fused=True, verbose=False):
         self.n_factors = n_factors
         # a tuple, also when given (or loaded from a saved model) as a list
@@ -476,7 +448,7 @@ class NeuMF(_PointwiseRecommender):
         self.tail_weight = tail_weight
         self.negative_weight = negative_weight
         self.pretrain = pretrain
-        self.alpha = alpha
+        self.gmf_weight = gmf_weight
         self.implicit = implicit
         self.random_state = random_state
         self.dtype = dtype
@@ -485,23 +457,17 @@ class NeuMF(_PointwiseRecommender):
         self.verbose = verbose
 
     def _check_hyperparameters(self, valid):
-        if self.n_factors != 0:  # 0 leaves out the GMF branch
-            check_positive_int(self, "n_factors")
-        layers = self.layers
-        if not isinstance(layers, tuple) or not all(
-            isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1 for w in layers
-        ):
-            raise ValueError(f"NeuMF: layers must be a tuple of positive integers, got {layers!r}")
+        name = "NeuMF"
+        _checks.integer(self.n_factors, "n_factors", name, low=0)  # 0 leaves out the GMF branch
+        layers = _checks.sizes(self.layers, "layers", name)
         if layers and layers[0] % 2:
             raise ValueError(
                 f"NeuMF: layers[0] = {layers[0]} must be even: it is the user and the item "
                 "embedding of the MLP, concatenated")
         if not layers and not self.n_factors:
             raise ValueError("NeuMF: n_factors=0 and layers=() leave no branch to train")
-        if not (isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1):
-            raise ValueError(f"NeuMF: alpha must be a number in [0, 1], got {self.alpha!r}")
-        if self.pretrain not in (True, False):
-            raise ValueError(f"NeuMF: pretrain must be True or False, got {self.pretrain!r}")
+        _checks.number(self.gmf_weight, "gmf_weight", name, low=0.0, high=1.0)
+        _checks.boolean(self.pretrain, "pretrain", name)
         if self.pretrain and not (layers and self.n_factors):
             raise ValueError("NeuMF: pretrain=True needs both branches (n_factors > 0 and layers)")
         super()._check_hyperparameters(valid)
@@ -526,8 +492,8 @@ class NeuMF(_PointwiseRecommender):
         self.pretrain_history_ = {name: model.history_ for name, model in branch_models.items()}
         self.network_ = self._build_network()
         self.network_.load_pretrained(branch_models["gmf"].network_,
-                                      branch_models["mlp"].network_, self.alpha)
-        self._train(train, valid)
+                                      branch_models["mlp"].network_, self.gmf_weight)
+        self._train(train, valid, self.n_epochs)
 
     def score_items(self, user_index):
         """p for every item, (n, I) float64: the network's forward on every pair (u, i), arranged
@@ -590,6 +556,5 @@ def _kernel_arrays(network, optimizer):
         return [[optimizer.state[name_of[id(a)]][which] if a.size else a for a in group]
                 for group in groups]
 
-    return tuple(param_groups(*arrays, typed=True)
-                 for arrays in (groups, moments("m"), moments("v")))
+    return tuple(param_groups(*arrays) for arrays in (groups, moments("m"), moments("v")))
 

@@ -16,28 +16,34 @@ Padding. A context shorter than seq_len (the start of a sequence) is filled on t
 padding id I = n_items, an extra row of the input item embedding that is learned like the others
 (it reads as "no earlier item").
 
-Two model-specific layers complete the engine's (each gradient-checked in the tests):
-
-    VerticalConv   Caser's vertical filters: learned weighted sums of the L positions
-    ItemScores     output item embeddings + bias, scored by a dot product against candidate items
+Both networks are made of nanorec.nn layers: Caser's of Conv1d, MaxOverTime, VerticalConv and
+ItemScores; RNNRec's of an Embedding, the RNN and a Dense (or ItemScores) output.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nanorec import _checks
 from nanorec.data.sampling import NegativeSampler
-from nanorec.evaluation.protocols import evaluate
-from nanorec.models.base import Recommender
-from nanorec.models.fitting import check_hyperparameters, check_number, run_epochs
+from nanorec.models.base import NetworkRecommender, register
 from nanorec.nn.activations import ReLU
-from nanorec.nn.base import Layer, check_array, check_features, check_positive_int, check_upstream
-from nanorec.nn.conv import Conv1d, MaxOverTime
-from nanorec.nn.init import as_generator, float_dtype, initialize, normal
-from nanorec.nn.layers import Branch, Concatenate, Dense, Dropout, Embedding, Parallel, Sequential
-from nanorec.nn.losses import BCEWithLogitsLoss, Loss, SoftmaxCrossEntropyLoss
+from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
+from nanorec.nn.init import normal
+from nanorec.nn.layers import (
+    Branch,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    ItemScores,
+    Network,
+    Parallel,
+    Sequential,
+)
+from nanorec.nn.losses import BCEWithLogitsLoss, SoftmaxCrossEntropyLoss
 from nanorec.nn.recurrent import RNN
 from nanorec.optim.optimizers import Adam
-from nanorec.training import fit as fit_network
+from nanorec.training import Samples
 
 MASKED = -1  # target of a padded step: no loss there
 
@@ -111,146 +117,8 @@ def step_windows(indptr, items, length, pad):
     return users, inputs, targets
 
 
-# ---------------------------------------------------------------------- layers
-class VerticalConv(Layer):
-    """Caser's vertical convolution: F filters, each a weighted sum of the L rows of the image.
-
-        y[n, f, k] = b[f] + sum over l < L of w[l, f] * x[n, l, k]
-
-    A vertical filter spans all L steps and one latent dimension k, and slides over the K
-    dimensions: it aggregates the embeddings of the L previous items ("which of the last items
-    matter"). The output is flattened to (N, F K), filter-major.
-
-    Shapes: x (N, L, K) -> y (N, F K); w (L, F); b (F,)
-    Backward, given dy = dL/dy (N, F K), viewed as (N, F, K):
-        dw[l, f] = sum over n, k of x[n, l, k] dy[n, f, k]
-        db[f]    = sum over n, k of dy[n, f, k]
-        dx[n, l, k] = sum over f of w[l, f] dy[n, f, k]
-
-    Parameters
-    ----------
-    seq_len : int
-        L, the steps of the input.
-    n_filters : int
-        F.
-    init, rng, dtype
-        As in Dense (fan_in of w is L).
-    """
-
-    def __init__(self, seq_len, n_filters, init="glorot_uniform", rng=None, dtype=np.float32):
-        super().__init__()
-        self.seq_len = check_positive_int(seq_len, "seq_len", "VerticalConv")
-        self.n_filters = check_positive_int(n_filters, "n_filters", "VerticalConv")
-        dtype = float_dtype(dtype)
-        shape = (self.seq_len, self.n_filters)
-        self._add_param("w", initialize(init, shape, as_generator(rng), dtype))
-        self._add_param("b", np.zeros(self.n_filters, dtype))
-
-    def forward(self, x):
-        x = check_array(x, 3, "VerticalConv")
-        if x.shape[1] != self.seq_len:
-            raise ValueError(
-                f"VerticalConv: expected x with {self.seq_len} steps, got shape {x.shape}")
-        self._save(x)
-        y = self.params["w"].T @ x + self.params["b"][:, None]  # (F, L) @ (N, L, K) -> (N, F, K)
-        return y.reshape(len(x), -1)
-
-    def backward(self, dy):
-        (x,) = self._saved()
-        n, _, k = x.shape
-        dy = check_upstream(dy, (n, self.n_filters * k), "VerticalConv")
-        dy = dy.reshape(n, self.n_filters, k)
-        self.grads["w"] += np.tensordot(x, dy, axes=([0, 2], [0, 2]))  # sum over n and k
-        self.grads["b"] += dy.sum(axis=(0, 2))
-        return self.params["w"] @ dy  # (L, F) @ (N, F, K) -> (N, L, K)
-
-
-class ItemScores(Layer):
-    """Score candidate items against a query: y[n, c] = h[n] . W[items[n, c]] + b[items[n, c]].
-
-    The output side of a next-item model: each item i has an output embedding W[i] (D,) and a bias
-    b[i]; the query h[n] (a summary of the user and their recent items) scores C candidates, e.g.
-    the true next item and sampled negatives. W and b are Embedding tables, so their gradients are
-    row-sparse and only the candidates' rows are updated.
-
-    Shapes: (h (N, D), items (N, C) int) -> y (N, C); W (I, D); b (I, 1)
-    Backward, given dy = dL/dy (N, C):
-        dh[n]            = sum over c of dy[n, c] W[items[n, c]]
-        dW[items[n, c]] += dy[n, c] h[n]         (repeated items add up)
-        db[items[n, c]] += dy[n, c]
-        returns (dh, None): ids have no gradient
-    ``score_all(h)`` gives every item's score, h W^T + b^T (N, I), for inference (no cache).
-
-    Parameters
-    ----------
-    n_items, dim : int
-        I and D.
-    init_std : float
-        W ~ N(0, init_std^2); b starts at 0.
-    rng, dtype
-        As in Dense.
-    """
-
-    def __init__(self, n_items, dim, init_std=0.01, rng=None, dtype=np.float32):
-        super().__init__()
-
-        def weights_init(shape, rng, dtype):
-            return normal(shape, rng, dtype, std=init_std)
-
-        self.weights = Embedding(n_items, dim, init=weights_init, rng=rng, dtype=dtype)
-        self.biases = Embedding(n_items, 1, init="zeros", dtype=dtype)
-        for name, table in (("W", self.weights), ("b", self.biases)):  # the live arrays
-            self.params[name], self.grads[name] = table.params["W"], table.grads["W"]
-
-    @property
-    def children(self):
-        return (self.weights, self.biases)
-
-    def forward(self, inputs):
-        if not isinstance(inputs, tuple) or len(inputs) != 2:
-            raise TypeError("ItemScores: expected a tuple (h (N, D), items (N, C) int ids)")
-        h = check_array(inputs[0], 2, "ItemScores", "h")
-        check_features(h, self.weights.dim, "ItemScores", "h")
-        items = check_array(inputs[1], 2, "ItemScores", "items", dtype_kind="i")
-        if len(items) != len(h):
-            raise ValueError(f"ItemScores: {len(h)} queries h but {len(items)} rows of items")
-        candidate_weights = self.weights.forward(items)  # (N, C, D)
-        self._save(h, candidate_weights)
-        scores = (candidate_weights @ h[:, :, None])[:, :, 0]  # batched dot products
-        return scores + self.biases.forward(items)[:, :, 0]
-
-    def backward(self, dy):
-        h, candidate_weights = self._saved()
-        dy = check_upstream(dy, candidate_weights.shape[:2], "ItemScores")
-        self.weights.backward(dy[:, :, None] * h[:, None, :])
-        self.biases.backward(dy[:, :, None])
-        return (dy[:, None, :] @ candidate_weights)[:, 0, :], None
-
-    def score_all(self, h):
-        """Scores of every item, (N, I) = h W^T + b^T."""
-        return h @ self.params["W"].T + self.params["b"][:, 0]
-
-
-class _Network(Layer):
-    """A layer made of named parts; its params/grads are theirs, under keys "<part>.<name>".
-
-    The dicts hold the parts' own arrays, so an optimizer stepping over the network updates them.
-    """
-
-    def __init__(self, **parts):
-        super().__init__()
-        self.parts = parts
-        for part_name, part in parts.items():
-            for key in part.params:
-                self.params[f"{part_name}.{key}"] = part.params[key]
-                self.grads[f"{part_name}.{key}"] = part.grads[key]
-
-    @property
-    def children(self):
-        return tuple(self.parts.values())
-
-
-class CaserNetwork(_Network):
+# ---------------------------------------------------------------------- networks
+class CaserNetwork(Network):
     """Caser's network: (contexts (N, L), users (N,), candidates (N, C)) -> logits (N, C).
 
     Forward, with E = item_embedding(context) the (L, d) image of the last L items:
@@ -308,7 +176,7 @@ class CaserNetwork(_Network):
         return self.parts["output"].score_all(self.parts["body"].forward((contexts, users)))
 
 
-class RNNRecNetwork(_Network):
+class RNNRecNetwork(Network):
     """RNNRec's network: windows (N, T) of item ids -> next-item logits at every step.
 
     Forward:
@@ -318,8 +186,9 @@ class RNNRecNetwork(_Network):
         softmax: logits = Dense(H_flat)                (N T, I), the whole catalogue
         sampled: logits = ItemScores(H_flat, cand)     (N T, C)
                  (then the input is the tuple (windows, candidates (N, T, C)))
-    Backward: the output layer gives dH_flat; reshaped to (N, T, H) it enters the RNN's backprop
-    through time, whose dx reaches the item embedding.
+        the logits reshaped to (N, T, I) or (N, T, C): step t of window n
+    Backward: the output layer gives dH_flat (from dy flattened the same way); reshaped to
+    (N, T, H) it enters the RNN's backprop through time, whose dx reaches the item embedding.
     """
 
     def __init__(self, n_items, n_factors, n_hidden, sampled, rng, dtype):
@@ -344,12 +213,14 @@ class RNNRecNetwork(_Network):
         flat_states = states.reshape(-1, states.shape[-1])
         if self.sampled:
             candidates = candidates.reshape(len(flat_states), -1)  # (N T, C), rows as the states
-            return self.parts["output"].forward((flat_states, candidates))
-        return self.parts["output"].forward(flat_states)
+            logits = self.parts["output"].forward((flat_states, candidates))
+        else:
+            logits = self.parts["output"].forward(flat_states)
+        return logits.reshape(*states.shape[:2], -1)
 
     def backward(self, dy):
         (states_shape,) = self._saved()
-        dflat = self.parts["output"].backward(dy)
+        dflat = self.parts["output"].backward(dy.reshape(-1, dy.shape[-1]))
         dflat = dflat[0] if self.sampled else dflat
         self.parts["tower"].backward(dflat.reshape(states_shape))
         return None  # ids have no gradient
@@ -361,40 +232,14 @@ class RNNRecNetwork(_Network):
         return output.score_all(last_state) if self.sampled else output.forward(last_state)
 
 
-class StepCrossEntropy(Loss):
-    """Softmax cross-entropy at every step of a batch of windows; padded steps are left out.
-
-    Loss       L = (1 / S) sum over real steps (n, t) of logsumexp(z[r]) - z[r][y[n, t]],
-               r = n T + t, S = number of real steps (y[n, t] != -1)
-    Gradient   dL/dz[r] = (softmax(z[r]) - onehot(y[n, t])) / S at real steps, 0 at padded ones
-    Shapes     pred z (N T, C) logits; target y (N, T) class ids, -1 (MASKED) at padded steps
-    It is SoftmaxCrossEntropyLoss with weights S_all / S at real steps and 0 at padded ones.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.per_row = SoftmaxCrossEntropyLoss()
-
-    def forward(self, pred, target, weight=None):
-        if weight is not None:
-            raise TypeError("StepCrossEntropy takes no weights: mark padded steps with target -1")
-        flat = np.asarray(target).reshape(-1)
-        real = flat != MASKED
-        scale = len(flat) / max(int(real.sum()), 1)
-        return self.per_row.forward(pred, np.where(real, flat, 0), real * scale)
-
-    def backward(self):
-        return self.per_row.backward()
-
-
 # ---------------------------------------------------------------------- models
-class _SequenceRecommender(Recommender):
-    """What Caser and RNNRec share: the sequences, the epoch loop, history_, early stopping on the
-    validation HR@10, and scoring from each user's last seq_len train items.
+class _SequenceRecommender(NetworkRecommender):
+    """What Caser and RNNRec share: the sequences, Adam, and scoring from each user's last
+    seq_len train items.
 
-    A subclass implements ``_build_network()``, ``_training_data(indptr, items)`` -> (the fixed
-    arrays of the examples, the Loss), ``_epoch_data(examples, sampler)`` -> (inputs, targets) of
-    one epoch (with fresh negatives) and ``_score_contexts(user_index)``.
+    A subclass implements ``_build_network()``, ``_examples(indptr, items)`` -> the fixed arrays
+    of the training examples, ``_loss()``, ``_epoch_samples(examples, sampler)`` -> (inputs,
+    targets) of one epoch (with fresh negatives) and ``_score_contexts(user_index)``.
     Random streams: the initial weights and the dropout masks come from one child of
     SeedSequence(random_state), the negatives and the batch orders from the other.
     """
@@ -405,45 +250,41 @@ class _SequenceRecommender(Recommender):
         self._check_hyperparameters(valid)
         indptr, items = user_sequences(train)
         self.last_items_ = last_items(indptr, items, self.seq_len, pad=self.n_items_)
-        examples, loss = self._training_data(indptr, items)
+        self.network_ = self._build_network()
+        self._train(train, valid, self.n_epochs)
+
+    def _optimizer(self, network):
+        return Adam(network, lr=self.lr, weight_decay=self.reg)
+
+    def _training_data(self, train):
+        """Each epoch: the examples with fresh negatives, shuffled, batch_size per Adam step."""
+        examples = self._examples(*user_sequences(train))
         draws = np.random.default_rng(self._seeds()[1])
         sampler = NegativeSampler(train, self.n_negatives, seed=int(draws.integers(2**31)))
-        self.network_ = self._build_network()
-        optimizer = Adam(self.network_, lr=self.lr, weight_decay=self.reg)
 
-        def run_epoch():
-            inputs, targets = self._epoch_data(examples, sampler)
-            history = fit_network(
-                self.network_, loss, optimizer, inputs, targets, n_epochs=1,
-                batch_size=self.batch_size, seed=int(draws.integers(2**31)), metrics=(),
-            )
-            return history.loss[0]
+        def draw():
+            inputs, targets = self._epoch_samples(examples, sampler)
+            order = np.random.default_rng(int(draws.integers(2**31))).permutation(len(targets))
+            return Samples(inputs, targets, None, order, self.batch_size)
 
-        def valid_hit_rate():
-            return float(evaluate(self, valid, train=train, metrics=("hr@10",))["hr@10"])
-
-        run_epochs(self, run_epoch, None if valid is None else valid_hit_rate, "valid_hr@10", -1)
-        self.network_.eval()
+        return draw
 
     def _seeds(self):
         """Two independent seeds from random_state: (network, training draws)."""
         return np.random.SeedSequence(self.random_state).spawn(2)
 
-    def _learned(self):
-        return list(self.network_.params.values())
-
     def score_items(self, user_index):
         """Logits (n, I) of every item as the next one after the user's last seq_len train items."""
-        self.network_.eval()  # no dropout; also after a validation pass in the middle of fit
+        self.network_.eval()  # no dropout
         return self._score_contexts(np.asarray(user_index))
 
     def _check_hyperparameters(self, valid):
-        check_hyperparameters(
-            self, valid,
-            positive_ints=("n_factors", "seq_len", "batch_size", "n_negatives", *self._positive_ints),
-        )
+        self._check_common(valid)
+        for name in ("n_factors", "seq_len", "n_negatives", *self._positive_ints):
+            _checks.positive_int(getattr(self, name), name, type(self).__name__)
 
 
+@register("caser", "next item by convolutions (Tang & Wang 2018)", needs=("timestamps",))
 class Caser(_SequenceRecommender):
     """Caser: convolutional sequence embedding for next-item recommendation.
 
@@ -522,21 +363,24 @@ class Caser(_SequenceRecommender):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        check_number(self, "dropout", high=1.0)
+        _checks.fraction(self.dropout, "dropout", "Caser")
 
     def _build_network(self):
         return CaserNetwork(self.n_users_, self.n_items_, self.n_factors, self.seq_len,
                             self.n_horizontal, self.n_vertical, self.dropout,
                             rng=np.random.default_rng(self._seeds()[0]), dtype=self.dtype)
 
-    def _training_data(self, indptr, items):
+    def _examples(self, indptr, items):
         users, contexts, targets = next_item_examples(indptr, items, self.seq_len, self.n_items_)
         _check_transitions(users, "Caser")
         labels = np.zeros((len(users), 1 + self.n_negatives), dtype=self.dtype)
         labels[:, 0] = 1  # column 0: the true next item; the others: negatives
-        return (users, contexts, targets, labels), BCEWithLogitsLoss()
+        return users, contexts, targets, labels
 
-    def _epoch_data(self, examples, sampler):
+    def _loss(self):
+        return BCEWithLogitsLoss()
+
+    def _epoch_samples(self, examples, sampler):
         users, contexts, targets, labels = examples
         candidates = np.concatenate([targets[:, None], sampler.sample(users)], axis=1)
         return (contexts, users, candidates), labels
@@ -545,6 +389,7 @@ class Caser(_SequenceRecommender):
         return self.network_.score_all(self.last_items_[user_index], user_index)
 
 
+@register("rnn", "next item by a recurrent network (GRU4Rec style)", needs=("timestamps",))
 class RNNRec(_SequenceRecommender):
     """RNNRec: a recurrent next-item model in the style of GRU4Rec, on the engine's tanh RNN.
 
@@ -613,20 +458,22 @@ class RNNRec(_SequenceRecommender):
 
     def _check_hyperparameters(self, valid):
         super()._check_hyperparameters(valid)
-        if self.loss not in ("softmax", "sampled"):
-            raise ValueError(f"RNNRec: loss must be 'softmax' or 'sampled', got {self.loss!r}")
+        _checks.one_of(self.loss, "loss", ("softmax", "sampled"), "RNNRec")
 
     def _build_network(self):
         return RNNRecNetwork(self.n_items_, self.n_factors, self.n_hidden,
                              sampled=self.loss == "sampled",
                              rng=np.random.default_rng(self._seeds()[0]), dtype=self.dtype)
 
-    def _training_data(self, indptr, items):
+    def _examples(self, indptr, items):
         users, windows, targets = step_windows(indptr, items, self.seq_len, pad=self.n_items_)
         _check_transitions(users, "RNNRec")
-        return (users, windows, targets), StepCrossEntropy()
+        return users, windows, targets
 
-    def _epoch_data(self, examples, sampler):
+    def _loss(self):
+        return SoftmaxCrossEntropyLoss(ignore_index=MASKED)
+
+    def _epoch_samples(self, examples, sampler):
         users, windows, targets = examples
         if self.loss == "softmax":
             return windows, targets

@@ -2,7 +2,7 @@
 
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.base import Layer, RowSparseGrad
-from nanorec.nn.conv import Conv1d, MaxOverTime
+from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
 from nanorec.nn.layers import (
     Add,
     Branch,
@@ -11,8 +11,11 @@ from nanorec.nn.layers import (
     Dot,
     Dropout,
     Embedding,
+    ItemScores,
     Multiply,
+    Network,
     Parallel,
+    ProfileMatch,
     Sequential,
 )
 from nanorec.nn.losses import (
@@ -20,6 +23,7 @@ from nanorec.nn.losses import (
     BCEWithLogitsLoss,
     BPRLoss,
     Loss,
+    MaskedLoss,
     MSELoss,
     SoftmaxCrossEntropyLoss,
 )
@@ -28,7 +32,9 @@ from nanorec.nn.recurrent import RNN
 __all__ = [
     "Layer", "RowSparseGrad",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
-    "Dense", "Embedding", "Add", "Dropout", "Dot", "Multiply", "Concatenate",
-    "Sequential", "Parallel", "Branch", "Conv1d", "MaxOverTime", "RNN",
+    "Dense", "Embedding", "Add", "Dropout", "Dot", "Multiply", "Concatenate", "ProfileMatch",
+    "ItemScores", "Sequential", "Parallel", "Branch", "Network",
+    "Conv1d", "MaxOverTime", "VerticalConv", "RNN",
     "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "BPRLoss",
+    "MaskedLoss",
 ]

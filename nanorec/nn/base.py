@@ -115,6 +115,16 @@ class Layer:
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
 
+    def _add_part(self, name, layer):
+        """Register a sub-layer's params and grads under "<name>.<key>": the SAME arrays (and
+        RowSparseGrad objects), so an optimizer stepping over this layer updates the part."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{type(self).__name__}: part {name!r} must be a Layer, got "
+                            f"{type(layer).__name__}")
+        for key in layer.params:
+            self.params[f"{name}.{key}"] = layer.params[key]
+            self.grads[f"{name}.{key}"] = layer.grads[key]
+
     def _save(self, *cache):
         """Keep what backward needs (training mode only); one cache per forward call."""
         self._cache = cache if self.training else None
@@ -147,13 +157,6 @@ def check_array(x, ndim, layer, name="x", dtype_kind="f"):
     if dtype_kind == "f" and x.dtype.kind != "f":
         raise TypeError(f"{layer}: expected a float array {name}, got dtype {x.dtype}")
     return x
-
-
-def check_positive_int(value, name, layer):
-    """Return value as an int after checking it is >= 1; raise a ValueError naming the layer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def check_float(x, layer):

@@ -1,18 +1,19 @@
-"""One-dimensional convolution over a sequence, and max-over-time pooling.
+"""Convolutions over a sequence: Conv1d with max-over-time pooling, and VerticalConv.
 
-Together they make the text-CNN block: slide C_out filters of ``width`` steps over a sequence of
-C_in-channel vectors (for instance the embeddings of the items a user saw, in order), then keep each
-filter's strongest response anywhere in the sequence.
+Conv1d and MaxOverTime make the text-CNN block: slide C_out filters of ``width`` steps over a
+sequence of C_in-channel vectors (for instance the embeddings of the items a user saw, in order),
+then keep each filter's strongest response anywhere in the sequence. VerticalConv's filters span
+every step instead, and slide over the channels (Caser's vertical filters).
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nanorec import _checks
 from nanorec.nn.base import (
     Layer,
     check_array,
     check_features,
-    check_positive_int,
     check_upstream,
 )
 from nanorec.nn.init import as_generator, float_dtype, initialize
@@ -46,9 +47,9 @@ class Conv1d(Layer):
         self, c_in, c_out, width, bias=True, init="glorot_uniform", rng=None, dtype=np.float32
     ):
         super().__init__()
-        self.c_in = check_positive_int(c_in, "c_in", "Conv1d")
-        self.c_out = check_positive_int(c_out, "c_out", "Conv1d")
-        self.width = check_positive_int(width, "width", "Conv1d")
+        self.c_in = _checks.positive_int(c_in, "c_in", "Conv1d")
+        self.c_out = _checks.positive_int(c_out, "c_out", "Conv1d")
+        self.width = _checks.positive_int(width, "width", "Conv1d")
         dtype = float_dtype(dtype)
         shape = (self.width, self.c_in, self.c_out)
         self._add_param("W", initialize(init, shape, as_generator(rng), dtype))
@@ -114,3 +115,56 @@ class MaxOverTime(Layer):
         dx = np.zeros(x_shape, dtype=dy.dtype)
         np.put_along_axis(dx, argmax[:, None, :], dy[:, None, :], axis=1)
         return dx
+
+
+class VerticalConv(Layer):
+    """Vertical convolution: F filters, each a weighted sum of the L steps, slid over the channels.
+
+        y[n, f, k] = b[f] + sum over l < L of w[l, f] * x[n, l, k]
+
+    A vertical filter spans all L steps and one channel k: over the embeddings of a user's last L
+    items it learns "which of the last items matter" (Caser's vertical filters; Tang & Wang 2018).
+    The output is flattened to (N, F K), filter-major.
+
+    Shapes: x (N, L, K) -> y (N, F K); w (L, F); b (F,)
+    Backward, given dy = dL/dy (N, F K), viewed as (N, F, K):
+        dw[l, f] = sum over n, k of x[n, l, k] dy[n, f, k]
+        db[f]    = sum over n, k of dy[n, f, k]
+        dx[n, l, k] = sum over f of w[l, f] dy[n, f, k]
+
+    Parameters
+    ----------
+    seq_len : int
+        L, the steps of the input.
+    n_filters : int
+        F.
+    init, rng, dtype
+        As in Dense (fan_in of w is L).
+    """
+
+    def __init__(self, seq_len, n_filters, init="glorot_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        self.seq_len = _checks.positive_int(seq_len, "seq_len", "VerticalConv")
+        self.n_filters = _checks.positive_int(n_filters, "n_filters", "VerticalConv")
+        dtype = float_dtype(dtype)
+        shape = (self.seq_len, self.n_filters)
+        self._add_param("w", initialize(init, shape, as_generator(rng), dtype))
+        self._add_param("b", np.zeros(self.n_filters, dtype))
+
+    def forward(self, x):
+        x = check_array(x, 3, "VerticalConv")
+        if x.shape[1] != self.seq_len:
+            raise ValueError(
+                f"VerticalConv: expected x with {self.seq_len} steps, got shape {x.shape}")
+        self._save(x)
+        y = self.params["w"].T @ x + self.params["b"][:, None]  # (F, L) @ (N, L, K) -> (N, F, K)
+        return y.reshape(len(x), -1)
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        n, _, k = x.shape
+        dy = check_upstream(dy, (n, self.n_filters * k), "VerticalConv")
+        dy = dy.reshape(n, self.n_filters, k)
+        self.grads["w"] += np.tensordot(x, dy, axes=([0, 2], [0, 2]))  # sum over n and k
+        self.grads["b"] += dy.sum(axis=(0, 2))
+        return self.params["w"] @ dy  # (L, F) @ (N, F, K) -> (N, L, K)

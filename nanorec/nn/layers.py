@@ -1,5 +1,6 @@
-"""Core layers (Dense, Embedding, Dropout), two-input layers (Dot, Multiply, Add, Concatenate) and the
-containers that wire layers into models (Sequential, Parallel, Branch).
+"""Core layers (Dense, Embedding, Dropout), multi-input layers (Dot, Multiply, Add, Concatenate,
+ProfileMatch, ItemScores) and the containers that wire layers into models (Sequential, Parallel,
+Branch, and Network for hand-wired graphs).
 
 Every layer follows the protocol of nanorec.nn.base: ``forward`` caches what ``backward`` needs,
 ``backward(dy)`` returns dL/dx and adds dL/dparam into ``grads``. Multi-input layers take a tuple and
@@ -9,16 +10,16 @@ gradient, and containers pass that None on.
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.nn.base import (
     Layer,
     RowSparseGrad,
     check_array,
     check_features,
     check_float,
-    check_positive_int,
     check_upstream,
 )
-from nanorec.nn.init import as_generator, float_dtype, initialize
+from nanorec.nn.init import as_generator, float_dtype, initialize, normal
 
 
 class Dense(Layer):
@@ -44,8 +45,8 @@ class Dense(Layer):
 
     def __init__(self, d_in, d_out, bias=True, init="glorot_uniform", rng=None, dtype=np.float32):
         super().__init__()
-        self.d_in = check_positive_int(d_in, "d_in", "Dense")
-        self.d_out = check_positive_int(d_out, "d_out", "Dense")
+        self.d_in = _checks.positive_int(d_in, "d_in", "Dense")
+        self.d_out = _checks.positive_int(d_out, "d_out", "Dense")
         dtype = float_dtype(dtype)
         self._add_param("W", initialize(init, (self.d_in, self.d_out), as_generator(rng), dtype))
         if bias:
@@ -90,8 +91,8 @@ class Embedding(Layer):
 
     def __init__(self, n_rows, dim, init="normal", rng=None, dtype=np.float32):
         super().__init__()
-        self.n_rows = check_positive_int(n_rows, "n_rows", "Embedding")
-        self.dim = check_positive_int(dim, "dim", "Embedding")
+        self.n_rows = _checks.positive_int(n_rows, "n_rows", "Embedding")
+        self.dim = _checks.positive_int(dim, "dim", "Embedding")
         dtype = float_dtype(dtype)
         self.params["W"] = initialize(init, (self.n_rows, self.dim), as_generator(rng), dtype)
         self.grads["W"] = RowSparseGrad((self.n_rows, self.dim), dtype)
@@ -134,9 +135,7 @@ class Dropout(Layer):
 
     def __init__(self, p, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = _checks.fraction(p, "p", "Dropout")
         self.rng = as_generator(rng)
 
     def forward(self, x):
@@ -279,17 +278,11 @@ class _Container(Layer):
 
     def __init__(self, *layers):
         super().__init__()
-        name = type(self).__name__
         if not layers:
-            raise ValueError(f"{name} needs at least one layer")
-        for layer in layers:
-            if not isinstance(layer, Layer):
-                raise TypeError(f"{name}: expected Layer instances, got {type(layer).__name__}")
+            raise ValueError(f"{type(self).__name__} needs at least one layer")
+        for index, layer in enumerate(layers):
+            self._add_part(str(index), layer)
         self.layers = tuple(layers)
-        for index, layer in enumerate(self.layers):
-            for key in layer.params:
-                self.params[f"{index}.{key}"] = layer.params[key]
-                self.grads[f"{index}.{key}"] = layer.grads[key]
 
     @property
     def children(self):
@@ -363,3 +356,118 @@ class Branch(_Container):
     def backward(self, dy):
         dy = self._check_tuple(dy, "upstream gradients")
         return _sum_gradients([layer.backward(d) for layer, d in zip(self.layers, dy)])
+
+
+class Network(Layer):
+    """A layer made of named parts, wired by hand: a subclass writes ``forward`` and ``backward``
+    in terms of ``self.parts``; the parameters are the parts', under keys "<part>.<key>".
+
+    Use it when a model's graph is not a chain (Sequential) or a fan (Parallel, Branch): e.g. the
+    scores of a user against several items, or a sum of four embeddings. ``Network(**parts)``
+    registers the parts (``self.parts`` keeps them in order); train/eval, zero_grad and the
+    optimizers reach them through ``children`` and ``params``.
+    """
+
+    def __init__(self, **parts):
+        super().__init__()
+        for name, layer in parts.items():
+            self._add_part(name, layer)
+        self.parts = dict(parts)
+
+    @property
+    def children(self):
+        return tuple(self.parts.values())
+
+    def __repr__(self):
+        children = [f"{name}={child!r}".replace("\n", "\n  ") for name, child in self.parts.items()]
+        return f"{type(self).__name__}(\n  " + ",\n  ".join(children) + "\n)"
+
+
+class ItemScores(Network):
+    """Score candidate items against a query: y[n, c] = h[n] . W[items[n, c]] + b[items[n, c]].
+
+    The output side of a ranking model: each item i has an output embedding W[i] (D,) and a bias
+    b[i]; the query h[n] (a user, or a summary of recent items) scores C candidates, e.g. a
+    positive and sampled negatives. W and b are Embedding tables (parts "weights" and "biases"),
+    so their gradients are row-sparse and only the candidates' rows are updated.
+
+    Shapes: (h (N, D), items (N, C) int) -> y (N, C); W (I, D); b (I, 1)
+    Backward, given dy = dL/dy (N, C):
+        dh[n]            = sum over c of dy[n, c] W[items[n, c]]
+        dW[items[n, c]] += dy[n, c] h[n]         (repeated items add up)
+        db[items[n, c]] += dy[n, c]
+        returns (dh, None): ids have no gradient
+    ``score_all(h)`` gives every item's score, h W^T + b^T (N, I), for inference (no cache).
+
+    Parameters
+    ----------
+    n_items, dim : int
+        I and D.
+    init_std : float
+        W ~ N(0, init_std^2); b starts at 0.
+    rng, dtype
+        As in Dense.
+    """
+
+    def __init__(self, n_items, dim, init_std=0.01, rng=None, dtype=np.float32):
+        def weights_init(shape, rng, dtype):
+            return normal(shape, rng, dtype, std=init_std)
+
+        super().__init__(
+            weights=Embedding(n_items, dim, init=weights_init, rng=rng, dtype=dtype),
+            biases=Embedding(n_items, 1, init="zeros", dtype=dtype),
+        )
+
+    def forward(self, inputs):
+        if not isinstance(inputs, tuple) or len(inputs) != 2:
+            raise TypeError("ItemScores: expected a tuple (h (N, D), items (N, C) int ids)")
+        weights, biases = self.parts["weights"], self.parts["biases"]
+        h = check_array(inputs[0], 2, "ItemScores", "h")
+        check_features(h, weights.dim, "ItemScores", "h")
+        items = check_array(inputs[1], 2, "ItemScores", "items", dtype_kind="i")
+        if len(items) != len(h):
+            raise ValueError(f"ItemScores: {len(h)} queries h but {len(items)} rows of items")
+        candidate_weights = weights.forward(items)  # (N, C, D)
+        self._save(h, candidate_weights)
+        scores = (candidate_weights @ h[:, :, None])[:, :, 0]  # batched dot products
+        return scores + biases.forward(items)[:, :, 0]
+
+    def backward(self, dy):
+        h, candidate_weights = self._saved()
+        dy = check_upstream(dy, candidate_weights.shape[:2], "ItemScores")
+        self.parts["weights"].backward(dy[:, :, None] * h[:, None, :])
+        self.parts["biases"].backward(dy[:, :, None])
+        return (dy[:, None, :] @ candidate_weights)[:, 0, :], None
+
+    def score_all(self, h):
+        """Scores of every item, (N, I) = h W^T + b^T."""
+        return h @ self.parts["weights"].params["W"].T + self.parts["biases"].params["W"][:, 0]
+
+
+class ProfileMatch(Layer):
+    """(p, x, z) -> y = [p | x | p * x | z]: a user's profile p beside an item's features x, where
+    they agree (the elementwise product), and the user's own features z.
+
+    Shapes: p (N, D), x (N, D), z (N, F) -> y (N, 3 D + F)
+    Backward, given dy = [dy_p | dy_x | dy_px | dy_z] (split like y):
+        dp = dy_p + dy_px * x      dx = dy_x + dy_px * p      dz = dy_z
+    """
+
+    def forward(self, inputs):
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 3:
+            raise TypeError("ProfileMatch: expected a tuple (profile, item_features, user_features)")
+        p, x, z = (check_array(a, 2, "ProfileMatch", name) for a, name in zip(inputs, "pxz"))
+        if p.shape != x.shape or len(z) != len(p):
+            raise ValueError(
+                f"ProfileMatch: p and x need one shape and z as many rows, got {p.shape}, "
+                f"{x.shape}, {z.shape}"
+            )
+        self._save(p, x, z.shape[1])
+        return np.concatenate([p, x, p * x, z], axis=1)
+
+    def backward(self, dy):
+        p, x, n_user_features = self._saved()
+        n, d = p.shape
+        dy = check_upstream(dy, (n, 3 * d + n_user_features), "ProfileMatch")
+        dy_p, dy_x, dy_px, dz = np.split(dy, [d, 2 * d, 3 * d], axis=1)
+        return dy_p + dy_px * x, dy_x + dy_px * p, dz

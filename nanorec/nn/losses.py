@@ -226,64 +226,133 @@ class SoftmaxCrossEntropyLoss(Loss):
                with logsumexp(z) = max(z) + log sum_c exp(z_c - max(z))    (stable)
     Gradient   dL/dz[i, c] = (softmax(z_i)[c] - [c == t_i]) * w_i / N
     Shapes     pred = z (N, C) logits; target = t (N,) integer ids in [0, C); weight (N,)
+               or per step: z (N, T, C), t (N, T), no weight; every step is a sample (N T of them)
+    Ignored    with ``ignore_index`` set, samples whose target equals it (padding) have no loss
+               and a zero gradient, and N counts the others only (PyTorch's ignore_index).
     """
+
+    def __init__(self, ignore_index=None):
+        super().__init__()
+        self.ignore_index = ignore_index
 
     def forward(self, pred, target, weight=None):
         z = self._check_pred(pred)
-        if z.ndim != 2:
-            raise ValueError(f"{self._name}: pred must be logits of shape (N, C), got {z.shape}")
-        n, n_classes = z.shape
+        if z.ndim not in (2, 3) or (z.ndim == 3 and weight is not None):
+            raise ValueError(f"{self._name}: pred must be logits of shape (N, C), or (N, T, C) "
+                             f"without weights, got {z.shape}")
         target = np.asarray(target)
         if target.dtype.kind not in "iu":
             raise TypeError(f"{self._name}: target must be integer class ids, got dtype {target.dtype}")
-        if target.shape != (n,):
-            raise ValueError(f"{self._name}: target must have shape ({n},), got {target.shape}")
+        if target.shape != z.shape[:-1]:
+            raise ValueError(f"{self._name}: target must have shape {z.shape[:-1]}, got {target.shape}")
+        pred_shape = z.shape
+        z, target = z.reshape(-1, z.shape[-1]), target.reshape(-1)
+        n, n_classes = z.shape
+        weight = self._check_weight(weight, n)
+        if self.ignore_index is not None:
+            real = target != self.ignore_index
+            # the mean over the real samples: weight n / S on each of the S real ones, 0 on the rest
+            scale = real * (n / max(int(real.sum()), 1))
+            weight = scale if weight is None else weight * scale
+            target = np.where(real, target, 0)
         if np.any((target < 0) | (target >= n_classes)):
             bad = target[(target < 0) | (target >= n_classes)][0]
             raise ValueError(f"{self._name}: class id {bad} is outside [0, {n_classes})")
-        weight = self._check_weight(weight, n)
         shifted = z - z.max(axis=1, keepdims=True)  # the largest logit becomes 0: exp cannot overflow
         with np.errstate(under="ignore"):
             exp_shifted = np.exp(shifted)
         sum_exp = exp_shifted.sum(axis=1, keepdims=True)
         log_probs = shifted - np.log(sum_exp)
-        self._cache = (exp_shifted / sum_exp, target, weight)
+        self._cache = (exp_shifted / sum_exp, target, weight, pred_shape)
         return _batch_mean(-log_probs[np.arange(n), target], weight)
 
     def backward(self):
-        probs, target, weight = self._saved()
+        probs, target, weight, pred_shape = self._saved()
         dz = probs.copy()
         dz[np.arange(len(dz)), target] -= 1
         # l_i sums over the classes rather than averaging them: scale as one entry per sample, (N, 1)
-        return (dz * _batch_scale(weight, dz[:, :1])).astype(dz.dtype, copy=False)
+        dz = (dz * _batch_scale(weight, dz[:, :1])).astype(dz.dtype, copy=False)
+        return dz.reshape(pred_shape)
 
 
 class BPRLoss(Loss):
     """Bayesian personalized ranking: a positive item should score above a sampled negative one.
 
-    Loss       l_i = -log sigmoid(d_i) = softplus(-d_i),   d_i = pos_i - neg_i;   L = (1/N) sum_i w_i l_i
-    Gradient   dL/dpos_i = -sigmoid(-d_i) * w_i / N   (= (sigmoid(d_i) - 1) * w_i / N)
-               dL/dneg_i = -dL/dpos_i
-    Shapes     pos (N,) or (N, 1) scores of the positive items; neg the same shape; weight (N,)
+    Loss       l_i = -log sigmoid(d_i) = softplus(-d_i),   d_i = pred[i, 0] - pred[i, 1]
+               L = (1/N) sum_i w_i l_i
+    Gradient   dL/dpred[i, 0] = -sigmoid(-d_i) * w_i / N   (= (sigmoid(d_i) - 1) * w_i / N)
+               dL/dpred[i, 1] = -dL/dpred[i, 0]
+    Shapes     pred (N, 2): the positive item's score, then the negative's; target None (the
+               order of the columns is the label); weight (N,)
     Reference  Rendle et al. (2009), "BPR: Bayesian Personalized Ranking from Implicit Feedback".
-
-    ``forward(pos, neg, weight=None)`` and ``backward() -> (dpos, dneg)``.
     """
 
-    def forward(self, pos, neg, weight=None):
-        pos = self._check_pred(pos, "pos")
-        neg = self._check_pred(neg, "neg")
-        if pos.shape != neg.shape:
-            raise ValueError(f"{self._name}: pos has shape {pos.shape} but neg has shape {neg.shape}")
-        weight = self._check_weight(weight, len(pos))
-        d = pos - neg
+    def forward(self, pred, target=None, weight=None):
+        pred = self._check_pred(pred)
+        if pred.ndim != 2 or pred.shape[1] != 2:
+            raise ValueError(f"{self._name}: pred must be (N, 2) scores [positive, negative], "
+                             f"got shape {pred.shape}")
+        if target is not None:
+            raise ValueError(f"{self._name} takes no target: column 0 of pred is the positive")
+        weight = self._check_weight(weight, len(pred))
+        d = pred[:, 0] - pred[:, 1]
         self._cache = (d, weight)
         return _batch_mean(_softplus(-d), weight)
 
     def backward(self):
         d, weight = self._saved()
         dpos = (-sigmoid(-d) * _batch_scale(weight, d)).astype(d.dtype, copy=False)
-        return dpos, -dpos
+        return np.stack([dpos, -dpos], axis=1)
+
+
+class MaskedLoss(Loss):
+    """An elementwise loss summed over the chosen entries of each sample, averaged over the batch.
+
+    Loss       L = (1/N) sum_n sum_d m[n, d] * l(pred[n, d], target[n, d])
+               with l the entry loss of ``base``:
+                   MSELoss             l(p, t) = (p - t)^2
+                   BCEWithLogitsLoss   l(z, y) = softplus(z) - z y   (BCE of sigmoid(z), stable)
+    Gradient   dL/dpred[n, d] = m[n, d] * l'(pred[n, d], target[n, d]) / N
+    Shapes     pred (N, D); target (N, D); weight = the mask m (N, D), finite and >= 0 (1 marks an
+               entry that counts, 0 one that does not; other values weigh the entry)
+
+    A SUM over a sample's entries, not a mean: a row with more observed entries weighs more, as in
+    AutoRec's objective sum over observed (u, i) of (r - r_hat)^2. Entries with m = 0 get a zero
+    gradient, so a network never learns from the unobserved entries it was fed as zeros.
+
+    Parameters
+    ----------
+    base : MSELoss, BCELoss or BCEWithLogitsLoss
+        Gives l, l' and the checks of pred and target.
+    """
+
+    def __init__(self, base):
+        super().__init__()
+        if not isinstance(base, _ElementwiseLoss):
+            raise TypeError(
+                f"MaskedLoss needs an elementwise loss such as MSELoss() or BCEWithLogitsLoss(), "
+                f"got {type(base).__name__}"
+            )
+        self.base = base
+
+    def forward(self, pred, target, weight):
+        pred = self.base._check_pred(pred)
+        if pred.ndim != 2:
+            raise ValueError(f"MaskedLoss: pred must have shape (N, D), got {pred.shape}")
+        target = self.base._check_target(target, pred)
+        self.base._check_values(pred, target)
+        mask = np.asarray(weight)
+        if mask.shape != pred.shape:
+            raise ValueError(f"MaskedLoss: the mask (weight) has shape {mask.shape}, pred has {pred.shape}")
+        if mask.dtype.kind not in "fiub" or not np.all(np.isfinite(mask)) or np.any(mask < 0):
+            raise ValueError("MaskedLoss: the mask must hold finite numbers >= 0 (1 = entry counts)")
+        self._cache = (pred, target, mask)
+        return float(np.sum(mask * self.base._entry_loss(pred, target)) / len(pred))
+
+    def backward(self):
+        pred, target, mask = self._saved()
+        dpred = mask * self.base._entry_grad(pred, target) / len(pred)
+        return dpred.astype(pred.dtype, copy=False)
 
 
 def _softplus(x):

@@ -2,11 +2,11 @@
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.nn.base import (
     Layer,
     check_array,
     check_features,
-    check_positive_int,
     check_upstream,
 )
 from nanorec.nn.init import as_generator, float_dtype, initialize
@@ -55,8 +55,8 @@ class RNN(Layer):
         dtype=np.float32,
     ):
         super().__init__()
-        self.d_in = check_positive_int(d_in, "d_in", "RNN")
-        self.hidden = check_positive_int(hidden, "hidden", "RNN")
+        self.d_in = _checks.positive_int(d_in, "d_in", "RNN")
+        self.hidden = _checks.positive_int(hidden, "hidden", "RNN")
         self.return_sequences = bool(return_sequences)
         dtype = float_dtype(dtype)
         rng = as_generator(rng)

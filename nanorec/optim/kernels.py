@@ -105,17 +105,27 @@ def adam_dense_ref(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+@numba.njit(cache=True, inline="always")  # inlined into its callers, who set its precision
+def adam_row(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
+    """Adam on 1-D arrays of one length, in place: a table row, or a whole array raveled.
+
+    The one Adam update of nanorec's kernels: adam_dense_nb and adam_sparse_nb call it, and so do
+    the fused training kernels of nanorec.models. correction1 = 1 - beta1^t and correction2 =
+    1 - beta2^t come from the caller, and so does the arithmetic's precision: the scalars' dtype
+    (float64 here; a fused kernel passes the parameters' dtype for float32 SIMD lanes).
+    """
+    for d in range(param.size):
+        g = grad[d] + weight_decay * param[d]
+        m[d] = beta1 * m[d] + (1 - beta1) * g
+        v[d] = beta2 * v[d] + (1 - beta2) * g * g
+        param[d] -= lr * (m[d] / correction1) / (np.sqrt(v[d] / correction2) + eps)
+
+
 @numba.njit(cache=True)
 def adam_dense_nb(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Adam step on a whole array (Numba kernel); same arguments as ``adam_dense_ref``."""
-    p, dp = param.reshape(-1), grad.reshape(-1)
-    m_flat, v_flat = m.reshape(-1), v.reshape(-1)
-    correction1, correction2 = 1 - beta1**step, 1 - beta2**step
-    for j in range(p.size):
-        g = dp[j] + weight_decay * p[j]
-        m_flat[j] = beta1 * m_flat[j] + (1 - beta1) * g
-        v_flat[j] = beta2 * v_flat[j] + (1 - beta2) * g * g
-        p[j] -= lr * (m_flat[j] / correction1) / (np.sqrt(v_flat[j] / correction2) + eps)
+    adam_row(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), lr, beta1, beta2,
+             eps, weight_decay, 1 - beta1**step, 1 - beta2**step)
 
 
 def adam_sparse_ref(param, rows, values, m, v, lr, beta1, beta2, eps, weight_decay, step):
@@ -134,11 +144,8 @@ def adam_sparse_nb(param, rows, values, m, v, lr, beta1, beta2, eps, weight_deca
     correction1, correction2 = 1 - beta1**step, 1 - beta2**step
     for k in range(rows.size):
         r = rows[k]
-        for d in range(param.shape[1]):
-            g = values[k, d] + weight_decay * param[r, d]
-            m[r, d] = beta1 * m[r, d] + (1 - beta1) * g
-            v[r, d] = beta2 * v[r, d] + (1 - beta2) * g * g
-            param[r, d] -= lr * (m[r, d] / correction1) / (np.sqrt(v[r, d] / correction2) + eps)
+        adam_row(param[r], values[k], m[r], v[r], lr, beta1, beta2, eps, weight_decay,
+                 correction1, correction2)
 
 
 # ---------------------------------------------------------------------------------------------

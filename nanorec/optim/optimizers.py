@@ -16,34 +16,44 @@ or the row-sparse form of its rule for each gradient:
                                 module); lazy=False: the dense form on ``grad.to_dense()`` (the
                                 coalesced rows, zeros elsewhere), so that every row's state moves
                                 (torch.optim.Adam on nn.Embedding)
+
+Parameter groups give some parameters other hyperparameters, e.g. no weight decay on the biases:
+
+    Adam(net, lr=1e-3, weight_decay=0.1, groups=[{"params": ["0.b", "2.b"], "weight_decay": 0}])
+
+Each group names parameters (keys of ``model.params``) and the hyperparameters that differ for
+them; the others keep the optimizer's own.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.nn.base import RowSparseGrad
 from nanorec.optim import kernels
 
-_Slot = namedtuple("_Slot", "name param grad state")
+_Slot = namedtuple("_Slot", "name param grad state options")
 
 
 class Optimizer:
     """Base class: validates the model, keeps one state per parameter, dispatches to the kernels.
 
     Subclasses set ``dense_rule`` and ``sparse_rule`` to ``(NumPy twin, Numba kernel)`` pairs,
-    ``state_names`` to the names of their state arrays (in kernel argument order), and implement
-    ``_hyperparameters()`` (the scalar kernel arguments, in order).
+    ``state_names`` to the names of their state arrays and ``hyperparameter_names`` to the names
+    of their scalar arguments (both in kernel argument order), and check each hyperparameter in
+    ``_check_option``.
 
     Parameters
     ----------
     model : object with ``params`` and ``grads`` dicts
         Typically a Layer (e.g. Sequential). The arrays are read once, here: the dicts hold the live
         arrays that forward/backward use, and they are updated in place.
-    lr : float
-        Learning rate, > 0.
-    weight_decay : float
-        L2 penalty coefficient, >= 0 (added to the gradient: g = grad + weight_decay * param).
+    hyperparameters : dict
+        The subclass's hyperparameters by name (lr, weight_decay, ...), the defaults of every
+        parameter; checked here.
+    groups : list of dict, optional
+        ``{"params": [names], name: value, ...}``: other hyperparameters for those parameters.
     use_numba : bool
         True: the Numba kernels; False: their NumPy twins (for tests and benchmarks).
     lazy : bool
@@ -61,55 +71,90 @@ class Optimizer:
     dense_rule = None
     sparse_rule = None
     state_names = ()
+    hyperparameter_names = ()
 
-    def __init__(self, model, lr, weight_decay, use_numba, lazy=True):
-        self.lr = _check_hyperparameter("lr", lr, low=0.0, low_open=True)
-        self.weight_decay = _check_hyperparameter("weight_decay", weight_decay, low=0.0)
-        self.use_numba = bool(use_numba)
-        if not isinstance(lazy, bool):
-            raise TypeError(f"lazy must be True or False, got {lazy!r}")
-        self.lazy = lazy
+    def __init__(self, model, hyperparameters, groups=None, use_numba=True, lazy=True):
+        name = type(self).__name__
+        self.defaults = {key: self._check_option(key, value) for key, value in hyperparameters.items()}
+        self.use_numba = _checks.boolean(use_numba, "use_numba", name)
+        self.lazy = _checks.boolean(lazy, "lazy", name)
         self.model = model
         self.step_count = 0
-        params, grads = _params_and_grads(model, type(self).__name__)
-        self.state = {name: self._new_state(param) for name, param in params.items()}
+        params, grads = _params_and_grads(model, name)
+        options = self._group_options(groups, params)
+        self.state = {key: self._new_state(param, options[key]) for key, param in params.items()}
         self._slots = [
-            _Slot(name, params[name], grads[name], tuple(self.state[name].values()))
-            for name in params
+            _Slot(key, params[key], grads[key], tuple(self.state[key].values()), options[key])
+            for key in params
         ]
 
-    def _new_state(self, param):
+    def __getattr__(self, name):  # opt.lr, opt.beta1, ...: the defaults
+        defaults = self.__dict__.get("defaults", {})
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def _check_option(self, key, value):
+        raise NotImplementedError
+
+    def _group_options(self, groups, params):
+        """Each parameter's hyperparameters: the defaults, overridden by its group's."""
+        options = {key: dict(self.defaults) for key in params}
+        grouped = set()
+        for group in groups or ():
+            if not isinstance(group, dict) or "params" not in group:
+                raise ValueError(f"{type(self).__name__}: a group is a dict with a 'params' list, "
+                                 f"got {group!r}")
+            overrides = {key: value for key, value in group.items() if key != "params"}
+            for key in overrides:
+                if key not in self.defaults:
+                    raise ValueError(f"{type(self).__name__}: unknown hyperparameter {key!r} in a "
+                                     f"group; known: {sorted(self.defaults)}")
+            overrides = {key: self._check_option(key, value) for key, value in overrides.items()}
+            for name in group["params"]:
+                if name not in params:
+                    raise ValueError(f"{type(self).__name__}: group names an unknown parameter "
+                                     f"{name!r}; the model has {sorted(params)}")
+                if name in grouped:
+                    raise ValueError(f"{type(self).__name__}: parameter {name!r} is in two groups")
+                grouped.add(name)
+                options[name].update(overrides)
+        return options
+
+    def _new_state(self, param, options):
         """Zero-filled state arrays for one parameter, in the parameter's dtype."""
         return {state_name: np.zeros_like(param) for state_name in self.state_names}
 
-    def _hyperparameters(self):
-        raise NotImplementedError
+    def _kernel_scalars(self, options):
+        """The scalar kernel arguments of one parameter, in kernel order."""
+        return tuple(options[name] for name in self.hyperparameter_names)
 
     def step(self):
         """Apply one update to every parameter, in place, from the gradients now in ``grads``."""
         self.step_count += 1
         pick = 1 if self.use_numba else 0
         dense_update, sparse_update = self.dense_rule[pick], self.sparse_rule[pick]
-        hyperparameters = self._hyperparameters()
         for slot in self._slots:
+            scalars = self._kernel_scalars(slot.options)
             if not isinstance(slot.grad, RowSparseGrad):
-                dense_update(slot.param, slot.grad, *slot.state, *hyperparameters)
+                dense_update(slot.param, slot.grad, *slot.state, *scalars)
                 continue
             rows, values = slot.grad.coalesce()
             _check_rows(rows, slot)
             if self.lazy:
-                sparse_update(slot.param, rows, values, *slot.state, *hyperparameters)
+                sparse_update(slot.param, rows, values, *slot.state, *scalars)
             else:
                 dense_grad = np.zeros_like(slot.param)  # grad.to_dense(), from the unique rows
                 dense_grad[rows] = values
-                dense_update(slot.param, dense_grad, *slot.state, *hyperparameters)
+                dense_update(slot.param, dense_grad, *slot.state, *scalars)
 
     def zero_grad(self):
         """Reset the model's gradients (``model.zero_grad()``)."""
         self.model.zero_grad()
 
     def __repr__(self):
-        return f"{type(self).__name__}(lr={self.lr:g}, n_params={len(self._slots)})"
+        options = ", ".join(f"{key}={value:g}" for key, value in self.defaults.items())
+        return f"{type(self).__name__}({options}, n_params={len(self._slots)})"
 
 
 class SGD(Optimizer):
@@ -129,25 +174,29 @@ class SGD(Optimizer):
     lr : float, > 0
     momentum : float, in [0, 1)
     weight_decay : float, >= 0
-    use_numba, lazy : bool
+    groups, use_numba, lazy
         See Optimizer.
     """
 
     dense_rule = (kernels.sgd_dense_ref, kernels.sgd_dense_nb)
     sparse_rule = (kernels.sgd_sparse_ref, kernels.sgd_sparse_nb)
     state_names = ("velocity",)
+    hyperparameter_names = ("lr", "momentum", "weight_decay")
 
-    def __init__(self, model, lr=0.01, momentum=0.0, weight_decay=0.0, use_numba=True, lazy=True):
-        self.momentum = _check_hyperparameter("momentum", momentum, low=0.0, high=1.0)
-        super().__init__(model, lr, weight_decay, use_numba, lazy)
+    def __init__(self, model, lr=0.01, momentum=0.0, weight_decay=0.0, groups=None,
+                 use_numba=True, lazy=True):
+        super().__init__(model, dict(lr=lr, momentum=momentum, weight_decay=weight_decay), groups,
+                         use_numba, lazy)
 
-    def _new_state(self, param):
-        if self.momentum == 0:  # plain SGD needs no velocity: keep an empty array of the same rank
+    def _check_option(self, key, value):
+        if key == "momentum":
+            return _checks.fraction(value, key, "SGD")
+        return _check_lr_or_decay(key, value, "SGD")
+
+    def _new_state(self, param, options):
+        if options["momentum"] == 0:  # plain SGD needs no velocity: an empty array of the same rank
             return {"velocity": np.zeros((0,) * param.ndim, param.dtype)}
-        return super()._new_state(param)
-
-    def _hyperparameters(self):
-        return (self.lr, self.momentum, self.weight_decay)
+        return super()._new_state(param, options)
 
 
 class Adam(Optimizer):
@@ -172,23 +221,29 @@ class Adam(Optimizer):
     beta1, beta2 : float, in [0, 1)
     eps : float, > 0
     weight_decay : float, >= 0
-    use_numba, lazy : bool
+    groups, use_numba, lazy
         See Optimizer.
     """
 
     dense_rule = (kernels.adam_dense_ref, kernels.adam_dense_nb)
     sparse_rule = (kernels.adam_sparse_ref, kernels.adam_sparse_nb)
     state_names = ("m", "v")
+    hyperparameter_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
     def __init__(self, model, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                 use_numba=True, lazy=True):
-        self.beta1 = _check_hyperparameter("beta1", beta1, low=0.0, high=1.0)
-        self.beta2 = _check_hyperparameter("beta2", beta2, low=0.0, high=1.0)
-        self.eps = _check_hyperparameter("eps", eps, low=0.0, low_open=True)
-        super().__init__(model, lr, weight_decay, use_numba, lazy)
+                 groups=None, use_numba=True, lazy=True):
+        hyperparameters = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        super().__init__(model, hyperparameters, groups, use_numba, lazy)
 
-    def _hyperparameters(self):
-        return (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.step_count)
+    def _check_option(self, key, value):
+        if key in ("beta1", "beta2"):
+            return _checks.fraction(value, key, "Adam")
+        if key == "eps":
+            return _checks.positive(value, key, "Adam")
+        return _check_lr_or_decay(key, value, "Adam")
+
+    def _kernel_scalars(self, options):
+        return super()._kernel_scalars(options) + (self.step_count,)
 
 
 class Adagrad(Optimizer):
@@ -208,32 +263,31 @@ class Adagrad(Optimizer):
     lr : float, > 0
     eps : float, > 0
     weight_decay : float, >= 0
-    use_numba, lazy : bool
+    groups, use_numba, lazy
         See Optimizer.
     """
 
     dense_rule = (kernels.adagrad_dense_ref, kernels.adagrad_dense_nb)
     sparse_rule = (kernels.adagrad_sparse_ref, kernels.adagrad_sparse_nb)
     state_names = ("sum_sq",)
+    hyperparameter_names = ("lr", "eps", "weight_decay")
 
-    def __init__(self, model, lr=0.01, eps=1e-10, weight_decay=0.0, use_numba=True, lazy=True):
-        self.eps = _check_hyperparameter("eps", eps, low=0.0, low_open=True)
-        super().__init__(model, lr, weight_decay, use_numba, lazy)
+    def __init__(self, model, lr=0.01, eps=1e-10, weight_decay=0.0, groups=None, use_numba=True,
+                 lazy=True):
+        super().__init__(model, dict(lr=lr, eps=eps, weight_decay=weight_decay), groups,
+                         use_numba, lazy)
 
-    def _hyperparameters(self):
-        return (self.lr, self.eps, self.weight_decay)
+    def _check_option(self, key, value):
+        if key == "eps":
+            return _checks.positive(value, key, "Adagrad")
+        return _check_lr_or_decay(key, value, "Adagrad")
 
 
-def _check_hyperparameter(name, value, low, high=None, low_open=False):
-    """``value`` as a float after checking low <= value (low < value if low_open) and value < high."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    if not np.isfinite(value) or too_low or (high is not None and value >= high):
-        interval = f"{'(' if low_open else '['}{low:g}, {'inf)' if high is None else f'{high:g})'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return value
+def _check_lr_or_decay(key, value, where):
+    """lr > 0; weight_decay >= 0."""
+    if key == "lr":
+        return _checks.positive(value, key, where)
+    return _checks.non_negative(value, key, where)
 
 
 def _params_and_grads(model, optimizer_name):

@@ -10,10 +10,13 @@ forget(model, train, user_id, mode="exact")
     Machine unlearning of one user from a fitted model.
     exact        theta' = fit(train without the user), from scratch with the same class,
                  hyperparameters and seed: exactly the model that would exist had the user never
-                 been there. Cost: one full fit.
-    approximate  (BiasedMF only) drop the user's row of P and b_u (and the items only they had),
-                 recompute mu and the rating range, then run ``finetune_epochs`` SGD epochs on the
-                 remaining ratings starting from the current parameters. Cheaper, but NOT exact:
+                 been there. Cost: one full fit. A model fitted with early stopping is refitted
+                 for the epochs early stopping kept (best_epoch_ + 1): forget has no validation
+                 data to stop on.
+    approximate  (BiasedMF only) BiasedMF.finetune on the log without the user: drop the user's
+                 row of P and b_u (and the items only they had), recompute mu and the rating
+                 range, then ``finetune_epochs`` of BiasedMF's SGD (weighted as its fit) on the
+                 remaining ratings from the current parameters. Cheaper, but NOT exact:
                  the other parameters still carry what the user's ratings taught them, slowly
                  washed out by fine-tuning (Bourtoule et al. 2021 discuss why only retraining
                  guarantees removal). The result says which mode was used.
@@ -22,15 +25,16 @@ not the old one, from now on), the wall-clock cost and the mode.
 Reference: Bourtoule et al. (2021), "Machine unlearning"; GDPR article 17 (right to erasure).
 """
 
+import copy
 import time
 from typing import NamedTuple
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.interactions import Interactions
 from nanorec.models.base import Recommender
-from nanorec.models.mf import BiasedMF, UserBlocks
-from nanorec.models.mf_kernels import biased_mf_epoch_nb
+from nanorec.models.mf import BiasedMF
 
 FORGET_MODES = ("exact", "approximate")
 
@@ -111,41 +115,14 @@ def forget(model, train, user_id, mode="exact", finetune_epochs=2):
     start = time.perf_counter()
     new_train = opt_out(train, [user_id])
     if mode == "exact":
-        new_model = type(model)(**model.get_params()).fit(new_train)
+        params = model.get_params()
+        if params.get("early_stopping") is not None:  # no validation data: keep its epochs
+            params.update(n_epochs=model.best_epoch_ + 1, early_stopping=None)
+        new_model = type(model)(**params).fit(new_train)
     else:
-        new_model = _finetuned_without(model, train, new_train, finetune_epochs)
+        if type(model) is not BiasedMF:
+            raise ValueError(f"forget: approximate mode supports BiasedMF only, not "
+                             f"{type(model).__name__} (use mode='exact')")
+        n_epochs = _checks.integer(finetune_epochs, "finetune_epochs", "forget", low=0)
+        new_model = copy.deepcopy(model).finetune(new_train, n_epochs)
     return ForgetResult(new_model, new_train, time.perf_counter() - start, mode)
-
-
-def _finetuned_without(model, train, new_train, n_epochs):
-    """Approximate unlearning for BiasedMF: keep the remaining rows of the parameters, recompute
-    mu and the rating range on new_train, then n_epochs of BiasedMF's SGD on new_train."""
-    if type(model) is not BiasedMF:
-        raise ValueError(f"forget: approximate mode supports BiasedMF only, not {type(model).__name__}"
-                         " (use mode='exact')")
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 0:
-        raise ValueError(f"forget: finetune_epochs must be an integer >= 0, got {n_epochs!r}")
-    users = train.user_to_index(new_train.user_ids)  # old index of each remaining user
-    items = train.item_to_index(new_train.item_ids)
-    new = BiasedMF(**model.get_params())
-    new.user_ids_, new.item_ids_ = np.asarray(new_train.user_ids), np.asarray(new_train.item_ids)
-    new.n_users_, new.n_items_ = new_train.n_users, new_train.n_items
-    new.train_csr_, new._lookups = new_train.to_csr(), {}
-    new.user_bias_, new.user_factors_ = model.user_bias_[users].copy(), model.user_factors_[users].copy()
-    new.item_bias_, new.item_factors_ = model.item_bias_[items].copy(), model.item_factors_[items].copy()
-    ratings = new_train.ratings
-    new.global_mean_ = float(ratings.mean())
-    new.rating_range_ = (float(ratings.min()), float(ratings.max()))
-    rng = np.random.default_rng(model.random_state)
-    blocks = UserBlocks(new_train.user_index, new_train.n_users, rng)  # BiasedMF's epoch order
-    users, items = new_train.user_index[blocks.rows], new_train.item_index[blocks.rows]
-    new.history_ = {"loss": []}
-    for _ in range(n_epochs):
-        sse = biased_mf_epoch_nb(
-            users, items, ratings[blocks.rows], blocks.order(rng),
-            new.global_mean_, new.user_bias_, new.item_bias_, new.user_factors_, new.item_factors_,
-            model.lr, model.reg,
-        )
-        new.history_["loss"].append(float(sse / len(ratings)))
-    new.best_epoch_ = max(n_epochs - 1, 0)
-    return new

@@ -5,12 +5,12 @@ many ratings is protected far less than epsilon as a whole: user-level DP would 
 gradient per user, not per rating. The id vocabularies (which users and items exist) are treated
 as public; only the ratings are protected.
 
-Model        r_hat[u, i] = mu + b_u[u] + b_i[i] + P[u] . Q[i]; theta = (mu, b_u, b_i, P, Q)
+Model        BiasedMFNetwork with a learned mean: r_hat[u, i] = mu + b_u[u] + b_i[i] + P[u] . Q[i];
+             theta = (mu, b_u, b_i, P, Q), every part an Embedding table a sample reads one row of
 Example loss l(u, i, r) = 1/2 (r - r_hat)^2 + reg / 2 (b_u[u]^2 + b_i[i]^2 + |P[u]|^2 + |Q[i]|^2)
-Gradient     with e = r - r_hat, each example touches five blocks:
-                 g_mu = -e,  g_bu = -e + reg b_u[u],  g_bi = -e + reg b_i[i],
-                 g_P[u] = -e Q[i] + reg P[u],  g_Q[i] = -e P[u] + reg Q[i]
-             |g|^2 = g_mu^2 + g_bu^2 + g_bi^2 + |g_P|^2 + |g_Q|^2
+Gradient     g_n, example n's gradient, from the network's own backward: each table's row-sparse
+             gradient holds one row per example, in order (``per_example_gradients``), plus
+             reg times the rows the example read; |g_n|^2 sums over every table.
 Step         (Abadi et al. 2016), with clip bound C = max_grad_norm and noise multiplier sigma:
              1. batch: every rating joins independently with probability q = batch_size / N
                 (Poisson sampling; the expected batch size is B = q N = batch_size);
@@ -18,7 +18,7 @@ Step         (Abadi et al. 2016), with clip bound C = max_grad_norm and noise mu
              3. noise: G = sum_n g_n + z, z ~ N(0, sigma^2 C^2) on EVERY coordinate of theta,
                 including the users and items absent from the batch (sparse noise would reveal
                 which rows were touched);
-             4. update: theta <- theta - lr * G / B.
+             4. update: theta <- theta - lr * G / B   (SGD with lr / B on the gradient G).
              T = n_epochs * round(N / batch_size) steps. Since one rating changes the clipped sum
              by at most C in L2 norm, each step is a subsampled Gaussian mechanism; composing T
              of them gives (epsilon, delta)-DP, computed by the RDP (or PLD) accountant of the
@@ -33,8 +33,8 @@ the rating range given). Two things a Recommender usually keeps would break the 
 DPBiasedMF drops them: the train matrix ``train_csr_`` is left EMPTY (so ``recommend`` cannot
 exclude seen items by itself, every user in the vocabulary can be scored, and ``evaluate`` needs
 ``train=`` to leave train items out), and the per-epoch training loss, computed without noise,
-lives only in memory (``epoch_losses``, printed with verbose) and is never saved. The sampling
-rate q = batch_size / N reveals N, treated as public as in the usual DP-SGD accounting.
+lives only in memory (``epoch_losses``) and is never saved. The sampling rate q = batch_size / N
+reveals N, treated as public as in the usual DP-SGD accounting.
 
 Mind the scale of lr: the step averages gradients over B examples, so an embedding row seen
 once in a batch moves by lr / B times its gradient; lr is of the order of B times BiasedMF's
@@ -43,42 +43,62 @@ per-rating lr, bounded by the curvature of mu (a step lr on the mean error: lr <
 
 import numpy as np
 
+from nanorec import _checks
 from nanorec.data.interactions import CSR
-from nanorec.models.fitting import check_number, check_positive_int, explicit_ratings
-from nanorec.models.mf import BiasedMF
-from nanorec.privacy.dp_kernels import clipped_gradient_sum_nb
+from nanorec.models.base import explicit_ratings, register
+from nanorec.models.mf import BiasedMF, BiasedMFNetwork
+from nanorec.nn.base import RowSparseGrad
+from nanorec.nn.losses import MSELoss
+from nanorec.optim.optimizers import SGD
+from nanorec.training import Batch, train_step
 
 PRIVACY_EXTRA = 'privacy accounting needs dp-accounting: pip install "nanorec[privacy]"'
 
 
 # ------------------------------------------------------------------------------ one step
-def dp_sgd_step(params, users, items, ratings, lr, reg, max_grad_norm, noise_multiplier,
-                expected_batch_size, noise_rng, kernel=clipped_gradient_sum_nb):
-    """One DP-SGD step on the batch (users, items, ratings), updating ``params`` in place.
+def per_example_gradients(network, n_examples, scale=1.0, reg=0.0):
+    """Each example's gradient, table by table, from the gradients a backward left in
+    ``network.grads``: {name: (rows (n,), values (n, D))}.
 
-    theta <- theta - lr / B * (N(0, (noise_multiplier * max_grad_norm)^2) on every coordinate
-    + sum of the clipped per-example gradients), B = expected_batch_size.
-
-    Parameters
-    ----------
-    params : tuple of arrays (mu (1,), b_u (U,), b_i (I,), P (U, K), Q (I, K)), one dtype
-    users, items : int arrays (n,);  ratings : float array (n,)
-    noise_rng : np.random.Generator
-        The noise is drawn block by block in the order of ``params``, also when
-        noise_multiplier = 0 (so that the stream stays aligned).
-    kernel : clipped_gradient_sum_nb or its NumPy twin clipped_gradient_sum_ref
-
-    Returns
-    -------
-    float
-        The batch mean of 1/2 e^2 before the step (0 for an empty batch).
+    Every parameter must be a table that each example reads exactly one row of (an Embedding
+    looked up once per example): its row-sparse gradient then holds one (row, value) pair per
+    example, in order. values = scale * (the backward's value) + reg * (the row read): ``scale``
+    undoes a mean over the batch (scale = n for a mean loss), ``reg`` adds the gradient of the
+    example's reg / 2 |row|^2.
     """
+    gradients = {}
+    for name, grad in network.grads.items():
+        if not isinstance(grad, RowSparseGrad) or len(grad.rows) != n_examples:
+            raise ValueError(
+                f"per-example gradients need every parameter read once per example (an "
+                f"Embedding); {name!r} is not")
+        rows = grad.rows
+        gradients[name] = (rows, scale * grad.values + reg * network.params[name][rows])
+    return gradients
+
+
+def privatize(network, n_examples, reg, max_grad_norm, noise_multiplier, noise_rng):
+    """Replace ``network.grads`` by DP-SGD's noisy sum of clipped per-example gradients.
+
+    G = sum over examples n of g_n min(1, C / |g_n|) + N(0, (sigma C)^2) on every coordinate,
+    with g_n from ``per_example_gradients`` of a batch-mean loss (scale n) plus reg; the noise is
+    drawn table by table in the order of ``network.params`` (also when sigma = 0, so the stream
+    stays aligned). G is written back as a row-sparse gradient of every row.
+    """
+    gradients = per_example_gradients(network, n_examples, n_examples, reg) if n_examples else {}
+    squared = np.zeros(n_examples)
+    for rows, values in gradients.values():
+        squared += np.square(values).reshape(n_examples, -1).sum(axis=1)
+    clip = np.minimum(1.0, max_grad_norm / np.maximum(np.sqrt(squared), 1e-300))
     noise_std = noise_multiplier * max_grad_norm
-    sums = tuple(noise_std * noise_rng.standard_normal(p.shape).astype(p.dtype) for p in params)
-    loss = kernel(*params, users, items, ratings, reg, max_grad_norm, *sums)
-    for param, total in zip(params, sums):
-        param -= (lr / expected_batch_size) * total
-    return loss / len(users) if len(users) else 0.0
+    for name, param in network.params.items():
+        total = (noise_std * noise_rng.standard_normal(param.shape)).astype(param.dtype)
+        if name in gradients:
+            rows, values = gradients[name]
+            np.add.at(total, rows, clip.reshape(-1, *[1] * (values.ndim - 1)) * values)
+        grad = network.grads[name]
+        grad.clear()
+        grad.add(np.arange(len(param)), total)
 
 
 def poisson_batches(rng, n_rows, sampling_rate, n_steps):
@@ -93,6 +113,8 @@ def random_streams(random_state):
 
 
 # ------------------------------------------------------------------------------ the model
+@register("dp-biased-mf", "BiasedMF by DP-SGD: (epsilon, delta)-private per rating",
+          needs=("ratings",))
 class DPBiasedMF(BiasedMF):
     """BiasedMF trained with DP-SGD: (epsilon, delta)-DP per rating (see the module docstring).
 
@@ -120,6 +142,7 @@ class DPBiasedMF(BiasedMF):
 
     Attributes
     ----------
+    network_ : BiasedMFNetwork (learn_mean=True)
     global_mean_ (float, learned), user_bias_, item_bias_, user_factors_, item_factors_ : as BiasedMF
     sampling_rate_ : float
         q.
@@ -162,12 +185,12 @@ class DPBiasedMF(BiasedMF):
         return self.rating_range is not None
 
     def _check_hyperparameters(self, n_rows):
-        for name in ("n_factors", "n_epochs", "batch_size"):
-            check_positive_int(self, name)
-        for name in ("lr", "max_grad_norm"):
-            check_number(self, name, low_open=True)
-        for name in ("reg", "noise_multiplier", "init_std"):
-            check_number(self, name)
+        name = "DPBiasedMF"
+        self._check_common(None)
+        _checks.positive_int(self.n_factors, "n_factors", name)
+        _checks.positive(self.max_grad_norm, "max_grad_norm", name)
+        _checks.non_negative(self.noise_multiplier, "noise_multiplier", name)
+        _checks.non_negative(self.init_std, "init_std", name)
         if self.batch_size > n_rows:
             raise ValueError(f"DPBiasedMF: batch_size {self.batch_size} exceeds the {n_rows} train ratings")
         if self.rating_range is not None:
@@ -175,43 +198,57 @@ class DPBiasedMF(BiasedMF):
             if bounds.shape != (2,) or not np.isfinite(bounds).all() or bounds[0] >= bounds[1]:
                 raise ValueError(f"DPBiasedMF: rating_range must be (low, high) with low < high, "
                                  f"got {self.rating_range!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"DPBiasedMF: dtype must be np.float32 or np.float64, got {self.dtype!r}")
 
     def _fit(self, train, valid):
         ratings = explicit_ratings(train, "train", "DPBiasedMF")
         self._check_hyperparameters(len(train))
-        dtype = np.dtype(self.dtype)
         init_rng, batch_rng, noise_rng = random_streams(self.random_state)
         middle = 0.0 if self.rating_range is None else float(np.mean(self.rating_range))
-        params = (
-            np.array([middle], dtype),  # mu, an array so that the step updates it in place
-            np.zeros(self.n_users_, dtype),
-            np.zeros(self.n_items_, dtype),
-            init_rng.normal(0, self.init_std, (self.n_users_, self.n_factors)).astype(dtype),
-            init_rng.normal(0, self.init_std, (self.n_items_, self.n_factors)).astype(dtype),
-        )
+        network = self.network_ = BiasedMFNetwork(
+            self.n_users_, self.n_items_, self.n_factors, middle, self.init_std, init_rng,
+            self.dtype, learn_mean=True)
         steps_per_epoch = max(1, int(round(len(train) / self.batch_size)))
         self.sampling_rate_ = self.batch_size / len(train)
         self.n_steps_ = self.n_epochs * steps_per_epoch
-        users, items, ratings = train.user_index, train.item_index, ratings.astype(dtype)
+        users, items = train.user_index, train.item_index
+        ratings = ratings.astype(self.dtype)[:, None]
         batches = poisson_batches(batch_rng, len(train), self.sampling_rate_, self.n_steps_)
-        self._epoch_losses = []
-        for epoch in range(self.n_epochs):
-            losses = [
-                dp_sgd_step(params, users[rows], items[rows], ratings[rows], self.lr, self.reg,
-                            self.max_grad_norm, self.noise_multiplier, self.batch_size, noise_rng)
-                for rows in (next(batches) for _ in range(steps_per_epoch))
-            ]
-            self._epoch_losses.append(float(np.mean(losses)))
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.n_epochs}  loss {self._epoch_losses[-1]:.5f}", flush=True)
-        mu, self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_ = params
-        self.global_mean_ = float(mu[0])
+        loss, optimizer = MSELoss(), SGD(network, lr=self.lr / self.batch_size)
+
+        def dp_step(rows):
+            """One DP-SGD step on the Poisson batch ``rows``; its mean 1/2 e^2 (0 if empty)."""
+            def transform(network, batch):
+                privatize(network, len(rows), self.reg, self.max_grad_norm,
+                          self.noise_multiplier, noise_rng)
+
+            if len(rows) == 0:  # an empty batch still takes its step: the noise alone
+                transform(network, None)
+                optimizer.step()
+                optimizer.zero_grad()
+                return 0.0
+            batch = Batch((users[rows], items[rows]), ratings[rows], np.full(len(rows), 0.5))
+            return train_step(network, loss, optimizer, batch, transform)[0]
+
+        def run_epoch():
+            network.train()
+            return float(np.mean([dp_step(next(batches)) for _ in range(steps_per_epoch)]))
+
+        self._run_epochs(run_epoch, train, None, self.n_epochs, [])
+        network.eval()
+        self._epoch_losses = self.history_.pop("loss")  # not private: kept out of saved files
+        del self.history_
+        self.global_mean_ = float(network.parts["global_bias"].params["W"][0, 0])
         self.rating_range_ = None if self.rating_range is None else tuple(map(float, self.rating_range))
-        self.best_epoch_ = self.n_epochs - 1
         self.train_csr_ = CSR(np.zeros(self.n_users_ + 1, np.int64), np.zeros(0, np.int32),
                               np.zeros(0, np.float32), (self.n_users_, self.n_items_))
+
+    def _build_network(self, rng=None):
+        return BiasedMFNetwork(self.n_users_, self.n_items_, self.n_factors, self.global_mean_,
+                               self.init_std, rng, self.dtype, learn_mean=True)
+
+    def finetune(self, train, n_epochs=1):
+        raise NotImplementedError("DPBiasedMF cannot be fine-tuned: more epochs would spend "
+                                  "privacy budget that epsilon() does not count; fit it again")
 
     def epsilon(self, delta=1e-5, accountant="rdp"):
         """epsilon of the fitted model at ``delta`` (per rating): compute_epsilon of its q, T, sigma."""

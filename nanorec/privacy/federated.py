@@ -9,12 +9,9 @@ Round        1. The server samples m = max(1, round(client_fraction * U_active))
                 clients that have ratings, without replacement, and sends each one the item
                 parameters of the items it rated.
              2. Each sampled client takes local_epochs full-batch gradient steps of size lr on F_u,
-                over its user parameters and its local copy (b_loc, Q_loc) of the item parameters.
-                With e = r - r_hat on every row (all right-hand sides read before the step):
-                    b_u[u] += lr * (mean(e) - reg * b_u[u])
-                    P[u]   += lr * (mean(e * Q_loc[i]) - reg * P[u])
-                    b_loc[i] += lr / n_u * (e - reg * b_loc[i])
-                    Q_loc[i] += lr / n_u * (e * P[u] - reg * Q_loc[i])
+                over its user parameters and its local copy (b_loc, Q_loc) of the item parameters:
+                the steps of BiasedMFNetwork trained by SGD(lr) on its rows, with each row's loss
+                and penalty weighted 1 / n_u (``_client_round``).
                 It sends back only its item update delta_u = (b_loc, Q_loc) - (b_i, Q).
              3. FedAvg: the server applies the average of the updates weighted by client rows,
                     (b_i, Q) += server_lr * sum over sampled u of (n_u / n_S) * delta_u,
@@ -34,19 +31,25 @@ Reference    McMahan et al. (2017), "Communication-efficient learning of deep ne
              decentralized data"; Chai et al. (2020), "Secure federated matrix factorization"
              (users as clients, item gradients sent to the server).
 
-This is a simulation: every client runs in one process, vectorized with NumPy (the rows are
-sorted by user, so a client's rows are one contiguous segment and per-client sums are
-``np.add.reduceat``). At the end the fitted object gathers the user parameters so that it can be
-evaluated and saved like any Recommender; in a deployment each row of P and b_u would stay on
-its device.
+This is a simulation: the sampled clients of a round run in one process, side by side in one
+network whose user table has a row per client and whose item tables have a row per rating (each
+client's local copy: a client rates an item at most once), so no client's step touches another's
+parameters. At the end the fitted object gathers the user parameters so that it can be evaluated
+and saved like any Recommender; in a deployment each row of P and b_u would stay on its device.
 """
 
 import numpy as np
 
-from nanorec.models.fitting import check_finite_loss, check_number, check_positive_int, explicit_ratings
-from nanorec.models.mf import BiasedMF
+from nanorec import _checks
+from nanorec.models.base import explicit_ratings, register
+from nanorec.models.mf import BiasedMF, BiasedMFNetwork
+from nanorec.nn.losses import MSELoss
+from nanorec.optim.optimizers import SGD
+from nanorec.training import Batch, train_step
 
 
+@register("federated-mf", "BiasedMF by federated averaging: one client per user",
+          needs=("ratings",))
 class FederatedMF(BiasedMF):
     """BiasedMF trained by federated averaging, one client per user (see the module docstring).
 
@@ -68,7 +71,7 @@ class FederatedMF(BiasedMF):
         Multiplier of the averaged item update (1 = plain FedAvg). With one client per user an
         item is rated by few of the sampled clients, so the row-weighted average shrinks its step
         by about n_i / n_S (its rows among the sampled rows); a server_lr of 10 to 100 makes up
-        for it (on MovieLens-100K, 100 with client_fraction 0.1: benchmarks/bench_privacy.py).
+        for it (benchmarks/bench_privacy.py).
     reg : float
         L2 regularization of every per-rating term.
     init_std : float
@@ -81,7 +84,7 @@ class FederatedMF(BiasedMF):
 
     Attributes
     ----------
-    global_mean_, user_bias_, item_bias_, user_factors_, item_factors_, rating_range_
+    network_, global_mean_, user_bias_, item_bias_, user_factors_, item_factors_, rating_range_
         As BiasedMF.
     history_ : dict of lists
         "loss": mean over the sampled clients' rows of 1/2 e^2 at the start of each round;
@@ -104,89 +107,88 @@ class FederatedMF(BiasedMF):
         self.clip = clip
         self.verbose = verbose
 
-    def _check_hyperparameters(self):
-        for name in ("n_factors", "n_rounds", "local_epochs"):
-            check_positive_int(self, name)
-        for name in ("lr", "server_lr"):
-            check_number(self, name, low_open=True)
-        check_number(self, "reg")
-        check_number(self, "init_std")
-        check_number(self, "client_fraction", low_open=True)
-        if self.client_fraction > 1:
-            raise ValueError(f"FederatedMF: client_fraction must lie in (0, 1], got {self.client_fraction!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"FederatedMF: dtype must be np.float32 or np.float64, got {self.dtype!r}")
+    def _check_hyperparameters(self, valid):
+        name = "FederatedMF"
+        self._check_common(valid)
+        for attribute in ("n_factors", "n_rounds", "local_epochs"):
+            _checks.positive_int(getattr(self, attribute), attribute, name)
+        _checks.positive(self.server_lr, "server_lr", name)
+        _checks.non_negative(self.init_std, "init_std", name)
+        _checks.number(self.client_fraction, "client_fraction", name, low=0.0, high=1.0,
+                       low_open=True)
 
     def _fit(self, train, valid):
-        self._check_hyperparameters()
+        self._check_hyperparameters(valid)
         ratings = explicit_ratings(train, "train", "FederatedMF")
         if valid is not None:
             explicit_ratings(valid, "valid", "FederatedMF")
         rng = np.random.default_rng(self.random_state)
-        dtype = np.dtype(self.dtype)
         self.global_mean_ = float(ratings.astype(np.float64).mean())
         self.rating_range_ = (float(ratings.min()), float(ratings.max()))
-        self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, self.n_factors)).astype(dtype)
-        self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, self.n_factors)).astype(dtype)
-        self.user_bias_ = np.zeros(self.n_users_, dtype)
-        self.item_bias_ = np.zeros(self.n_items_, dtype)
+        self.network_ = self._build_network(rng)
         rows_per_user = np.bincount(train.user_index, minlength=self.n_users_)
         self.user_factors_[rows_per_user == 0] = 0
         self.item_factors_[np.bincount(train.item_index, minlength=self.n_items_) == 0] = 0
 
         by_user = np.argsort(train.user_index, kind="stable")  # client u's rows: one segment
         users, items = train.user_index[by_user], train.item_index[by_user]
-        ratings = ratings[by_user].astype(dtype)
+        ratings = ratings[by_user].astype(self.dtype)
         active = np.flatnonzero(rows_per_user)
         n_sampled = max(1, int(round(self.client_fraction * len(active))))
-        self.history_ = {"loss": []}
-        if valid is not None:
-            self.history_["valid_rmse"] = []
-        for round_number in range(self.n_rounds):
+
+        def run_round():
             clients = np.sort(rng.choice(active, n_sampled, replace=False))
             rows = np.flatnonzero(np.isin(users, clients))
-            loss = self._run_round(users[rows], items[rows], ratings[rows])
-            loss = check_finite_loss(self, round_number, loss)
-            self.history_["loss"].append(loss)
-            line = f"round {round_number + 1}/{self.n_rounds}  loss {loss:.5f}"
-            if valid is not None:
-                errors = valid.ratings - self.score_pairs(valid.user_index, valid.item_index)
-                self.history_["valid_rmse"].append(float(np.sqrt(np.mean(errors**2))))
-                line += f"  valid_rmse {self.history_['valid_rmse'][-1]:.5f}"
-            if self.verbose:
-                print(line, flush=True)
-        self.best_epoch_ = self.n_rounds - 1
+            return self._client_round(users[rows], items[rows], ratings[rows])
 
-    def _run_round(self, users, items, ratings):
-        """One round on the sampled clients' rows (sorted by user); returns the mean 1/2 e^2
-        before local training. Updates b_u, P of the sampled users and b_i, Q in place."""
+        self._run_epochs(run_round, train, valid, self.n_rounds, [])
+
+    def _client_round(self, users, items, ratings):
+        """One round on the sampled clients' rows (sorted by user): their local steps, then
+        FedAvg. Returns the mean 1/2 e^2 before local training.
+
+        The clients train side by side in one BiasedMFNetwork: user row c is client c, item row n
+        is the local copy of row n's item. Row n of client u weighs w_n = 1 / n_u: MSELoss with
+        weight N w_n / 2 gives each row the gradient w_n dl/dr_hat, and ``penalty`` adds
+        reg w_n times each row it reads, so every client steps on its own F_u.
+        """
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # first row of each client
         clients = users[starts]
         rows_per_client = np.diff(np.r_[starts, len(users)])
-        row_weight = np.repeat(1.0 / rows_per_client, rows_per_client).astype(ratings.dtype)  # 1 / n_u
-        item_bias = self.item_bias_[items]  # the clients' local copies of the item parameters
-        item_factors = self.item_factors_[items]
+        weight = np.repeat(1.0 / rows_per_client, rows_per_client)  # 1 / n_u
+        n = len(users)
+        local = BiasedMFNetwork(len(clients), n, self.n_factors, self.global_mean_, dtype=self.dtype)
+        local.table("user_factors")[...] = self.user_factors_[clients]
+        local.table("user_bias")[...] = self.user_bias_[clients]
+        local.table("item_factors")[...] = self.item_factors_[items]
+        local.table("item_bias")[...] = self.item_bias_[items]
+        batch = Batch((np.repeat(np.arange(len(clients)), rows_per_client), np.arange(n)),
+                      ratings[:, None], n / 2 * weight)
+
+        def penalty(network, batch):
+            for name, grad in network.grads.items():
+                rows = grad.rows  # one per example, in order
+                grad.add(rows, self.reg * weight[:, None] * network.params[name][rows])
+
+        optimizer = SGD(local, lr=self.lr)
         for epoch in range(self.local_epochs):
-            user_bias, user_factors = self.user_bias_[users], self.user_factors_[users]
-            errors = ratings - (self.global_mean_ + user_bias + item_bias
-                                + np.einsum("nk,nk->n", user_factors, item_factors))
+            _, pred = train_step(local, MSELoss(), optimizer, batch, penalty)
             if epoch == 0:
-                loss = float(np.mean(0.5 * errors**2))
-            weighted = row_weight * errors  # e / n_u: per-client means are segment sums
-            mean_error = np.add.reduceat(weighted, starts)
-            mean_error_q = np.add.reduceat(weighted[:, None] * item_factors, starts, axis=0)
-            item_bias = item_bias + self.lr * row_weight * (errors - self.reg * item_bias)
-            item_factors = item_factors + self.lr * row_weight[:, None] * (
-                errors[:, None] * user_factors - self.reg * item_factors)
-            self.user_bias_[clients] += self.lr * (mean_error - self.reg * self.user_bias_[clients])
-            self.user_factors_[clients] += self.lr * (mean_error_q - self.reg * self.user_factors_[clients])
+                loss = float(np.mean(0.5 * (pred[:, 0] - ratings) ** 2))
+        self.user_factors_[clients] = local.table("user_factors")
+        self.user_bias_[clients] = local.table("user_bias")
         # FedAvg: the weight n_u / n_S of client u times its delta, summed per item
-        client_weight = (self.server_lr / len(users)) / row_weight  # server_lr * n_u / n_S per row
-        self.item_bias_ += _sum_by_index(items, client_weight * (item_bias - self.item_bias_[items]),
-                                         self.n_items_)
-        self.item_factors_ += _sum_by_index(
-            items, client_weight[:, None] * (item_factors - self.item_factors_[items]), self.n_items_)
+        client_weight = self.server_lr / (n * weight)  # server_lr * n_u / n_S per row
+        delta_bias = local.table("item_bias") - self.item_bias_[items]
+        delta_factors = local.table("item_factors") - self.item_factors_[items]
+        self.item_bias_[...] += _sum_by_index(items, client_weight * delta_bias, self.n_items_)
+        self.item_factors_[...] += _sum_by_index(items, client_weight[:, None] * delta_factors,
+                                                 self.n_items_)
         return loss
+
+    def finetune(self, train, n_epochs=1):
+        raise NotImplementedError("FederatedMF cannot be fine-tuned centrally: the server holds "
+                                  "no ratings; run more rounds by fitting again")
 
 
 def _sum_by_index(index, values, size):

@@ -36,24 +36,24 @@ def positives_of(train):
 @given(
     train=implicit_logs(),
     distribution=st.sampled_from(["uniform", "popularity"]),
-    alpha=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    popularity_exponent=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
     n_negatives=st.integers(1, 6),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_sampler_never_returns_a_positive(train, distribution, alpha, n_negatives, seed):
-    sampler = NegativeSampler(train, n_negatives, distribution, alpha, seed)
+def test_sampler_never_returns_a_positive(train, distribution, popularity_exponent, n_negatives, seed):
+    sampler = NegativeSampler(train, n_negatives, distribution, popularity_exponent, seed)
     users = np.flatnonzero(sampler.n_choices > 0)
     assume(len(users) > 0)
     users = np.random.default_rng(seed).choice(users, size=20)
     negatives = sampler.sample(users)
     assert negatives.shape == (20, n_negatives) and negatives.dtype == np.int32
     positives = positives_of(train)
-    weights = item_weights(train, distribution, alpha)
+    weights = item_weights(train, distribution, popularity_exponent)
     for user, row in zip(users, negatives):
         for item in row:
             assert (user, item) not in positives
             assert weights[item] > 0  # zero-weight items (unseen, popularity) are never drawn
-    again = NegativeSampler(train, n_negatives, distribution, alpha, seed).sample(users)
+    again = NegativeSampler(train, n_negatives, distribution, popularity_exponent, seed).sample(users)
     np.testing.assert_array_equal(again, negatives)
 
 
@@ -61,12 +61,12 @@ def test_sampler_never_returns_a_positive(train, distribution, alpha, n_negative
 @given(
     train=implicit_logs(),
     distribution=st.sampled_from(["uniform", "popularity"]),
-    alpha=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    popularity_exponent=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
     n_uniforms=st.integers(1, 300),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, alpha, n_uniforms, seed):
-    sampler = NegativeSampler(train, 3, distribution, alpha)
+def test_kernel_equals_twin_even_when_the_stream_runs_out(train, distribution, popularity_exponent, n_uniforms, seed):
+    sampler = NegativeSampler(train, 3, distribution, popularity_exponent)
     users = np.flatnonzero(sampler.n_choices > 0)
     assume(len(users) > 0)
     rng = np.random.default_rng(seed)
@@ -146,13 +146,13 @@ def popularity_log():
     return Interactions.from_arrays(users, items)
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_popularity_frequencies_match_count_to_the_alpha(alpha):
+@pytest.mark.parametrize("popularity_exponent", [1.0, 0.5])
+def test_popularity_frequencies_match_count_to_the_alpha(popularity_exponent):
     train = popularity_log()
-    sampler = NegativeSampler(train, n_negatives=8, distribution="popularity", alpha=alpha, seed=7)
+    sampler = NegativeSampler(train, n_negatives=8, distribution="popularity", popularity_exponent=popularity_exponent, seed=7)
     draws = sampler.sample(np.zeros(5000, dtype=np.int64)).ravel()
     negatives = np.array([0, 1, 3, 4, 6, 7])  # user 0's negatives
-    counts = (2 + 3 * negatives) ** alpha
+    counts = (2 + 3 * negatives) ** popularity_exponent
     expected = len(draws) * counts / counts.sum()
     observed = np.bincount(draws, minlength=8)
     assert observed[[2, 5]].sum() == 0
@@ -192,7 +192,7 @@ def test_user_with_every_item_gets_a_clear_error():
     [
         (dict(n_negatives=0), "n_negatives"),
         (dict(distribution="zipf"), "distribution must be one of"),
-        (dict(distribution="popularity", alpha=-1.0), "alpha"),
+        (dict(distribution="popularity", popularity_exponent=-1.0), "popularity_exponent"),
     ],
 )
 def test_bad_options_are_refused(kwargs, message):

@@ -55,7 +55,7 @@ def test_conv1d_errors_are_clear():
         layer.forward(np.ones((5, 2), np.float32))
     with pytest.raises(RuntimeError, match="before"):
         layer.backward(np.ones((1, 2, 3)))
-    with pytest.raises(ValueError, match="width must be a positive integer"):
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
         Conv1d(2, 3, 0)
 
 

@@ -87,10 +87,10 @@ def test_softmax_cross_entropy_gradcheck(n, n_classes, seed, weighted):
 
 @SETTINGS
 @given(batch(floats(-4, 4), floats(-4, 4), two_dim=False))
-def test_bpr_gradcheck_both_inputs(data):
+def test_bpr_gradcheck_both_columns(data):
     pos, neg, weight = data
-    report = gradcheck(BPRLoss(), pos, neg, weight)
-    assert len(report.rows) == 2 and report.max_rel_error < 1e-6, str(report)
+    report = gradcheck(BPRLoss(), np.stack([pos, neg], axis=1), None, weight)
+    assert len(report.rows) == 1 and report.max_rel_error < 1e-6, str(report)
 
 
 # --- values on hand-worked examples and independent references -------------------------------
@@ -165,13 +165,13 @@ def test_two_class_softmax_is_logistic_on_the_logit_difference(logits, target):
 
 def test_bpr_closed_form():
     loss = BPRLoss()
-    assert loss.forward(np.array([0.5]), np.array([0.5])) == pytest.approx(math.log(2))
-    assert loss.forward(np.array([1.0, 0.0]), np.array([0.0, 0.0]), np.array([2.0, 0.0])) == (
+    assert loss.forward(np.array([[0.5, 0.5]])) == pytest.approx(math.log(2))
+    assert loss.forward(np.array([[1.0, 0.0], [0.0, 0.0]]), None, np.array([2.0, 0.0])) == (
         pytest.approx(2 * math.log1p(math.exp(-1)) / 2)
     )
-    dpos, dneg = loss.backward()
-    np.testing.assert_allclose(dpos, [-2 / (1 + math.e) / 2, 0.0])
-    np.testing.assert_allclose(dneg, -dpos)
+    dpred = loss.backward()
+    np.testing.assert_allclose(dpred[:, 0], [-2 / (1 + math.e) / 2, 0.0])
+    np.testing.assert_allclose(dpred[:, 1], -dpred[:, 0])
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ def test_huge_logits_are_stable(dtype):
     assert_stable(BCEWithLogitsLoss(), z, y, expected=1e4 / 2)  # two samples pay 1e4, two pay ~0
     logits = np.array([[1e4, -1e4], [-1e4, 1e4]], dtype)
     assert_stable(SoftmaxCrossEntropyLoss(), logits, np.array([1, 1]), expected=2e4 / 2)
-    assert_stable(BPRLoss(), z, -z, expected=(2e4 + 2e4) / 4)
+    assert_stable(BPRLoss(), np.stack([z, -z], axis=1), expected=(2e4 + 2e4) / 4)
     assert_stable(MSELoss(), z, np.zeros_like(z), expected=1e8)
 
 
@@ -266,8 +266,9 @@ P2, T2 = np.array([0.2, 0.7]), np.array([0.0, 1.0])
         (SoftmaxCrossEntropyLoss(), (np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "integer"),
         (SoftmaxCrossEntropyLoss(), (np.zeros(3), np.array([0, 1, 2])), ValueError, r"\(N, C\)"),
         (SoftmaxCrossEntropyLoss(), (np.zeros((2, 3)), np.array([0])), ValueError, r"shape \(2,\)"),
-        (BPRLoss(), (P2, np.zeros(3)), ValueError, "pos has shape"),
-        (BPRLoss(), (P2, np.array([0.0, np.inf])), ValueError, "neg contains NaN or inf"),
+        (BPRLoss(), (P2,), ValueError, r"pred must be \(N, 2\) scores"),
+        (BPRLoss(), (np.array([[0.0, np.inf]]),), ValueError, "pred contains NaN or inf"),
+        (BPRLoss(), (np.zeros((2, 2)), np.zeros(2)), ValueError, "takes no target"),
     ],
 )
 def test_bad_input_raises_clear_error(loss, args, error, match):
