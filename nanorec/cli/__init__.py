@@ -7,6 +7,7 @@
     nanorec recommend F --user ID           its top-k items for a user (--explain: why)
     nanorec datasets                        the known data sets and where they live
     nanorec gradcheck [NAME|all]            backward vs finite differences, layer by layer
+    nanorec verify [MODEL|all]              a certificate per model
     python -m nanorec ...                   the same
 
 Each subcommand is a module with HELP, ``add_options(parser)`` and ``run(args) -> exit code``;
@@ -22,7 +23,7 @@ import sys
 import warnings
 
 from nanorec import __version__
-from nanorec.cli import data_info, demo, evaluate, gradchecks, recommend, train
+from nanorec.cli import data_info, demo, evaluate, gradchecks, recommend, train, verify
 from nanorec.cli.common import UsageError
 
 DEFAULT_COMMAND = "demo"
@@ -33,6 +34,7 @@ COMMANDS = {
     "recommend": recommend,
     "datasets": data_info,
     "gradcheck": gradchecks,
+    "verify": verify,
 }
 # what a user can provoke: bad files and paths (OSError), bad values and ids, a missing extra
 RUN_ERRORS = (ValueError, KeyError, OSError, ImportError, FloatingPointError)

@@ -1,6 +1,7 @@
-"""What the train, evaluate and recommend commands share: the model table, the data, the split.
+"""What the train, evaluate and recommend commands share: the models, the data, the split.
 
-    MODELS            CLI name -> ModelSpec(class, default arguments, what it needs, one line)
+    REGISTRY          CLI name -> model class (nanorec.models.REGISTRY, filled as the classes
+                      are defined; each with its summary, needs and command-line defaults)
     load_data(spec)   "synthetic[:UxIxN]", "toy", "movielens-100k" or a CSV path -> LoadedData:
                       the Interactions and an identity (a name, or a CSV's SHA-256) that tells
                       evaluate whether it sees the data the model was trained on
@@ -19,16 +20,12 @@ import os
 import re
 from typing import NamedTuple
 
+import nanorec.privacy  # noqa: F401  (registers the privacy models beside nanorec.models')
 from nanorec.data import datasets
 from nanorec.data.interactions import Interactions
 from nanorec.data.split import holdout, leave_last_out
-from nanorec.models.autoencoders import CDAE, AutoRec
-from nanorec.models.baselines import Popularity, Random
-from nanorec.models.content import ContentBased, Hybrid
-from nanorec.models.knn import ItemKNN
-from nanorec.models.mf import BiasedMF, BPRMF
-from nanorec.models.neural import MatrixFactorization, NeuMF
-from nanorec.models.sequence import Caser, RNNRec
+from nanorec.models import REGISTRY
+from nanorec.models.base import NEEDS
 
 HOLDOUT_TEST_SIZE = 0.2
 SYNTHETIC_SIZE = (1000, 500, 50_000)  # users, items, rows of "--data synthetic"
@@ -40,60 +37,22 @@ class UsageError(ValueError):
     """The command line asks for something that cannot be done (exit code 2, not 1)."""
 
 
-class ModelSpec(NamedTuple):
-    """A model of the command line: ``make(**defaults)`` builds it; ``needs`` names the parts of
-    the data it cannot train without ("ratings", "timestamps", "item features", "side features")."""
-
-    make: type
-    defaults: dict
-    needs: tuple
-    summary: str
-
-
-MODELS = {
-    "popularity": ModelSpec(Popularity, {}, (), "most interacted items first (the baseline)"),
-    "random": ModelSpec(Random, {}, (), "a random order per user (the floor)"),
-    "item-knn": ModelSpec(ItemKNN, {}, (), "items similar (cosine) to the user's items"),
-    "bpr": ModelSpec(BPRMF, {}, (), "matrix factorization on the BPR pairwise ranking loss"),
-    "mf": ModelSpec(MatrixFactorization, {"implicit": True, "lr": 0.005}, (),
-                    "the seed's MF: sigmoid of a dot product, BCE with sampled negatives"),
-    "neumf": ModelSpec(NeuMF, {"implicit": True}, (), "neural MF: GMF and MLP branches (He 2017)"),
-    "biased-mf": ModelSpec(BiasedMF, {}, ("ratings",), "rating prediction: mu + biases + P.Q (SGD)"),
-    "autorec": ModelSpec(AutoRec, {"n_epochs": 30}, ("ratings",),
-                         "item autoencoder of the ratings (Sedhain 2015)"),
-    "cdae": ModelSpec(CDAE, {}, (), "denoising autoencoder of each user's items (Wu 2016)"),
-    "caser": ModelSpec(Caser, {}, ("timestamps",), "next item by convolutions (Tang & Wang 2018)"),
-    "rnn": ModelSpec(RNNRec, {}, ("timestamps",), "next item by a recurrent network (GRU4Rec style)"),
-    "content": ModelSpec(ContentBased, {}, ("item features",),
-                         "MLP on the user's profile and the item features (no ids)"),
-    "hybrid": ModelSpec(Hybrid, {}, ("side features",), "two towers: ids plus side features"),
-}
-
-REQUIREMENTS = {  # name -> (test on an Interactions, what is missing, said to the user)
-    "ratings": (lambda data: data.ratings is not None, "explicit ratings (a rating column)"),
-    "timestamps": (lambda data: data.timestamps is not None, "timestamps (a timestamp column)"),
-    "item features": (lambda data: data.item_features is not None, "item features"),
-    "side features": (lambda data: data.user_features is not None or data.item_features is not None,
-                      "user or item features"),
-}
-
 # command-line option -> constructor argument it sets (when the model has that argument)
 OPTION_ARGUMENTS = {"epochs": "n_epochs", "factors": "n_factors", "lr": "lr"}
-SEED_ARGUMENTS = ("random_state", "seed")
 
 
 def build_model(name, data, data_label, options, seed, verbose):
-    """The unfitted model ``name`` with its defaults, the given options and the seed.
+    """The unfitted model ``name`` with its command-line defaults, the given options and the seed.
 
     ``options`` maps OPTION_ARGUMENTS keys to values (None: keep the default). UsageError when the
     data lacks what the model needs, or an option names an argument the model does not have.
     """
-    spec = MODELS[name]
-    for need in spec.needs:
-        present, what = REQUIREMENTS[need]
+    model_class = REGISTRY[name]
+    for need in model_class.needs:
+        present, what = NEEDS[need]
         if not present(data):
             raise UsageError(f"model {name} needs {what}, and the data {data_label} has none")
-    model = spec.make(**spec.defaults)
+    model = model_class(**model_class.cli_defaults)
     arguments = model.get_params()
     for option, value in options.items():
         if value is None:
@@ -103,20 +62,11 @@ def build_model(name, data, data_label, options, seed, verbose):
             raise UsageError(f"model {name} has no {argument} (--{option}); its arguments: "
                              f"{', '.join(arguments) or 'none'}")
         setattr(model, argument, value)
-    for argument in SEED_ARGUMENTS:
-        if argument in arguments:
-            setattr(model, argument, seed)
+    if "random_state" in arguments:
+        model.random_state = seed
     if "verbose" in arguments:
         model.verbose = verbose
     return model
-
-
-def spec_of(model):
-    """The CLI name and ModelSpec of a model's class, or (None, None) for a class not in MODELS."""
-    for name, spec in MODELS.items():
-        if type(model) is spec.make:
-            return name, spec
-    return None, None
 
 
 # ---------------------------------------------------------------------- data

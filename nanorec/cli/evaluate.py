@@ -17,7 +17,6 @@ from nanorec.cli.common import (
     UsageError,
     load_data,
     positive_int,
-    spec_of,
     split,
 )
 from nanorec.cli.train import add_data_option
@@ -53,8 +52,7 @@ def run(args):
     loaded = load_data(spec)
     data = loaded.interactions
     metrics = [f"hr@{args.k}", f"ndcg@{args.k}", f"recall@{args.k}", "mrr"]
-    _, model_spec = spec_of(model)
-    if model_spec is not None and "ratings" in model_spec.needs and data.ratings is not None:
+    if "ratings" in getattr(model, "needs", ()) and data.ratings is not None:
         metrics += ["rmse", "mae"]
     name = type(model).__name__
 

@@ -1,24 +1,42 @@
 """``nanorec gradcheck [NAME|all]``: check every hand-written backward against finite differences.
 
-Each entry of CASES builds, from a seeded generator, a small float64 layer, loss or model network
-with inputs that fit it; nanorec.testing.gradcheck compares its backward with centred differences
-(see that module for f, h and the relative error). Inputs stay away from kinks: ReLU inputs have
-|x| >= 0.1, and random normal inputs to a max have no ties. Needs numpy and numba only (the
-hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
+Each entry of CASES builds, from a seeded generator, a small float64 layer or loss with inputs
+that fit it; each registered network model adds "<model>-network": the model fitted small in
+float64 on a tiny log, its network and loss checked end to end on a batch of its own training
+data (nanorec.testing.verify). nanorec.testing.gradcheck compares the backward with centred
+differences (see that module for f, h and the relative error). Inputs stay away from kinks: ReLU
+inputs have |x| >= 0.1, and random normal inputs to a max have no ties. Needs numpy and numba
+only (the hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
 """
 
 import numpy as np
 
-from nanorec.models.autoencoders import MaskedLoss, autorec_network, cdae_network
-from nanorec.models.mf import BiasedMFNetwork
-from nanorec.models.neural import MFNetwork, NeuMFNetwork
-from nanorec.models.sequence import CaserNetwork, RNNRecNetwork
+from nanorec.cli.common import REGISTRY
+from nanorec.models.base import NetworkRecommender
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from nanorec.nn.conv import Conv1d, MaxOverTime
-from nanorec.nn.layers import Add, Concatenate, Dense, Dot, Dropout, Embedding, Multiply
-from nanorec.nn.losses import BCELoss, BCEWithLogitsLoss, BPRLoss, MSELoss, SoftmaxCrossEntropyLoss
+from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
+from nanorec.nn.layers import (
+    Add,
+    Concatenate,
+    Dense,
+    Dot,
+    Dropout,
+    Embedding,
+    ItemScores,
+    Multiply,
+    ProfileMatch,
+)
+from nanorec.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    BPRLoss,
+    MaskedLoss,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+)
 from nanorec.nn.recurrent import RNN
 from nanorec.testing.gradcheck import gradcheck
+from nanorec.testing.verify import network_gradcheck, small_model, tiny_data
 
 HELP = "check the gradients of the engine's layers, losses and model networks"
 F64 = np.float64
@@ -39,16 +57,7 @@ def _pair(rng, shape=(N, 3)):
     return rng.standard_normal(shape), rng.standard_normal(shape)
 
 
-def _scaled(network, factor):
-    """``network`` with every parameter times ``factor``. Tiny initial weights (MFNetwork's Keras
-    init, |w| <= 0.05) give gradients so small that finite differences lose digits; the check is of
-    the backward, which holds for any weights."""
-    for value in network.params.values():
-        value *= factor
-    return network
-
-
-# name -> rng -> (layer, loss or network; its inputs as a tuple)
+# name -> rng -> (layer or loss; its inputs as a tuple)
 CASES = {
     "dense": lambda rng: (Dense(3, 2, rng=rng, dtype=F64), (rng.standard_normal((N, 3)),)),
     "sigmoid": lambda rng: (Sigmoid(), (rng.standard_normal((N, 3)),)),
@@ -64,6 +73,11 @@ CASES = {
     "conv1d": lambda rng: (Conv1d(2, 3, width=2, rng=rng, dtype=F64),
                            (rng.standard_normal((N, 5, 2)),)),
     "max-over-time": lambda rng: (MaxOverTime(), (rng.standard_normal((N, 5, 2)),)),
+    "vertical-conv": lambda rng: (VerticalConv(5, 3, rng=rng, dtype=F64),
+                                  (rng.standard_normal((N, 5, 2)),)),
+    "item-scores": lambda rng: (ItemScores(6, 3, init_std=1.0, rng=rng, dtype=F64),
+                                ((rng.standard_normal((N, 3)), _ids(rng, 6, (N, 4))),)),
+    "profile-match": lambda rng: (ProfileMatch(), ((*_pair(rng), rng.standard_normal((N, 2))),)),
     "rnn": lambda rng: (RNN(2, 3, return_sequences=True, rng=rng, dtype=F64),
                         (rng.uniform(-1, 1, (N, 4, 2)),)),
     "mse-loss": lambda rng: (MSELoss(), (rng.standard_normal((N, 3)), rng.standard_normal((N, 3)))),
@@ -75,34 +89,31 @@ CASES = {
                                           rng.uniform(0.5, 2.0, N))),
     "softmax-cross-entropy": lambda rng: (SoftmaxCrossEntropyLoss(),
                                           (rng.standard_normal((N, 3)), _ids(rng, 3))),
-    "bpr-loss": lambda rng: (BPRLoss(), (rng.standard_normal(N), rng.standard_normal(N))),
+    "softmax-cross-entropy-per-step": lambda rng: (
+        SoftmaxCrossEntropyLoss(ignore_index=-1),
+        (rng.standard_normal((N, 3, 5)), rng.integers(-1, 5, (N, 3)))),
+    "bpr-loss": lambda rng: (BPRLoss(), (rng.standard_normal((N, 2)),)),
     "masked-loss": lambda rng: (MaskedLoss(MSELoss()),
                                 (rng.standard_normal((N, 3)), rng.standard_normal((N, 3)),
                                  rng.integers(0, 2, (N, 3)).astype(F64))),
-    "mf-network": lambda rng: (_scaled(MFNetwork(5, 6, 3, rng=rng, dtype=F64), 10),
-                               ((_ids(rng, 5), _ids(rng, 6)),)),
-    "biased-mf-network": lambda rng: (BiasedMFNetwork(5, 6, 3, global_mean=3.5, rng=rng, dtype=F64),
-                                      ((_ids(rng, 5), _ids(rng, 6)),)),
-    "neumf-network": lambda rng: (NeuMFNetwork(5, 6, 2, (4, 3), rng=rng, dtype=F64),
-                                  ((_ids(rng, 5), _ids(rng, 6)),)),
-    "autorec-network": lambda rng: (autorec_network(5, 3, rng=rng, dtype=F64),
-                                    (rng.uniform(0, 5, (N, 5)),)),
-    "cdae-network": lambda rng: (cdae_network(5, 6, 3, corruption=0.2, rng=rng, dtype=F64),
-                                 ((rng.integers(0, 2, (N, 6)).astype(F64), _ids(rng, 5)),)),
-    "caser-network": lambda rng: (CaserNetwork(5, 6, 3, seq_len=3, n_horizontal=2, n_vertical=2,
-                                               dropout=0.2, rng=rng, dtype=F64),
-                                  ((_ids(rng, 7, (N, 3)), _ids(rng, 5), _ids(rng, 6, (N, 3))),)),
-    "rnnrec-network": lambda rng: (RNNRecNetwork(6, 3, 4, sampled=False, rng=rng, dtype=F64),
-                                   (_ids(rng, 7, (N, 3)),)),
 }
+# "<model>-network" -> the registered network model checked end to end
+NETWORKS = {f"{name}-network": model_class for name, model_class in REGISTRY.items()
+            if issubclass(model_class, NetworkRecommender)}
 
 
 def run_checks(names, seed=0):
-    """[(name, GradcheckReport)] for the named CASES, each built from default_rng((seed, i))."""
+    """[(name, GradcheckReport)] for the named CASES (each built from default_rng((seed, i)))
+    and NETWORKS (fitted on tiny_data(seed))."""
     reports = []
     for position, name in enumerate(names):
-        target, inputs = CASES[name](np.random.default_rng((seed, position)))
-        reports.append((name, gradcheck(target, *inputs)))
+        if name in NETWORKS:
+            train, _ = tiny_data(seed)
+            model = small_model(NETWORKS[name], random_state=seed).fit(train)
+            reports.append((name, network_gradcheck(model, train)))
+        else:
+            target, inputs = CASES[name](np.random.default_rng((seed, position)))
+            reports.append((name, gradcheck(target, *inputs)))
     return reports
 
 
@@ -130,12 +141,13 @@ def summary_line(reports):
 
 
 def add_options(parser):
-    parser.add_argument("name", nargs="?", default="all", choices=["all", *CASES], metavar="NAME",
-                        help=f"what to check (default: all): {', '.join(CASES)}")
+    names = [*CASES, *NETWORKS]
+    parser.add_argument("name", nargs="?", default="all", choices=["all", *names], metavar="NAME",
+                        help=f"what to check (default: all): {', '.join(names)}")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and inputs")
 
 
 def run(args):
-    reports = run_checks(list(CASES) if args.name == "all" else [args.name], seed=args.seed)
+    reports = run_checks([*CASES, *NETWORKS] if args.name == "all" else [args.name], seed=args.seed)
     print(report_table(reports))
     return 0 if all(report.passed for _, report in reports) else 1

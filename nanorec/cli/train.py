@@ -9,7 +9,7 @@ import os
 import time
 
 from nanorec.cli.common import (
-    MODELS,
+    REGISTRY,
     PROTOCOL_NAMES,
     UsageError,
     build_model,
@@ -25,11 +25,13 @@ HELP = "train a model on a data set and save it to a file"
 
 
 def add_options(parser):
+    width = max(map(len, REGISTRY))
     parser.epilog = "models:\n" + "\n".join(
-        f"  {name:<11} {spec.summary}" + (f" (needs {', '.join(spec.needs)})" if spec.needs else "")
-        for name, spec in MODELS.items()
+        f"  {name:<{width}}  {model.summary}"
+        + (f" (needs {', '.join(model.needs)})" if model.needs else "")
+        for name, model in REGISTRY.items()
     )
-    parser.add_argument("model", choices=list(MODELS), metavar="MODEL",
+    parser.add_argument("model", choices=list(REGISTRY), metavar="MODEL",
                         help="the model to train, one of the names listed below")
     add_data_option(parser, default="synthetic")
     parser.add_argument("--protocol", choices=("loo", "holdout", "none"), default="loo",

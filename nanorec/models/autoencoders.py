@@ -216,6 +216,24 @@ class AutoRec(NetworkRecommender):
             self._predictions = r_hat
         return self._predictions
 
+    def _explain(self, user_index, item_index):
+        """Gradient x input over the item's column of ratings (nanorec.models.explain): each
+        user v who rated the item gets r[v, i] * d r_hat[u, i] / d r[v, i]; users who chose not to
+        be named in explanations (UserPrivacy) are left out."""
+        from nanorec.models.explain import gradient_x_input
+
+        column, observed = _dense_rows(_transpose(self.train_csr_), np.array([item_index]),
+                                       self.dtype)
+        score, gradient = gradient_x_input(self.network_, column, (0, user_index))
+        raters = np.flatnonzero(observed[0])
+        shown = (raters == user_index) | ~self._hidden_in_explanations()[raters]
+        raters = raters[shown]
+        labels = [f"user {raw}'s rating" for raw in self.user_ids_[raters].tolist()]
+        values = column[0, raters].astype(np.float64) * gradient[0, raters]
+        baseline = float(predict(self.network_, np.zeros_like(column))[0, user_index])
+        method = "gradient x input of the item's ratings by its raters on the predicted rating"
+        return score, method, labels, values, baseline
+
     def score_items(self, user_index):
         """r_hat of every item for n users: (n, I), unclipped."""
         return self.predicted_ratings()[:, np.asarray(user_index)].T
@@ -363,6 +381,21 @@ class CDAE(NetworkRecommender):
                     for start in range(0, len(order), self.batch_size))
 
         return draw
+
+    def _explain(self, user_index, item_index):
+        """Gradient x input over the user's clicks (nanorec.models.explain): each train item j of
+        the user gets y[j] * dz[i] / dy[j]."""
+        from nanorec.models.explain import gradient_x_input
+
+        users = np.array([user_index])
+        _, clicks = _dense_rows(self.train_csr_, users, self.dtype)
+        score, (dclicks, _) = gradient_x_input(self.network_, (clicks, users), (0, item_index))
+        items = np.flatnonzero(clicks[0])
+        labels = [f"item {raw}" for raw in self.item_ids_[items].tolist()]
+        values = clicks[0, items].astype(np.float64) * dclicks[0, items]
+        baseline = float(predict(self.network_, (np.zeros_like(clicks), users))[0, item_index])
+        return score, "gradient x input of the user's train items on the logit", labels, values, \
+            baseline
 
     def score_items(self, user_index):
         """Logits z (n, I) of every item for n users (eval mode: no corruption)."""

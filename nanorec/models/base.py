@@ -26,6 +26,7 @@ model: a new model is one file.
 
 import importlib
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,6 +72,37 @@ def register(name, summary, needs=(), cli_defaults=None):
     return add
 
 
+@dataclass(frozen=True)
+class UserPrivacy:
+    """Each user's privacy choices, by raw user id; ``fit(train, privacy=...)`` takes them, the
+    model keeps them (``privacy_``, saved with it) and honours them:
+
+    not_trained_on       fit leaves their rows out: the model learns nothing from them, and
+                         serves them as not personalised (below)
+    not_personalised     recommend gives them the most popular train items, the one list every
+                         such user gets (their history unused, seen items not excluded); predict
+                         refuses them; explain says why they got the item
+    not_in_explanations  no explanation of another user names them (AutoRec's, which attribute a
+                         score to the other users' ratings of the item)
+    """
+
+    not_trained_on: tuple = ()
+    not_personalised: tuple = ()
+    not_in_explanations: tuple = ()
+
+    def __post_init__(self):
+        for name in ("not_trained_on", "not_personalised", "not_in_explanations"):
+            values = getattr(self, name)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+                raise TypeError(f"UserPrivacy: {name} must be a sequence of raw user ids, got "
+                                f"{values!r}")
+            object.__setattr__(self, name, tuple(np.asarray(list(values)).tolist()))
+
+    def as_dict(self):
+        return {name: list(getattr(self, name))
+                for name in ("not_trained_on", "not_personalised", "not_in_explanations")}
+
+
 class Recommender:
     """Base class of every nanorec model.
 
@@ -94,9 +126,10 @@ class Recommender:
 
     cold_start = ()
 
-    def fit(self, train, valid=None):
+    def fit(self, train, valid=None, privacy=None):
         """Learn from ``train`` (an Interactions); ``valid`` is an optional Interactions for models
-        that monitor a validation loss. Returns ``self``."""
+        that monitor a validation metric; ``privacy`` a UserPrivacy of train's users, or None.
+        Returns ``self``."""
         for name, data in (("train", train), ("valid", valid)):
             expected = ("to_csr", "user_ids", "item_ids")
             if data is not None and not all(hasattr(data, attribute) for attribute in expected):
@@ -106,9 +139,56 @@ class Recommender:
                 )
         if len(train) == 0:
             raise ValueError(f"{type(self).__name__}.fit got an empty train set")
+        privacy = UserPrivacy() if privacy is None else privacy
+        if not isinstance(privacy, UserPrivacy):
+            raise TypeError(f"privacy must be a UserPrivacy, got {type(privacy).__name__}")
+        for ids in privacy.as_dict().values():
+            train.user_to_index(ids)  # KeyError for an id train does not know
+        if privacy.not_trained_on:
+            dropped = np.isin(train.user_index, train.user_to_index(privacy.not_trained_on))
+            train = train.subset(np.flatnonzero(~dropped))  # the vocabulary stays
+            if len(train) == 0:
+                raise ValueError(f"{type(self).__name__}.fit: no train rows are left once the "
+                                 "users who are not to be trained on are left out")
         self._set_vocabulary(train)
+        self.privacy_ = privacy.as_dict()
         self._fit(train, valid)
         return self
+
+    def set_privacy(self, privacy):
+        """Change the users' choices of not being personalised or named in explanations after
+        fit. Who the model was trained on cannot change here: nanorec.privacy.forget unlearns a
+        user."""
+        if not isinstance(privacy, UserPrivacy):
+            raise TypeError(f"privacy must be a UserPrivacy, got {type(privacy).__name__}")
+        trained_without = set(self._privacy("not_trained_on"))
+        if set(privacy.not_trained_on) != trained_without:
+            raise ValueError("set_privacy cannot change not_trained_on: the model was fitted "
+                             f"without {sorted(trained_without)!r}; to unlearn a user use "
+                             "nanorec.privacy.forget, to train on one fit again")
+        for ids in privacy.as_dict().values():
+            self._to_index(np.asarray(ids, dtype=self.user_ids_.dtype), "user")
+        self.privacy_ = privacy.as_dict()
+
+    def _privacy(self, choice):
+        """The raw ids of the users who made a choice (a field of UserPrivacy)."""
+        return (getattr(self, "privacy_", None) or {}).get(choice, [])
+
+    def _not_personalised(self, raw_ids):
+        """bool (n,): which of these raw user ids are served without personalisation."""
+        private = set(self._privacy("not_personalised")) | set(self._privacy("not_trained_on"))
+        return np.array([raw in private for raw in np.asarray(raw_ids).tolist()], dtype=bool)
+
+    def _hidden_in_explanations(self):
+        """bool (U,): the users no explanation of another user may name."""
+        hidden = np.zeros(self.n_users_, dtype=bool)
+        ids = self._privacy("not_in_explanations")
+        hidden[self._to_index(np.asarray(ids, dtype=self.user_ids_.dtype), "user")] = True
+        return hidden
+
+    def _train_counts(self):
+        """float64 (I,): train rows per item (what a not personalised user is ranked by)."""
+        return np.bincount(self.train_csr_.indices, minlength=self.n_items_).astype(np.float64)
 
     def _set_vocabulary(self, train):
         """The fitted ids of ``train``: user_ids_, item_ids_, n_users_, n_items_, train_csr_."""
@@ -162,11 +242,22 @@ class Recommender:
             raise ValueError(f"{type(self).__name__}.score_items returned NaN or inf scores")
         return scores
 
-    def predict(self, user_ids, item_ids):
+    def predict(self, user_ids, item_ids, user_features=None):
         """Scores of (user, item) pairs given by raw ids: ``(n,)`` float64 for n = len(user_ids).
 
-        Raises KeyError naming the first unknown id, and RuntimeError before fit.
+        Raises KeyError naming the first unknown id, ValueError for a user who chose not to be
+        personalised, and RuntimeError before fit. ``user_features`` (n, F) describe ids outside
+        the vocabulary, for the models that use them (ContentBased, Hybrid, ColdStartRecommender).
         """
+        private = self._not_personalised(np.atleast_1d(user_ids))
+        if private.any():
+            raw_id = np.atleast_1d(user_ids)[private].tolist()[0]
+            raise ValueError(f"user id {raw_id!r} chose not to be personalised: a prediction would "
+                             "use their data; recommend() serves them the most popular items")
+        return self._predict(user_ids, item_ids, user_features)
+
+    def _predict(self, user_ids, item_ids, user_features):
+        _no_features(self, user_features)
         user_index = self.user_index(np.atleast_1d(user_ids))
         item_index = self.item_index(np.atleast_1d(item_ids))
         if len(user_index) != len(item_index):
@@ -175,7 +266,7 @@ class Recommender:
             )
         return self.score_pairs(user_index, item_index)
 
-    def recommend(self, user_ids, k=10, exclude_seen=True):
+    def recommend(self, user_ids, k=10, exclude_seen=True, user_features=None):
         """Top-k items for one user or for several users, by raw id.
 
         Parameters
@@ -186,12 +277,37 @@ class Recommender:
         exclude_seen : bool
             Give the items the user interacted with in train the score -inf, so they come last. A
             user with fewer than k unseen items gets seen items (score -inf) in the last places.
+        user_features : array (F,) or (n, F), optional
+            Features of ids outside the vocabulary, for the models that use them (ContentBased,
+            Hybrid, ColdStartRecommender).
 
         Returns
         -------
         (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
         Ranked by score, highest first; equal scores are ordered by the smaller item index.
+        Users who chose not to be personalised (UserPrivacy) get the most popular train items,
+        scored by their train rows.
         """
+        raw_ids = np.atleast_1d(user_ids)
+        private = self._not_personalised(raw_ids)
+        if not private.any():
+            return self._recommend(user_ids, k, exclude_seen, user_features)
+        k = check_k(k)
+        if k > self.n_items_:
+            raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
+        popular, popular_scores = top_k(self._train_counts()[None, :], k)
+        items = np.empty((len(raw_ids), k), dtype=self.item_ids_.dtype)
+        scores = np.empty((len(raw_ids), k))
+        items[private], scores[private] = self.item_ids_[popular[0]], popular_scores[0]
+        if not private.all():
+            features = None if user_features is None else np.atleast_2d(user_features)[~private]
+            items[~private], scores[~private] = self._recommend(raw_ids[~private], k, exclude_seen,
+                                                                features)
+        return (items[0], scores[0]) if np.ndim(user_ids) == 0 else (items, scores)
+
+    def _recommend(self, user_ids, k, exclude_seen, user_features):
+        """recommend for personalised users; a model with other fallbacks overrides it."""
+        _no_features(self, user_features)
         user_index = self.user_index(np.atleast_1d(user_ids))
 
         def block_scores(block):
@@ -356,6 +472,11 @@ class Recommender:
         from nanorec.models.explain import Explanation, top_contributions
 
         n = None if n is None else check_k(n, "n")
+        if self._not_personalised([user_id])[0]:
+            item_index = int(self.item_index(np.atleast_1d(item_id))[0])
+            count = float(self._train_counts()[item_index])
+            method = "not personalised (the user's choice): the most popular items, by train rows"
+            return Explanation(user_id, item_id, count, method, [("train rows of the item", count)])
         user_index = int(self.user_index(np.atleast_1d(user_id))[0])
         item_index = int(self.item_index(np.atleast_1d(item_id))[0])
         score, method, labels, values, baseline = self._explain(user_index, item_index)
@@ -486,6 +607,12 @@ def tail_weights(data, tail_weight):
     counts = np.bincount(data.item_index, minlength=data.n_items).astype(np.float64)
     weights = (counts[data.item_index] / counts.mean()) ** -tail_weight
     return weights / weights.mean()
+
+
+def _no_features(model, user_features):
+    if user_features is not None:
+        raise ValueError(f"{type(model).__name__} takes no user_features (ContentBased, Hybrid and "
+                         "ColdStartRecommender do)")
 
 
 def _storable(array, name):

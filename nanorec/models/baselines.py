@@ -26,6 +26,10 @@ class Popularity(Recommender):
     def score_pairs(self, user_index, item_index):
         return self.item_counts_[np.asarray(item_index)]
 
+    def _explain(self, user_index, item_index):
+        count = float(self.item_counts_[item_index])
+        return count, "popularity: the item's train rows", ["train rows of the item"], [count], None
+
 
 @register("random", "a random order per user (the floor)")
 class Random(Recommender):
@@ -46,6 +50,10 @@ class Random(Recommender):
 
     def _fit(self, train, valid):
         pass  # nothing to learn
+
+    def _explain(self, user_index, item_index):
+        score = float(self.score_items(np.array([user_index]))[0, item_index])
+        return score, "a random draw: no reason to give", [], [], None
 
     def score_items(self, user_index):
         rows = [

@@ -194,16 +194,19 @@ class ColdStartRecommender(Recommender):
     def _neighbour_rows(self, asked):
         """The neighbours' vote plus the popularity tie-break (module docstring), (n, I); the
         (n, users with rows) similarities are formed a block of users at a time."""
-        known = np.flatnonzero(np.diff(self.train_csr_.indptr) > 0)
-        known_features = unit_rows(self.user_features_[known])
-        k = min(self.neighbours, len(known))
         share = np.empty((len(asked.index), self.n_items_))
-        for block in row_blocks(len(asked.index), len(known)):
-            similarity = unit_rows(asked.features[block]) @ known_features.T
-            top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-            weights = np.maximum(np.take_along_axis(similarity, top, axis=1), 0.0)  # (n, k)
-            share[block] = self._vote(known[top], weights)
+        for block in row_blocks(len(asked.index), self.n_users_):
+            share[block] = self._vote(*self._neighbours(asked.features[block]))
         return share + TIE_BREAK * self.item_counts_ / max(self.item_counts_.max(), 1.0)
+
+    def _neighbours(self, features):
+        """The k train users most like each row of features (n, F): (users (n, k), weights
+        max(cos, 0) (n, k))."""
+        known = np.flatnonzero(np.diff(self.train_csr_.indptr) > 0)
+        k = min(self.neighbours, len(known))
+        similarity = unit_rows(features) @ unit_rows(self.user_features_[known]).T
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        return known[top], np.maximum(np.take_along_axis(similarity, top, axis=1), 0.0)
 
     def _vote(self, neighbour_users, weights):
         """(n, I): sum of the weights (n, k) of the neighbours (n, k) that have each item in
@@ -228,7 +231,7 @@ class ColdStartRecommender(Recommender):
         """Scores (n,) of aligned (user, item) index pairs, each from its user's stage."""
         return self._pair_scores(self._asked_by_index(user_index), np.asarray(item_index))
 
-    def predict(self, user_ids, item_ids, user_features=None):
+    def _predict(self, user_ids, item_ids, user_features):
         """Scores (n,) float64 of (user, item) pairs by raw id; a user outside the vocabulary is
         described by its row of ``user_features`` (n, F), else served by popularity."""
         asked = self._asked_by_raw_id(user_ids, user_features)
@@ -248,22 +251,9 @@ class ColdStartRecommender(Recommender):
         self.served_by_ = asked.stage
         return scores
 
-    def recommend(self, user_ids, k=10, exclude_seen=True, user_features=None):
-        """Top-k items for users by raw id, known or not; ``served_by_`` names each user's stage.
-
-        Parameters
-        ----------
-        user_ids : a raw user id, or a sequence of n raw ids
-        k : int, 1 <= k <= I
-        exclude_seen : bool
-            Give the train items of each user of the vocabulary the score -inf.
-        user_features : array (F,) for one user, or (n, F), optional
-            Used only for ids outside the vocabulary; without it they get popularity.
-
-        Returns
-        -------
-        (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
-        """
+    def _recommend(self, user_ids, k, exclude_seen, user_features):
+        """Top-k items for users by raw id, known or not (``user_features`` (F,) or (n, F)
+        describe the ids outside the vocabulary); ``served_by_`` names each user's stage."""
         asked = self._asked_by_raw_id(user_ids, user_features)
 
         def block_scores(block):
@@ -290,6 +280,31 @@ class ColdStartRecommender(Recommender):
         self.served_by_ = np.full(len(np.atleast_1d(user_ids)), "primary")
         return scores
 
+    def _explain(self, user_index, item_index):
+        """The stage serving the user explains: the primary's own explanation; the neighbours
+        who have the item, each with its share of the vote (never a user who chose not to be
+        named: UserPrivacy); or the item's train rows."""
+        asked = self._asked_by_index(np.array([user_index]))
+        stage = asked.stage[0]
+        if stage in ("primary", "primary_cold"):
+            score, method, labels, values, baseline = self.primary_._explain(user_index, item_index)
+            return score, f"{stage} stage, {method}", labels, values, baseline
+        score = float(self._scores(asked)[0, item_index])
+        if stage == "popularity":
+            count = float(self.item_counts_[item_index])
+            return score, "popularity stage: the item's train rows", ["train rows of the item"], \
+                [count], None
+        users, weights = self._neighbours(asked.features)
+        csr = self.train_csr_
+        has_item = np.array([item_index in csr.indices[csr.indptr[v] : csr.indptr[v + 1]]
+                             for v in users[0]])
+        shown = has_item & ~self._hidden_in_explanations()[users[0]] & (weights[0] > 0)
+        labels = [f"user {raw}, a neighbour by features"
+                  for raw in self.user_ids_[users[0][shown]].tolist()]
+        values = weights[0][shown] / max(weights[0].sum(), 1e-300)
+        return score, "neighbours stage: the neighbours' vote (their share of it)", labels, values, \
+            None
+
     # ------------------------------------------------------------------ save / load
     def _state(self, metadata=None):
         """The primary's own (arrays, header) under "primary/" and "primary", beside the user
@@ -299,6 +314,7 @@ class ColdStartRecommender(Recommender):
         if self.user_features_ is not None:
             arrays["user_features_"] = self.user_features_
         header = {"neighbours": int(self.neighbours), "user_feature_names": self.user_feature_names_,
+                  "privacy": self.privacy_,
                   "primary": {"kind": type(self.primary_).__name__, **primary_header},
                   "metadata": _jsonable(getattr(self, "metadata_", {}) if metadata is None else metadata)}
         return arrays, header
@@ -315,5 +331,6 @@ class ColdStartRecommender(Recommender):
             setattr(model, name, getattr(primary, name))
         model._lookups = {}
         model.metadata_ = header.get("metadata", {})
+        model.privacy_ = header.get("privacy")
         model._adopt(primary, arrays.get("user_features_"), header["user_feature_names"])
         return model

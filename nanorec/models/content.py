@@ -141,23 +141,11 @@ class _SideFeatureModel(NetworkRecommender):
     def _item_is_known(self, item_index):
         return (item_index >= 0) & (self.item_counts_[np.maximum(item_index, 0)] > 0)
 
-    def recommend(self, user_ids, k=10, exclude_seen=True, user_features=None):
-        """Top-k items for users by raw id, known or not (fallback order in the module docstring).
-
-        Parameters
-        ----------
-        user_ids : a raw user id, or a sequence of n raw ids
-        k : int, 1 <= k <= I
-        exclude_seen : bool
-            Give the train items of each user of the vocabulary the score -inf.
-        user_features : array (F_u,) for one user, or (n, F_u) with one row per user_ids, optional
-            Used only for ids outside the vocabulary; without it those users get popularity.
-
-        Returns
-        -------
-        (item_ids (k,), scores (k,)) for one user; (item_ids (n, k), scores (n, k)) for n users.
-        Scores of model rows are logits, those of popularity rows train counts: compare within a row.
-        """
+    def _recommend(self, user_ids, k, exclude_seen, user_features):
+        """Top-k items for users by raw id, known or not (fallback order in the module docstring):
+        ``user_features`` (F_u,) or (n, F_u) describe the ids outside the vocabulary (without them
+        those users get popularity). Scores of model rows are logits, those of popularity rows
+        train counts: compare within a row."""
         user_index = self._vocabulary_index(np.atleast_1d(user_ids))
         if user_features is not None:
             user_features = self._check_features(user_features, len(user_index), "user")

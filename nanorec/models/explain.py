@@ -4,7 +4,7 @@
                                                          contributions, baseline)
 
 ``contributions`` are (label, value) pairs, largest |value| first, at most n of them (all of them
-with n=None). Two methods:
+with n=None). Every model explains its scores:
 
 Item similarity (embedding models and ItemKNN). Which of the user's train items j (the item itself
 left out) are most like the target item i in the model's item space:
@@ -19,15 +19,23 @@ left out) are most like the target item i in the model's item space:
     ItemKNN            value(j) = sim(j, i) if i is one of j's k neighbours, else 0 (and left
                        out). Here the values DO split the score: s[u, i] = sum_j value(j).
 
-Gradient x input (feature models: ContentBased, Hybrid; the hook is in nanorec.models.content).
-The network runs forward on the one pair and backward with dy = 1 on its score s (a logit), which
-gives ds/dx for every float input x; each named feature x_f gets value = x_f * ds/dx_f. If s is
-linear in the inputs, s(x) = w . x + s(0), the values add up to the score minus the baseline,
-sum_f x_f ds/dx_f = s(x) - s(0) (completeness; ``baseline`` = s at zero features, ids kept). With
-ReLU layers, biases or products of inputs (ContentBased's p * c, Hybrid's dot of two towers) it is
-a first-order local reading, and the sum differs from s(x) - s(0).
+Gradient x input (the other networks). The network runs forward on the one pair, in inference
+mode with its caches kept, and backward with dy = 1 on the score s (one output), which gives ds/dx
+for every float input x; each entry gets value = x * ds/dx:
 
-Models without either raise NotImplementedError("<Model> has no explanations: ...").
+    ContentBased, Hybrid   the named user and item features (nanorec.models.content)
+    CDAE                   the user's clicks: one value per train item of the user
+    AutoRec                the item's column of ratings: one value per other user's rating of it
+                           (never a user who chose not to be named: UserPrivacy)
+    Caser, RNNRec          the item embeddings of the user's last items (x = the embedding row,
+                           value = x . ds/dx summed over its entries), and Caser's user embedding
+
+If s is linear in the inputs, s(x) = w . x + s(0), the values add up to the score minus the
+baseline, sum_f x_f ds/dx_f = s(x) - s(0) (completeness; ``baseline`` = s at zero inputs, ids
+kept). With ReLU or sigmoid layers, biases or products of inputs it is a first-order local
+reading, and the sum differs from s(x) - s(0).
+
+Popularity explains by the item's train rows; Random's scores have no reason to give.
 """
 
 from dataclasses import dataclass
@@ -130,30 +138,52 @@ def explain_by_similarity(model, user_index, item_index):
 
 
 # ---------------------------------------------------------------------- gradient x input
-def gradient_x_input(network, inputs):
-    """The score of one sample and its gradient with respect to the inputs, by the engine's backward.
+def gradient_x_input(network, inputs, output_index=(0, 0)):
+    """One output of the network for one sample, and its gradient with respect to the inputs.
 
-    Forward    s = network.forward(inputs)      inputs: arrays (or nested tuples of arrays) with
-                                                a batch of one sample; s of shape (1, 1)
-    Backward   network.backward(dy = [[1]])     = ds/dx for every float input x (None for ids)
+    Forward    y = network.forward(inputs)      inputs: arrays (or nested tuples of arrays) with
+                                                a batch of one sample; s = y[output_index]
+    Backward   network.backward(dy)             dy = 1 at output_index, 0 elsewhere: ds/dx for
+                                                every float input x (None for ids)
 
-    The network runs in training mode (so that forward keeps its caches) and is left in eval mode
-    with zero gradients, as a fitted model keeps it.
+    The network runs in inference mode with its caches kept (``eval(keep_cache=True)``: no
+    dropout) and is left in eval mode with zero gradients, as a fitted model keeps it.
 
     Returns
     -------
     (score : float, gradients nested like inputs)
     """
-    network.train()
+    score, gradients, _ = _backward_one_output(network, inputs, output_index, ())
+    return score, gradients
+
+
+def attribute_lookups(network, inputs, output_index, embeddings):
+    """Gradient x input at the rows the network looked up in some Embedding tables.
+
+    For each table: the rows the sample read (in order) and, for each, value = W[row] . ds/dW[row]
+    from that lookup's share of the backward (its row-sparse gradient holds one value per
+    lookup). Returns (score, [(rows, values) per table]).
+    """
+    score, _, lookups = _backward_one_output(network, inputs, output_index, embeddings)
+    return score, lookups
+
+
+def _backward_one_output(network, inputs, output_index, embeddings):
+    network.eval(keep_cache=True)
     try:
-        score = network.forward(inputs)
-        if np.shape(score) != (1, 1):
-            raise ValueError(f"gradient_x_input needs one scalar score, got shape {np.shape(score)}")
-        gradients = network.backward(np.ones_like(score))
+        output = network.forward(inputs)
+        dy = np.zeros_like(output)
+        dy[output_index] = 1
+        gradients = network.backward(dy)
+        lookups = []
+        for embedding in embeddings:
+            grad = embedding.grads["W"]
+            rows = grad.rows
+            lookups.append((rows, np.sum(embedding.params["W"][rows] * grad.values, axis=1)))
+        return float(output[output_index]), gradients, lookups
     finally:
         network.zero_grad()
         network.eval()
-    return float(score[0, 0]), gradients
 
 
 def attribute_features(network, inputs, parts):

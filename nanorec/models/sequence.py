@@ -171,6 +171,15 @@ class CaserNetwork(Network):
         self.parts["body"].backward(dx)
         return None  # ids have no gradient
 
+    @property
+    def item_embedding(self):
+        """The Embedding of the context items (the first layer of the sequence tower)."""
+        return self.parts["body"].layers[0].layers[0].layers[0]
+
+    @property
+    def user_embedding(self):
+        return self.parts["body"].layers[0].layers[1]
+
     def score_all(self, contexts, users):
         """Logits of every item, (N, I), in the current mode (eval for inference)."""
         return self.parts["output"].score_all(self.parts["body"].forward((contexts, users)))
@@ -225,6 +234,11 @@ class RNNRecNetwork(Network):
         self.parts["tower"].backward(dflat.reshape(states_shape))
         return None  # ids have no gradient
 
+    @property
+    def item_embedding(self):
+        """The Embedding of the window's items (the first layer of the tower)."""
+        return self.parts["tower"].layers[0]
+
     def score_all(self, windows):
         """Logits of every item after the last step of each window, (N, I)."""
         last_state = self.parts["tower"].forward(windows)[:, -1]
@@ -272,6 +286,14 @@ class _SequenceRecommender(NetworkRecommender):
     def _seeds(self):
         """Two independent seeds from random_state: (network, training draws)."""
         return np.random.SeedSequence(self.random_state).spawn(2)
+
+    def _context_contributions(self, rows, values):
+        """Labels and values of the looked-up context items, padding left out: "item X (k back)"
+        for the k-th last item."""
+        real = np.flatnonzero(rows != self.n_items_)
+        labels = [f"item {raw} ({len(rows) - position} back)"
+                  for raw, position in zip(self.item_ids_[rows[real]].tolist(), real)]
+        return labels, values[real]
 
     def score_items(self, user_index):
         """Logits (n, I) of every item as the next one after the user's last seq_len train items."""
@@ -388,6 +410,20 @@ class Caser(_SequenceRecommender):
     def _score_contexts(self, user_index):
         return self.network_.score_all(self.last_items_[user_index], user_index)
 
+    def _explain(self, user_index, item_index):
+        """Gradient x input at the embeddings of the user's last L items and of the user."""
+        from nanorec.models.explain import attribute_lookups
+
+        network = self.network_
+        inputs = (self.last_items_[[user_index]], np.array([user_index]), np.array([[item_index]]))
+        score, lookups = attribute_lookups(network, inputs, (0, 0),
+                                           (network.item_embedding, network.user_embedding))
+        labels, values = self._context_contributions(*lookups[0])
+        method = ("gradient x input at the embeddings of the user's last items (and of the "
+                  "user) on the logit")
+        return score, method, labels + ["the user's own embedding"], \
+            np.r_[values, lookups[1][1]], None
+
 
 @register("rnn", "next item by a recurrent network (GRU4Rec style)", needs=("timestamps",))
 class RNNRec(_SequenceRecommender):
@@ -485,6 +521,21 @@ class RNNRec(_SequenceRecommender):
 
     def _score_contexts(self, user_index):
         return self.network_.score_all(self.last_items_[user_index])
+
+    def _explain(self, user_index, item_index):
+        """Gradient x input at the embeddings of the user's last T items (the window)."""
+        from nanorec.models.explain import attribute_lookups
+
+        network = self.network_
+        window = self.last_items_[[user_index]]
+        inputs, output_index = window, (0, self.seq_len - 1, item_index)
+        if self.loss == "sampled":  # score just the item, at every step
+            inputs = (window, np.full((1, self.seq_len, 1), item_index))
+            output_index = (0, self.seq_len - 1, 0)
+        score, lookups = attribute_lookups(network, inputs, output_index, (network.item_embedding,))
+        labels, values = self._context_contributions(*lookups[0])
+        return score, "gradient x input at the embeddings of the user's last items on the logit", \
+            labels, values, None
 
 
 def _check_transitions(example_users, model_name):

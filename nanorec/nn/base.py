@@ -10,7 +10,8 @@ parameters: an optimizer reads ``grads`` and changes ``params`` in place. Gradie
 (``+=``) so that a weight used twice in one pass gets both contributions; ``zero_grad()`` resets them.
 
 In training mode (the default) forward keeps a cache for backward; in eval mode it keeps none, and
-stochastic layers such as Dropout act deterministically.
+stochastic layers such as Dropout act deterministically. ``eval(keep_cache=True)`` is inference
+that still keeps the caches: the gradients of a deterministic forward (explanations use it).
 """
 
 import numpy as np
@@ -72,6 +73,7 @@ class Layer:
         self.params = {}
         self.grads = {}
         self.training = True
+        self.keep_cache = False
         self._cache = None
 
     def forward(self, x):
@@ -99,15 +101,18 @@ class Layer:
 
     def train(self):
         self.training = True
+        self.keep_cache = False
         for child in self.children:
             child.train()
         return self
 
-    def eval(self):
+    def eval(self, keep_cache=False):
+        """Inference mode (no dropout); with keep_cache, forward still caches for backward."""
         self.training = False
+        self.keep_cache = keep_cache
         self._cache = None
         for child in self.children:
-            child.eval()
+            child.eval(keep_cache)
         return self
 
     def _add_param(self, name, value):
@@ -126,8 +131,9 @@ class Layer:
             self.grads[f"{name}.{key}"] = layer.grads[key]
 
     def _save(self, *cache):
-        """Keep what backward needs (training mode only); one cache per forward call."""
-        self._cache = cache if self.training else None
+        """Keep what backward needs (training mode, or eval with keep_cache); one cache per
+        forward call."""
+        self._cache = cache if self.training or self.keep_cache else None
 
     def _saved(self):
         """The cache of the last forward, or a clear error if there is none."""
@@ -135,7 +141,7 @@ class Layer:
             name = type(self).__name__
             raise RuntimeError(
                 f"{name}.backward called before {name}.forward in training mode "
-                "(eval mode keeps no cache)"
+                "(eval mode keeps no cache unless eval(keep_cache=True))"
             )
         return self._cache
 

@@ -141,14 +141,16 @@ class Dropout(Layer):
     def forward(self, x):
         x = check_float(x, "Dropout")
         if not self.training:
+            self._save(x.shape, None)  # kept only with eval(keep_cache=True): backward is dy
             return x
         scaled_mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
-        self._save(scaled_mask)
+        self._save(x.shape, scaled_mask)
         return x * scaled_mask
 
     def backward(self, dy):
-        (scaled_mask,) = self._saved()
-        return check_upstream(dy, scaled_mask.shape, "Dropout") * scaled_mask
+        shape, scaled_mask = self._saved()
+        dy = check_upstream(dy, shape, "Dropout")
+        return dy if scaled_mask is None else dy * scaled_mask
 
 
 def _check_pair(inputs, layer):
