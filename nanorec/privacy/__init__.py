@@ -4,7 +4,11 @@
     dp          DPBiasedMF (DP-SGD, example-level DP), compute_epsilon, noise_multiplier_for_epsilon
     masking     IdMasker: HMAC-SHA256 masks of raw ids on ingest
     consent     opt_out(data, user_ids), forget(model, train, user_id, mode)
+    UserPrivacy each user's choices (not trained on, not personalised, not named in explanations),
+                taken by every model's fit(train, privacy=...) (nanorec.models.base)
 """
+
+from nanorec.models.base import UserPrivacy
 
 from nanorec.privacy.consent import ForgetResult, forget, opt_out
 from nanorec.privacy.dp import DPBiasedMF, compute_epsilon, noise_multiplier_for_epsilon
@@ -16,6 +20,7 @@ __all__ = [
     "FederatedMF",
     "ForgetResult",
     "IdMasker",
+    "UserPrivacy",
     "compute_epsilon",
     "forget",
     "noise_multiplier_for_epsilon",
