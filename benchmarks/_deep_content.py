@@ -27,7 +27,8 @@ import numpy as np
 
 from nanorec.data.datasets import load
 from nanorec.data.split import cold_start_split
-from nanorec.data.text import TfidfVectorizer, add_item_text
+from nanorec.data.features import add_item_text
+from nanorec.data.text import TfidfVectorizer
 from nanorec.evaluation.cold import evaluate_cold
 from nanorec.models.base import ColdStartError
 from nanorec.models.baselines import Popularity

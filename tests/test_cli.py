@@ -6,18 +6,22 @@ the interpreter start-up); a few run ``python -m nanorec`` in a subprocess to se
 """
 
 import io
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import nanorec.privacy  # noqa: F401  (registers dp-biased-mf and federated-mf, as the CLI does)
 from nanorec import cli
 from nanorec.cli import demo, gradchecks
 from nanorec.data import datasets
+from nanorec.models import REGISTRY, NetworkRecommender
 from nanorec.models.base import Recommender
-from nanorec.models.fitting import EpochDisplay, run_epochs
 from nanorec.nn.losses import MSELoss
+from nanorec.testing.verify import CHECKS
+from nanorec.training import EpochDisplay, run_epochs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -297,17 +301,53 @@ def test_help_lists_every_command_and_every_model(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and all(name in out for name in cli.COMMANDS)
     code, out, _ = run(capsys, "train", "--help")
-    assert code == 0 and all(f"  {name} " in out for name in ("bpr", "biased-mf", "item-knn"))
+    assert code == 0
+    assert {"dp-biased-mf", "federated-mf", "cold-start", "bpr", "biased-mf"} <= set(REGISTRY)
+    for name, model_class in REGISTRY.items():  # every registered model, with its summary
+        assert f"  {name} " in out and model_class.summary[:30] in " ".join(out.split()), name
+
+
+def test_gradcheck_all_checks_every_network_model(capsys):
+    code, out, _ = run(capsys, "gradcheck", "all")
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[2:]}
+    networks = {f"{name}-network" for name, model_class in REGISTRY.items()
+                if issubclass(model_class, NetworkRecommender)}
+    assert {"biased-mf-network", "bpr-network", "dp-biased-mf-network", "federated-mf-network",
+            "autorec-network"} <= networks
+    assert code == 0 and set(rows) == set(gradchecks.CASES) | networks
+    assert set(rows.values()) == {"PASS"}
+
+
+def test_verify_one_model_prints_its_certificate(capsys):
+    code, out, err = run(capsys, "verify", "bpr")
+    assert code == 0, err
+    header = next(line.split() for line in out.splitlines() if line.split()[:1] == ["model"])
+    assert header[1:] == " ".join(CHECKS).split()  # "loss falls" is two words
+    (row,) = [line.split() for line in out.splitlines() if line.split()[:1] == ["bpr"]]
+    assert row[1:] == ["pass"] * len(CHECKS)
+    assert out.splitlines()[-1] == "1/1 models certified"
+    code, out, err = run(capsys, "verify", "bpr", "--json")
+    assert code == 0, err
+    (certificate,) = json.loads(out)
+    assert certificate["model"] == "bpr" and certificate["passed"] is True
+    assert set(certificate["checks"]) >= set(CHECKS)
+    assert {check["verdict"] for check in certificate["checks"].values()} == {"pass"}
+
+
+def test_verify_all_certifies_every_registered_model(capsys):
+    code, out, err = run(capsys, "verify", "all")
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == f"{len(REGISTRY)}/{len(REGISTRY)} models certified"
+    assert "FAIL" not in out
+
+
+def test_verify_refuses_an_unknown_model(capsys):
+    code, out, err = run(capsys, "verify", "gpt")
+    assert code == 2 and out == ""
+    assert_one_error_line(err, "invalid choice: 'gpt'")
 
 
 # ---------------------------------------------------------------------- progress display
-class _Model:
-    n_epochs, early_stopping = 3, None
-
-    def __init__(self, verbose):
-        self.verbose = verbose
-
-
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
@@ -315,7 +355,8 @@ class _Terminal(io.StringIO):
 
 def test_verbose_training_prints_one_line_per_epoch_without_a_terminal(capsys):
     losses = iter([0.9, 0.5, 0.25])
-    run_epochs(_Model(verbose=True), lambda: next(losses), lambda: 0.5, "valid_hr@10", -1)
+    run_epochs(lambda: next(losses), 3, validate=lambda: {"valid_hr@10": 0.5},
+               higher_is_better=True, verbose=True)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"epoch {e}/3  loss {loss:.5f}  valid_hr@10 0.50000"
                      for e, loss in ((1, 0.9), (2, 0.5), (3, 0.25))]
@@ -325,16 +366,17 @@ def test_verbose_training_shows_a_progress_bar_on_a_terminal(capsys, monkeypatch
     pytest.importorskip("tqdm")
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    with EpochDisplay(_Model(verbose=True)) as display:
+    with EpochDisplay("BPRMF", 3, verbose=True) as display:
         for epoch in range(3):
             display.show(epoch, {"loss": 1.0 / (epoch + 1)})
     bar = terminal.getvalue()
-    assert "3/3" in bar and "loss=0.33333" in bar
+    assert "BPRMF" in bar and "3/3" in bar and "loss=0.33333" in bar
     assert capsys.readouterr().out == ""  # no epoch lines beside the bar
 
 
 def test_quiet_training_shows_nothing(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", _Terminal())
-    with EpochDisplay(_Model(verbose=False)) as display:
+    with EpochDisplay("BPRMF", 3, verbose=False) as display:
         display.show(0, {"loss": 1.0})
+    run_epochs(lambda: 1.0, 2, verbose=False)
     assert sys.stderr.getvalue() == "" and capsys.readouterr().out == ""

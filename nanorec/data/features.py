@@ -525,3 +525,38 @@ def unit_rows(x):
     """Each row divided by its L2 norm; rows of zeros stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
+
+
+def add_item_text(data, texts, vectorizer=None, prefix="title_"):
+    """The Interactions ``data`` with TF-IDF columns of the item texts appended to its item features.
+
+    A shortcut for nanorec.data.features.attach_features with one TfidfText block fitted on all I
+    texts (use attach_features directly to fit on the training items only, or to add other blocks).
+
+    Parameters
+    ----------
+    data : Interactions
+    texts : dict raw item id -> str, or a sequence of I strings in the order of ``data.item_ids``
+        Items missing from a dict get an empty text (a row of zeros).
+    vectorizer : TfidfVectorizer, optional
+        Fitted on the I texts here (default: ``TfidfVectorizer()``); keep it to map the titles of
+        new items onto the same columns with ``vectorizer.transform``.
+    prefix : str
+        Put before each word to name its column (e.g. "title_love").
+
+    Returns
+    -------
+    Interactions
+        Same rows, ids, ratings, timestamps and user features; item features = [old | text] (I, F + V)
+        with names [old names | prefix + word].
+    """
+    if not isinstance(data, Interactions):
+        raise TypeError(f"add_item_text expects an Interactions, got {type(data).__name__}")
+    if isinstance(texts, dict):
+        texts = [texts.get(raw, "") for raw in data.item_ids.tolist()]
+    texts = list(texts)
+    if len(texts) != data.n_items:
+        raise ValueError(f"add_item_text got {len(texts)} texts for {data.n_items} items")
+    vectorizer = TfidfVectorizer() if vectorizer is None else vectorizer
+    pipeline = FeaturePipeline([TfidfText("text", prefix=prefix, vectorizer=vectorizer)])
+    return attach_features(data, pipeline, {"text": texts}, kind="item", fit_on="all", append=True)

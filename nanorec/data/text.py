@@ -1,4 +1,5 @@
-"""Item text (e.g. movie titles) as features: words, TF-IDF weights, and a helper that appends them.
+"""Item text (e.g. movie titles) as features: words and TF-IDF weights (nanorec.data.features.
+add_item_text appends them to an Interactions).
 
 A title becomes a bag of words, each word a column. TF-IDF weighs a word up when it is frequent in
 the title and down when many titles use it; with D documents (titles), a vocabulary of V words and
@@ -21,7 +22,6 @@ import re
 
 import numpy as np
 
-from nanorec.data.interactions import Interactions
 
 WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters (any alphabet), no digits or underscores
 ENGLISH_STOP_WORDS = frozenset("a an and as at by for from in into is it its of on or the to with".split())
@@ -134,41 +134,3 @@ class TfidfVectorizer:
         if not documents:
             raise ValueError("TfidfVectorizer: no documents")
         return documents
-
-
-def add_item_text(data, texts, vectorizer=None, prefix="title_"):
-    """The Interactions ``data`` with TF-IDF columns of the item texts appended to its item features.
-
-    A shortcut for nanorec.data.features.attach_features with one TfidfText block fitted on all I
-    texts (use attach_features directly to fit on the training items only, or to add other blocks).
-
-    Parameters
-    ----------
-    data : Interactions
-    texts : dict raw item id -> str, or a sequence of I strings in the order of ``data.item_ids``
-        Items missing from a dict get an empty text (a row of zeros).
-    vectorizer : TfidfVectorizer, optional
-        Fitted on the I texts here (default: ``TfidfVectorizer()``); keep it to map the titles of
-        new items onto the same columns with ``vectorizer.transform``.
-    prefix : str
-        Put before each word to name its column (e.g. "title_love").
-
-    Returns
-    -------
-    Interactions
-        Same rows, ids, ratings, timestamps and user features; item features = [old | text] (I, F + V)
-        with names [old names | prefix + word].
-    """
-    # imported here: nanorec.data.features builds on this module (TfidfVectorizer, tokenize)
-    from nanorec.data.features import FeaturePipeline, TfidfText, attach_features
-
-    if not isinstance(data, Interactions):
-        raise TypeError(f"add_item_text expects an Interactions, got {type(data).__name__}")
-    if isinstance(texts, dict):
-        texts = [texts.get(raw, "") for raw in data.item_ids.tolist()]
-    texts = list(texts)
-    if len(texts) != data.n_items:
-        raise ValueError(f"add_item_text got {len(texts)} texts for {data.n_items} items")
-    vectorizer = TfidfVectorizer() if vectorizer is None else vectorizer
-    pipeline = FeaturePipeline([TfidfText("text", prefix=prefix, vectorizer=vectorizer)])
-    return attach_features(data, pipeline, {"text": texts}, kind="item", fit_on="all", append=True)

@@ -38,7 +38,7 @@ from hypothesis.extra import numpy as hnp
 
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nanorec.nn.base import Layer
-from nanorec.nn.conv import Conv1d, MaxOverTime
+from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
 from nanorec.nn.layers import (
     Add,
     Branch,
@@ -47,8 +47,10 @@ from nanorec.nn.layers import (
     Dot,
     Dropout,
     Embedding,
+    ItemScores,
     Multiply,
     Parallel,
+    ProfileMatch,
     Sequential,
 )
 from nanorec.nn.recurrent import RNN
@@ -196,8 +198,27 @@ def _conv1d(draw):
     return layer, draw(float_arrays((n, steps, c_in)))
 
 
+def _vertical_conv(draw):
+    n, steps, channels, filters = draw(dims()), draw(dims()), draw(dims()), draw(dims(1, 3))
+    layer = VerticalConv(steps, filters, rng=draw(seeds()), dtype=F64)
+    return layer, draw(float_arrays((n, steps, channels)))
+
+
 def _max_over_time(draw):
     return MaxOverTime(), draw(arrays_without_ties(shapes(ndim=3), axis=1))
+
+
+def _item_scores(draw):
+    """Queries h (N, D) against C candidates per row, drawn with repeats (rows and across rows)."""
+    n, dim, n_items, n_candidates = draw(dims()), draw(dims()), draw(dims()), draw(dims(1, 4))
+    layer = ItemScores(n_items, dim, init_std=1.0, rng=draw(seeds()), dtype=F64)
+    return layer, (draw(float_arrays((n, dim))), draw(id_arrays(n_items, (n, n_candidates))))
+
+
+def _profile_match(draw):
+    n, d, f = draw(dims()), draw(dims()), draw(dims())
+    p, x = draw(float_arrays((n, d))), draw(float_arrays((n, d)))
+    return ProfileMatch(), (p, x, draw(float_arrays((n, f))))
 
 
 def _rnn(draw):
@@ -250,7 +271,10 @@ BUILDERS = {
     "multiply": _pair(Multiply),
     "add": _pair(Add),
     "concatenate": _concatenate,
+    "profile_match": _profile_match,
+    "item_scores": _item_scores,
     "conv1d": _conv1d,
+    "vertical_conv": _vertical_conv,
     "max_over_time": _max_over_time,
     "rnn": _rnn,
     "matrix_factorization": _matrix_factorization,

@@ -183,7 +183,7 @@ def _attempt_check(check):
 
 def table(certificates):
     """The certificates as a text table: a row per model, a column per check."""
-    width = max(len(name) for name in certificates)
+    width = max(len(name) for name in [*certificates, "model"])
     lines = [f"  {'model':<{width}}  " + "  ".join(f"{check:<10}" for check in CHECKS)]
     for name, certificate in certificates.items():
         verdicts = [certificate.results.get(check, ("FAIL", "not run"))[0] for check in CHECKS]

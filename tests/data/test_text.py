@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanorec.data.interactions import Interactions
-from nanorec.data.text import ENGLISH_STOP_WORDS, TfidfVectorizer, add_item_text, tokenize
+from nanorec.data.features import add_item_text
+from nanorec.data.text import ENGLISH_STOP_WORDS, TfidfVectorizer, tokenize
 
 WORDS = ["love", "war", "star", "night", "story", "dead", "the", "of"]
 documents = st.lists(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from nanorec.nn.conv import Conv1d, MaxOverTime
+from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
 from nanorec.testing.gradcheck import gradcheck
 from nanorec.testing.strategies import arrays_without_ties, float_arrays, layers, shapes
 
@@ -84,3 +84,48 @@ def test_max_over_time_errors():
     layer.forward(np.ones((2, 3, 4)))
     with pytest.raises(ValueError, match="expected dy of shape"):
         layer.backward(np.ones((2, 3, 4)))
+
+
+def naive_vertical_conv(x, w, b):
+    """y[n, f * K + k] = b[f] + sum over l of w[l, f] x[n, l, k], one output entry at a time."""
+    n_batch, steps, channels = x.shape
+    n_filters = w.shape[1]
+    y = np.zeros((n_batch, n_filters * channels))
+    for n in range(n_batch):
+        for f in range(n_filters):
+            for k in range(channels):
+                y[n, f * channels + k] = b[f] + sum(w[l, f] * x[n, l, k] for l in range(steps))
+    return y
+
+
+@bounded
+@given(case=layers(["vertical_conv"]), bias=float_arrays((3,)))
+def test_vertical_conv_forward_matches_a_naive_loop_filter_major(case, bias):
+    layer = case.layer
+    layer.params["b"][...] = bias[: layer.n_filters]
+    expected = naive_vertical_conv(case.x, layer.params["w"], layer.params["b"])
+    np.testing.assert_allclose(layer.forward(case.x), expected, atol=1e-12)
+
+
+@bounded
+@given(case=layers(["vertical_conv"]), bias=float_arrays((3,)))
+def test_vertical_conv_passes_gradcheck(case, bias):
+    case.layer.params["b"][...] = bias[: case.layer.n_filters]
+    report = case.check()
+    assert {row.name for row in report.rows} == {"input", "param w", "param b"}
+
+
+def test_vertical_conv_errors_are_clear():
+    layer = VerticalConv(seq_len=3, n_filters=2)
+    assert layer.params["w"].shape == (3, 2) and layer.params["w"].dtype == np.float32
+    with pytest.raises(ValueError, match=r"expected x with 3 steps, got shape \(1, 4, 2\)"):
+        layer.forward(np.ones((1, 4, 2), np.float32))
+    with pytest.raises(ValueError, match="3 dimensions"):
+        layer.forward(np.ones((3, 2), np.float32))
+    with pytest.raises(RuntimeError, match="before"):
+        VerticalConv(3, 2).backward(np.ones((1, 4)))
+    layer.forward(np.ones((1, 3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"expected dy of shape \(1, 4\)"):
+        layer.backward(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="VerticalConv: n_filters must be an integer >= 1"):
+        VerticalConv(3, 0)

@@ -6,17 +6,21 @@ from hypothesis import strategies as st
 from nanorec.nn.activations import Sigmoid, Tanh
 from nanorec.nn.base import RowSparseGrad
 from nanorec.nn.layers import (
+    Add,
     Branch,
     Concatenate,
     Dense,
     Dot,
     Dropout,
     Embedding,
-    Add,
+    ItemScores,
     Multiply,
+    Network,
     Parallel,
+    ProfileMatch,
     Sequential,
 )
+from nanorec.optim.optimizers import SGD
 from nanorec.testing.gradcheck import gradcheck
 from nanorec.testing.strategies import dims, float_arrays, id_arrays, layers, seeds, shapes
 
@@ -25,7 +29,8 @@ bounded = settings(max_examples=30, deadline=None)
 
 
 KINDS = [
-    "dense", "embedding", "dropout", "dot", "multiply", "add", "concatenate", "matrix_factorization", "branch"
+    "dense", "embedding", "dropout", "dot", "multiply", "add", "concatenate", "profile_match",
+    "item_scores", "matrix_factorization", "branch",
 ]
 
 
@@ -316,3 +321,212 @@ def test_container_errors():
     branch.forward(np.ones((1, 2), np.float32))
     with pytest.raises(TypeError, match="tuple of 2 upstream gradients"):
         branch.backward(np.ones((1, 2)))
+
+
+# ----- ProfileMatch -----
+
+
+@bounded
+@given(n=dims(), d=dims(), f=dims(), data=st.data())
+def test_profile_match_lays_out_profile_item_product_and_user_features(n, d, f, data):
+    p, x = data.draw(float_arrays((n, d))), data.draw(float_arrays((n, d)))
+    z = data.draw(float_arrays((n, f)))
+    y = ProfileMatch().forward((p, x, z))
+    assert y.shape == (n, 3 * d + f)
+    np.testing.assert_array_equal(y[:, :d], p)
+    np.testing.assert_array_equal(y[:, d : 2 * d], x)
+    np.testing.assert_array_equal(y[:, 2 * d : 3 * d], p * x)
+    np.testing.assert_array_equal(y[:, 3 * d :], z)
+
+
+def test_profile_match_rejects_bad_inputs():
+    p = np.ones((2, 3))
+    with pytest.raises(TypeError, match="expected a tuple"):
+        ProfileMatch().forward((p, p))
+    with pytest.raises(ValueError, match="p and x need one shape"):
+        ProfileMatch().forward((p, np.ones((2, 4)), np.ones((2, 1))))
+    with pytest.raises(ValueError, match="z as many rows"):
+        ProfileMatch().forward((p, p, np.ones((3, 1))))
+
+
+# ----- ItemScores -----
+
+
+@bounded
+@given(n=dims(), dim=dims(), n_items=dims(), n_candidates=dims(1, 4), seed=seeds())
+def test_item_scores_are_dot_products_plus_biases_and_score_all_agrees(n, dim, n_items,
+                                                                       n_candidates, seed):
+    rng = np.random.default_rng(seed)
+    layer = ItemScores(n_items, dim, init_std=1.0, rng=rng, dtype=F64)
+    layer.params["biases.W"][...] = rng.standard_normal((n_items, 1))
+    W, b = layer.params["weights.W"], layer.params["biases.W"][:, 0]
+    h = rng.standard_normal((n, dim))
+    items = rng.integers(0, n_items, (n, n_candidates))  # repeats included
+    expected = [[h[r] @ W[items[r, c]] + b[items[r, c]] for c in range(n_candidates)]
+                for r in range(n)]
+    np.testing.assert_allclose(layer.forward((h, items)), expected, atol=1e-12)
+    np.testing.assert_allclose(layer.forward((h, items)),
+                               np.take_along_axis(layer.score_all(h), items, axis=1), atol=1e-12)
+
+
+def test_item_scores_update_only_the_candidates_rows():
+    """The output tables are Embedding parts: their gradients hold the candidates' rows only,
+    and a step moves just those rows."""
+    layer = ItemScores(6, 2, init_std=1.0, rng=0, dtype=F64)
+    assert list(layer.params) == ["weights.W", "biases.W"]
+    before = {key: value.copy() for key, value in layer.params.items()}
+    h, items = np.ones((2, 2)), np.array([[4, 1], [1, 1]])
+    layer.forward((h, items))
+    dh, ditems = layer.backward(np.ones((2, 2)))
+    assert ditems is None  # ids have no gradient
+    np.testing.assert_allclose(dh, [before["weights.W"][[4, 1]].sum(0),
+                                    2 * before["weights.W"][1]])
+    for grad in layer.grads.values():
+        assert isinstance(grad, RowSparseGrad) and set(grad.rows) == {1, 4}
+    np.testing.assert_array_equal(layer.grads["biases.W"].to_dense()[:, 0], [0, 3, 0, 0, 1, 0])
+    SGD(layer, lr=0.1).step()
+    for key, value in layer.params.items():
+        np.testing.assert_array_equal(value[[0, 2, 3, 5]], before[key][[0, 2, 3, 5]])
+        assert not np.array_equal(value[[1, 4]], before[key][[1, 4]])
+
+
+def test_item_scores_reject_bad_input():
+    layer = ItemScores(5, 3)
+    with pytest.raises(TypeError, match="tuple"):
+        layer.forward(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="3 features"):
+        layer.forward((np.zeros((2, 4), np.float32), np.zeros((2, 1), np.int64)))
+    with pytest.raises(ValueError, match="2 queries h but 3 rows of items"):
+        layer.forward((np.zeros((2, 3), np.float32), np.zeros((3, 1), np.int64)))
+    with pytest.raises(IndexError, match="out of range"):
+        layer.forward((np.zeros((2, 3), np.float32), np.full((2, 1), 5)))
+
+
+# ----- Network: named parts wired by hand -----
+
+
+class TwoPaths(Network):
+    """y = first(x) + second(x), wired by hand; ``second`` holds a Dropout."""
+
+    def __init__(self, d, p, rng):
+        super().__init__(
+            first=Dense(d, d, rng=rng, dtype=F64),
+            second=Sequential(Dropout(p, rng=rng), Dense(d, d, rng=rng, dtype=F64), Tanh()),
+        )
+
+    def forward(self, x):
+        return self.parts["first"].forward(x) + self.parts["second"].forward(x)
+
+    def backward(self, dy):
+        return self.parts["first"].backward(dy) + self.parts["second"].backward(dy)
+
+
+def test_network_registers_its_parts_arrays_under_part_names():
+    network = TwoPaths(3, 0.5, np.random.default_rng(0))
+    first, second = network.parts["first"], network.parts["second"]
+    assert list(network.params) == ["first.W", "first.b", "second.1.W", "second.1.b"]
+    assert list(network.grads) == list(network.params)
+    for part_name, part in (("first", first), ("second", second)):
+        for key in part.params:
+            assert network.params[f"{part_name}.{key}"] is part.params[key]
+            assert network.grads[f"{part_name}.{key}"] is part.grads[key]
+    assert network.children == (first, second)
+
+
+def test_an_optimizer_over_the_network_steps_its_parts():
+    network = TwoPaths(2, 0.0, np.random.default_rng(0))
+    weight = network.parts["second"].layers[1].params["W"].copy()
+    network.forward(np.ones((4, 2)))
+    network.backward(np.ones((4, 2)))
+    grad = network.parts["second"].layers[1].grads["W"].copy()
+    assert np.any(grad)
+    SGD(network, lr=0.5).step()
+    np.testing.assert_allclose(network.parts["second"].layers[1].params["W"], weight - 0.5 * grad)
+    network.zero_grad()
+    assert not any(np.any(g) for g in network.grads.values())
+
+
+def test_train_and_eval_reach_the_parts_of_a_network():
+    network = TwoPaths(2, 0.5, np.random.default_rng(0))
+    dropout = network.parts["second"].layers[0]
+    network.eval()
+    assert not dropout.training and not network.parts["first"].training
+    x = np.ones((3, 2))
+    np.testing.assert_array_equal(network.forward(x), network.forward(x))  # no dropout in eval
+    network.train()
+    assert dropout.training and network.parts["first"].training
+
+
+@bounded
+@given(n=dims(), d=dims(), p=st.sampled_from([0.0, 0.5]), seed=seeds(), data=st.data())
+def test_network_passes_gradcheck(n, d, p, seed, data):
+    network = TwoPaths(d, p, np.random.default_rng(seed))
+    x = data.draw(float_arrays((n, d), lo=-1, hi=1))  # moderate: the tanh path stays unsaturated
+    report = gradcheck(network, x)
+    assert {row.name for row in report.rows} == {"input"} | {f"param {k}" for k in network.params}
+    report.check()
+
+
+def test_network_parts_must_be_layers():
+    with pytest.raises(TypeError, match="part 'scores' must be a Layer"):
+        Network(scores=np.tanh)
+
+
+# ----- eval(keep_cache=True): inference that can still run backward -----
+
+
+def test_eval_keeps_no_cache_and_eval_keep_cache_does():
+    layer = Dense(3, 2, rng=0, dtype=F64)
+    x, dy = np.ones((4, 3)), np.ones((4, 2))
+    layer.forward(x)
+    layer.eval()  # drops the cache of the training forward
+    with pytest.raises(RuntimeError, match="keep_cache=True"):
+        layer.backward(dy)
+    layer.forward(x)
+    with pytest.raises(RuntimeError, match="keep_cache=True"):
+        layer.backward(dy)
+    layer.eval(keep_cache=True)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dy), dy @ layer.params["W"].T)
+    layer.eval()  # back to plain inference: the kept cache goes
+    with pytest.raises(RuntimeError, match="before Dense.forward"):
+        layer.backward(dy)
+
+
+def test_dropout_in_eval_keep_cache_is_the_identity_both_ways():
+    layer = Dropout(0.5, rng=3).eval(keep_cache=True)
+    state = layer.rng.bit_generator.state
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    dy = np.random.default_rng(1).standard_normal((4, 5))
+    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer.backward(dy), dy)
+    assert layer.rng.bit_generator.state == state  # no mask was drawn
+
+
+def test_keep_cache_reaches_every_child_and_train_resets_it():
+    model = Sequential(Dense(2, 2), Parallel(Dropout(0.5), Sigmoid()))
+    model.eval(keep_cache=True)
+    leaves = [model.children[0], *model.children[1].children]
+    assert all(not layer.training and layer.keep_cache for layer in leaves)
+    model.train()
+    assert all(layer.training and not layer.keep_cache for layer in leaves)
+
+
+@bounded
+@given(n=dims(), d=dims(), seed=seeds(), data=st.data())
+def test_eval_keep_cache_gives_the_gradient_of_the_deterministic_network(n, d, seed, data):
+    """In eval(keep_cache=True) a network with dropout passes gradcheck (its forward is the
+    deterministic one), and its gradients are those of the same network without the Dropout."""
+    network = TwoPaths(d, 0.5, np.random.default_rng(seed)).eval(keep_cache=True)
+    without_dropout = TwoPaths(d, 0.0, np.random.default_rng(seed))
+    for key, value in network.params.items():
+        without_dropout.params[key][...] = value
+    x = data.draw(float_arrays((n, d), lo=-1, hi=1))
+    gradcheck(network, x).check()
+    dy = np.random.default_rng(seed).standard_normal((n, d))
+    for model in (network, without_dropout):
+        model.zero_grad()
+        model.forward(x)
+    np.testing.assert_allclose(network.backward(dy), without_dropout.backward(dy), atol=1e-12)
+    for key in network.grads:
+        np.testing.assert_allclose(network.grads[key], without_dropout.grads[key], atol=1e-12)

@@ -11,6 +11,7 @@ from nanorec.nn.losses import (
     BCELoss,
     BCEWithLogitsLoss,
     BPRLoss,
+    MaskedLoss,
     MSELoss,
     SoftmaxCrossEntropyLoss,
 )
@@ -91,6 +92,44 @@ def test_bpr_gradcheck_both_columns(data):
     pos, neg, weight = data
     report = gradcheck(BPRLoss(), np.stack([pos, neg], axis=1), None, weight)
     assert len(report.rows) == 1 and report.max_rel_error < 1e-6, str(report)
+
+
+@SETTINGS
+@given(
+    n=st.integers(1, 3),
+    steps=st.integers(1, 4),
+    n_classes=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_softmax_cross_entropy_per_step_gradcheck_with_ignored_steps(n, steps, n_classes, seed):
+    """Logits (N, T, C) and targets (N, T), padded steps (-1) ignored."""
+    rng = np.random.default_rng(seed)
+    logits = rng.uniform(-4, 4, (n, steps, n_classes))
+    target = np.where(rng.random((n, steps)) < 0.4, -1, rng.integers(0, n_classes, (n, steps)))
+    assert_gradcheck(SoftmaxCrossEntropyLoss(ignore_index=-1), logits, target)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    base=st.sampled_from(["mse", "bce"]),
+)
+def test_masked_loss_is_the_masked_sum_over_entries_averaged_over_rows(n, d, seed, base):
+    rng = np.random.default_rng(seed)
+    pred = rng.normal(0, 2, (n, d))
+    mask = (rng.random((n, d)) < 0.6) * rng.uniform(0.5, 2, (n, d))  # 0 or a weight
+    if base == "mse":
+        loss, target = MaskedLoss(MSELoss()), rng.normal(0, 2, (n, d))
+        entry = (pred - target) ** 2
+    else:
+        loss, target = MaskedLoss(BCEWithLogitsLoss()), (rng.random((n, d)) < 0.5).astype(float)
+        p = 1 / (1 + np.exp(-pred))
+        entry = -(target * np.log(p) + (1 - target) * np.log(1 - p))
+    assert loss.forward(pred, target, weight=mask) == pytest.approx(np.sum(mask * entry) / n,
+                                                                    rel=1e-10)
+    assert_gradcheck(loss, pred, target, mask)
 
 
 # --- values on hand-worked examples and independent references -------------------------------
@@ -191,6 +230,63 @@ def test_unit_weights_equal_no_weights(loss, pred, target):
     assert loss.forward(pred, target, np.array([3.0, 0.0])) != pytest.approx(plain)
 
 
+def test_ignored_targets_have_no_loss_and_no_gradient():
+    """ignore_index: the mean runs over the real samples only (N counts them), as PyTorch's."""
+    z = np.array([[1.0, 2.0, 3.0], [5.0, -1.0, 0.0], [0.0, 0.0, 0.0]])
+    target = np.array([2, -1, 0])
+    loss = SoftmaxCrossEntropyLoss(ignore_index=-1)
+    real = SoftmaxCrossEntropyLoss()
+    expected = real.forward(z[[0, 2]], target[[0, 2]])
+    assert loss.forward(z, target) == pytest.approx(expected, rel=1e-12)
+    dz = loss.backward()
+    np.testing.assert_array_equal(dz[1], 0)
+    np.testing.assert_allclose(dz[[0, 2]], real.backward(), atol=1e-15)
+    # weights scale the real samples; the divisor stays their count (2)
+    weighted = loss.forward(z, target, np.array([3.0, 7.0, 0.5]))
+    parts = [SoftmaxCrossEntropyLoss().forward(z[[r]], target[[r]]) for r in (0, 2)]
+    assert weighted == pytest.approx((3.0 * parts[0] + 0.5 * parts[1]) / 2, rel=1e-12)
+
+
+def test_a_batch_of_padding_only_has_loss_zero():
+    loss = SoftmaxCrossEntropyLoss(ignore_index=-1)
+    assert loss.forward(np.ones((2, 3)), np.array([-1, -1])) == 0.0
+    np.testing.assert_array_equal(loss.backward(), 0)
+
+
+@SETTINGS
+@given(
+    n=st.integers(1, 3),
+    steps=st.integers(1, 4),
+    n_classes=st.integers(2, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_per_step_logits_are_the_flattened_steps(n, steps, n_classes, seed):
+    """(N, T, C) with (N, T) is the (N T, C) loss of its steps; the gradient comes back (N, T, C)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, steps, n_classes))
+    target = np.where(rng.random((n, steps)) < 0.4, -1, rng.integers(0, n_classes, (n, steps)))
+    assume((target != -1).any())
+    per_step, flat = SoftmaxCrossEntropyLoss(ignore_index=-1), SoftmaxCrossEntropyLoss()
+    real = (target != -1).ravel()
+    value = per_step.forward(logits, target)
+    assert value == pytest.approx(
+        flat.forward(logits.reshape(-1, n_classes)[real], target.ravel()[real]), rel=1e-12)
+    dz = per_step.backward()
+    assert dz.shape == logits.shape
+    np.testing.assert_allclose(dz.reshape(-1, n_classes)[real], flat.backward(), atol=1e-15)
+    np.testing.assert_array_equal(dz.reshape(-1, n_classes)[~real], 0)
+
+
+def test_masked_loss_sums_a_rows_entries_and_ignores_masked_out_ones():
+    loss = MaskedLoss(MSELoss())
+    target, mask = np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 0.0, 1.0]])
+    first = loss.forward(np.array([[1.5, 9.0, 3.0]]), target, mask)
+    assert loss.backward()[0, 1] == 0
+    assert loss.forward(np.array([[1.5, -7.0, 3.0]]), target, mask) == first == 0.25
+    # a sum over the row's entries, not a mean: two errors of 0.5 cost 0.5, not 0.25
+    assert loss.forward(np.array([[1.5, 2.0, 3.5]]), target, np.ones((1, 3))) == 0.5
+
+
 # --- stability ------------------------------------------------------------------------------
 
 
@@ -269,6 +365,22 @@ P2, T2 = np.array([0.2, 0.7]), np.array([0.0, 1.0])
         (BPRLoss(), (P2,), ValueError, r"pred must be \(N, 2\) scores"),
         (BPRLoss(), (np.array([[0.0, np.inf]]),), ValueError, "pred contains NaN or inf"),
         (BPRLoss(), (np.zeros((2, 2)), np.zeros(2)), ValueError, "takes no target"),
+        (SoftmaxCrossEntropyLoss(ignore_index=-1), (np.zeros((2, 3)), np.array([0, -2])), ValueError,
+         "class id -2"),
+        (SoftmaxCrossEntropyLoss(), (np.zeros((2, 2, 3)), np.zeros((2, 2), int), np.ones(4)),
+         ValueError, r"\(N, T, C\) without weights"),
+        (SoftmaxCrossEntropyLoss(), (np.zeros((2, 2, 3)), np.zeros(2, int)), ValueError,
+         r"target must have shape \(2, 2\)"),
+        (MaskedLoss(MSELoss()), (np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 2))), ValueError,
+         r"the mask \(weight\) has shape \(2, 2\), pred has \(2, 3\)"),
+        (MaskedLoss(MSELoss()), (np.zeros((2, 3)), np.zeros((2, 3)), -np.ones((2, 3))), ValueError,
+         "finite numbers >= 0"),
+        (MaskedLoss(MSELoss()), (np.full((2, 3), np.nan), np.zeros((2, 3)), np.ones((2, 3))),
+         ValueError, "NaN"),
+        (MaskedLoss(MSELoss()), (np.zeros(3), np.zeros(3), np.ones(3)), ValueError,
+         r"pred must have shape \(N, D\)"),
+        (MaskedLoss(BCEWithLogitsLoss()), (np.zeros((1, 2)), np.full((1, 2), 2.0), np.ones((1, 2))),
+         ValueError, r"target must lie in \[0, 1\]"),
     ],
 )
 def test_bad_input_raises_clear_error(loss, args, error, match):
@@ -276,8 +388,14 @@ def test_bad_input_raises_clear_error(loss, args, error, match):
         loss.forward(*args)
 
 
+def test_masked_loss_needs_an_elementwise_base():
+    with pytest.raises(TypeError, match="elementwise loss"):
+        MaskedLoss(BPRLoss())
+
+
 @pytest.mark.parametrize(
-    "loss", [MSELoss(), BCELoss(), BCEWithLogitsLoss(), SoftmaxCrossEntropyLoss(), BPRLoss()]
+    "loss", [MSELoss(), BCELoss(), BCEWithLogitsLoss(), SoftmaxCrossEntropyLoss(), BPRLoss(),
+             MaskedLoss(MSELoss())]
 )
 def test_backward_before_forward(loss):
     with pytest.raises(RuntimeError, match="backward called before .*forward"):

@@ -1,6 +1,8 @@
 """opt_out and forget: the user leaves the rows and the vocabularies (with the items only they
-had), exact forgetting equals a fit from scratch without them, and no trace reaches the file."""
+had), exact forgetting equals a fit from scratch without them, approximate forgetting is
+BiasedMF.finetune, and no trace reaches the file."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -111,3 +113,35 @@ def test_forget_on_a_split_keeps_the_vocabulary_of_the_others(rated):
         train, _ = holdout(rated, 0.3, seed=1)
     result = forget(BiasedMF(**OPTIONS).fit(train), train, FORGOTTEN)
     assert result.train.n_users == train.n_users - 1
+
+
+# ---------------------------------------------------------------------- issue 13
+def test_issue13_approximate_forget_fine_tunes_with_the_tail_weights(rated):
+    model = BiasedMF(**OPTIONS, tail_weight=0.8).fit(rated)
+    result = forget(model, rated, FORGOTTEN, mode="approximate", finetune_epochs=2)
+    finetuned = copy.deepcopy(model).finetune(result.train, 2)
+    for name in ("user_ids_", "item_ids_", "user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(result.model, name), getattr(finetuned, name))
+    assert result.model.global_mean_ == finetuned.global_mean_
+    assert result.model.history_ == finetuned.history_
+    unweighted = copy.deepcopy(model)  # forget before issue 13: the SGD epochs without the weights
+    unweighted.tail_weight = 0.0
+    unweighted.finetune(result.train, 2)
+    assert np.abs(result.model.item_factors_ - unweighted.item_factors_).max() > 1e-6
+    assert result.model.tail_weight == 0.8  # the fine-tuned model keeps its hyperparameters
+
+
+def test_issue13_exact_forget_of_an_early_stopped_model_refits_its_best_epochs(rated):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, valid = holdout(rated, 0.2, seed=1)
+    options = {**OPTIONS, "n_epochs": 40}
+    model = BiasedMF(**options, early_stopping=2).fit(train, valid)
+    assert len(model.history_["loss"]) > model.best_epoch_ + 1  # it did stop early, on valid
+    result = forget(model, train, FORGOTTEN)
+    assert result.mode == "exact" and FORGOTTEN not in result.model.user_ids_
+    assert result.model.n_epochs == model.best_epoch_ + 1 and result.model.early_stopping is None
+    scratch = BiasedMF(**{**options, "n_epochs": model.best_epoch_ + 1}).fit(opt_out(train, FORGOTTEN))
+    for name in ("user_ids_", "item_ids_", "user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(result.model, name), getattr(scratch, name))
+    assert result.model.history_["loss"] == scratch.history_["loss"]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nanorec.nn.base import Layer
 from nanorec.testing.strategies import (
@@ -56,12 +57,34 @@ def test_arrays_without_ties_keep_the_gap_along_the_axis(x):
     assert np.all(gaps >= 0.25)
 
 
-@bounded
-@given(case=layers())
-def test_every_layer_case_is_float64_and_passes_gradcheck(case):
-    assert case.name in BUILDERS and isinstance(case.layer, Layer)
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_every_builder_draws_a_float64_case_that_passes_gradcheck(kind, data):
+    case = data.draw(layers([kind]))
+    assert case.name == kind and isinstance(case.layer, Layer)
     assert all(p.dtype == np.float64 for p in case.layer.params.values())
     case.check()
+
+
+@bounded
+@given(case=layers(["item_scores"]))
+def test_item_scores_cases_draw_candidate_ids_for_each_query(case):
+    h, items = case.x
+    n_items = case.layer.params["weights.W"].shape[0]
+    assert items.dtype.kind == "i" and items.ndim == 2 and len(items) == len(h)
+    assert np.all((items >= 0) & (items < n_items))
+    assert h.shape[1] == case.layer.params["weights.W"].shape[1]
+
+
+@bounded
+@given(case=layers(["vertical_conv", "profile_match"]))
+def test_vertical_conv_and_profile_match_cases_fit_their_layers(case):
+    if case.name == "vertical_conv":
+        assert case.x.ndim == 3 and case.x.shape[1] == case.layer.seq_len
+    else:
+        p, x, z = case.x
+        assert p.shape == x.shape and len(z) == len(p)
 
 
 @settings(max_examples=10, deadline=None)
