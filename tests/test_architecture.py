@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nanorec"
 
 # rank of each top-level part of the package: a module may import its own part and lower ranks
 LAYERS = {
-    "_checks": 0, "io": 0, "scoring": 0, "metrics": 0,
+    "_checks": -1,
+    "io": 0, "scoring": 0, "metrics": 0,
     "data": 1, "nn": 1,
     "optim": 2,
     "training": 3,

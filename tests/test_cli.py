@@ -17,7 +17,7 @@ import nanorec.privacy  # noqa: F401  (registers dp-biased-mf and federated-mf, 
 from nanorec import cli
 from nanorec.cli import demo, gradchecks
 from nanorec.data import datasets
-from nanorec.models import REGISTRY, NetworkRecommender
+from nanorec.models import REGISTRY, NetworkRecommender, Popularity
 from nanorec.models.base import Recommender
 from nanorec.nn.losses import MSELoss
 from nanorec.testing.verify import CHECKS
@@ -161,10 +161,27 @@ def test_recommend_matches_string_ids_and_names_an_unknown_user(capsys, tmp_path
     assert_one_error_line(err, "unknown user id 'nobody'")
 
 
-def test_recommend_explain_without_explanations_prints_the_list_then_fails(capsys, tmp_path):
+@pytest.mark.parametrize("model, reason", [("popularity", "by popularity: the item's train rows"),
+                                           ("random", "no reason to give")])
+def test_recommend_explain_of_a_baseline_says_why(capsys, tmp_path, model, reason):
+    model_file = tmp_path / f"{model}.npz"
+    assert run(capsys, "train", model, "--data", "toy", "--protocol", "none",
+               "--save", model_file)[0] == 0
+    code, out, err = run(capsys, "recommend", model_file, "--user", "1", "--explain", "-k", "1")
+    assert code == 0, err
+    assert reason in out and "item 4 for user 1" in out
+
+
+def test_recommend_explain_without_explanations_prints_the_list_then_fails(capsys, monkeypatch,
+                                                                           tmp_path):
     model_file = tmp_path / "pop.npz"
     assert run(capsys, "train", "popularity", "--data", "toy", "--protocol", "none",
                "--save", model_file)[0] == 0
+
+    def no_explanations(self, user_index, item_index):
+        raise NotImplementedError("Popularity has no explanations: (a model without a method)")
+
+    monkeypatch.setattr(Popularity, "_explain", no_explanations)
     code, out, err = run(capsys, "recommend", model_file, "--user", "1", "--explain", "-k", "1")
     assert code == 1
     assert "rank" in out and len(out.strip().splitlines()) == 3  # title, header, one item

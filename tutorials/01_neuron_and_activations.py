@@ -139,7 +139,8 @@ n_steps = 300 if FAST else 3000
 
 
 def train_neuron(targets, n_steps, lr=1.0, seed=0):
-    """A Dense(2, 1) + Sigmoid neuron trained by full-batch SGD on BCE; returns it and its History."""
+    """A Dense(2, 1) + Sigmoid neuron trained by full-batch SGD on BCE; returns it and its history
+    (a dict of per-epoch lists: "loss", "accuracy")."""
     model = Sequential(Dense(2, 1, rng=seed, dtype=np.float64), Sigmoid())
     history = fit(model, BCELoss(), SGD(model, lr=lr), CORNERS, targets[:, None],
                   n_epochs=n_steps, batch_size=len(CORNERS), seed=seed)
@@ -151,10 +152,10 @@ for gate, targets in TARGETS.items():
     model, history = train_neuron(targets, n_steps)
     p = predict(model, CORNERS)[:, 0]
     w, b = model.params["0.W"][:, 0], model.params["0.b"][0]
-    print(f"{gate}: w = ({w[0]:+.2f}, {w[1]:+.2f}), b = {b:+.2f}, final loss {history.loss[-1]:.4f}, "
-          f"accuracy {history.metrics['accuracy'][-1]:.2f}")
+    print(f"{gate}: w = ({w[0]:+.2f}, {w[1]:+.2f}), b = {b:+.2f}, final loss {history['loss'][-1]:.4f}, "
+          f"accuracy {history['accuracy'][-1]:.2f}")
     print("     p(x) at the corners 00 01 10 11:", np.round(p, 3), " targets:", targets)
-    ax.plot(history.loss, label=gate)
+    ax.plot(history["loss"], label=gate)
 ax.set(title="One neuron, full-batch gradient descent (lr = 1)", xlabel="step", ylabel="BCE loss",
        yscale="log")
 ax.legend()

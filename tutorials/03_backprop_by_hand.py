@@ -195,8 +195,8 @@ model = Sequential(Dense(D, H, rng=1), Tanh(), Dense(H, 1, rng=2), Sigmoid())
 n_epochs = 60 if FAST else 300
 history = fit(model, BCELoss(), Adam(model, lr=0.02), X.astype(np.float32), y.astype(np.float32),
               n_epochs=n_epochs, batch_size=32, seed=0)
-print(f"after {n_epochs} epochs: loss {history.loss[-1]:.4f}, "
-      f"training accuracy {history.metrics['accuracy'][-1]:.3f}")
+print(f"after {n_epochs} epochs: loss {history['loss'][-1]:.4f}, "
+      f"training accuracy {history['accuracy'][-1]:.3f}")
 
 grid = np.linspace(-2.5, 2.5, 151)
 gx, gy = np.meshgrid(grid, grid)
@@ -206,7 +206,7 @@ ax_regions.contourf(gx, gy, probability, levels=20, cmap="RdBu_r", alpha=0.7)
 ax_regions.contour(gx, gy, probability, levels=[0.5], colors="k")
 ax_regions.scatter(X[:, 0], X[:, 1], c=y[:, 0], cmap="RdBu_r", edgecolors="k", s=18)
 ax_regions.set(title="p(y = 1 | x); black line: p = 0.5", xlabel="x1", ylabel="x2")
-ax_loss.plot(history.loss)
+ax_loss.plot(history["loss"])
 ax_loss.set(title="training loss (BCE)", xlabel="epoch", yscale="log")
 ax_loss.grid(alpha=0.3)
 save_figure(fig, "03_xor_decision_regions.png")

@@ -34,6 +34,8 @@ import hashlib
 
 import numpy as np
 
+from nanorec import _checks
+
 from nanorec.data.interactions import Interactions
 from nanorec.data.text import ENGLISH_STOP_WORDS, TfidfVectorizer, tokenize
 from nanorec.io import load_arrays, save_arrays
@@ -141,9 +143,7 @@ class HashedText(FeatureColumn):
 
     def __init__(self, column, n_buckets=256, prefix=None):
         super().__init__(column)
-        if isinstance(n_buckets, bool) or not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
-            raise ValueError(f"HashedText: n_buckets must be a positive integer, got {n_buckets!r}")
-        self.n_buckets = int(n_buckets)
+        self.n_buckets = _checks.positive_int(n_buckets, "n_buckets", "HashedText")
         self.prefix = f"{column}#" if prefix is None else prefix
 
     def fit(self, values):

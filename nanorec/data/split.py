@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nanorec import _checks
+
 from nanorec.data.interactions import Interactions
 
 
@@ -213,8 +215,7 @@ def cold_start_split(data, user_fraction=0.1, item_fraction=0.1, seed=0):
 
 def _draw_cold(rng, index, size, fraction, name):
     """Bool (size,): a random ceil(fraction * n_active) of the ids that occur in ``index``."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {fraction!r}")
+    _checks.fraction(fraction, name)
     active = np.flatnonzero(np.bincount(index, minlength=size) > 0)
     chosen = rng.choice(active, math.ceil(fraction * len(active)), replace=False)
     cold = np.zeros(size, dtype=bool)

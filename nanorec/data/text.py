@@ -22,6 +22,8 @@ import re
 
 import numpy as np
 
+from nanorec import _checks
+
 
 WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters (any alphabet), no digits or underscores
 ENGLISH_STOP_WORDS = frozenset("a an and as at by for from in into is it its of on or the to with".split())
@@ -60,17 +62,9 @@ class TfidfVectorizer:
     """
 
     def __init__(self, min_df=1, max_features=None, stop_words=ENGLISH_STOP_WORDS, dtype=np.float32):
-        if isinstance(min_df, bool) or not isinstance(min_df, (int, np.integer)) or min_df < 1:
-            raise ValueError(f"TfidfVectorizer: min_df must be an integer >= 1, got {min_df!r}")
-        if max_features is not None and (
-            isinstance(max_features, bool)
-            or not isinstance(max_features, (int, np.integer))
-            or max_features < 1
-        ):
-            raise ValueError(
-                f"TfidfVectorizer: max_features must be None or an integer >= 1, got {max_features!r}"
-            )
-        self.min_df = int(min_df)
+        self.min_df = _checks.positive_int(min_df, "min_df", "TfidfVectorizer")
+        if max_features is not None:
+            _checks.positive_int(max_features, "max_features", "TfidfVectorizer")
         self.max_features = max_features
         self.stop_words = stop_words
         self.dtype = np.dtype(dtype)

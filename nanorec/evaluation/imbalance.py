@@ -41,8 +41,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nanorec import _checks
+
 from nanorec.evaluation.protocols import check_same_vocabulary, parse_metrics, pessimistic_ranks_nb
-from nanorec.metrics.ranking import catalogue_coverage, check_k
+from nanorec.metrics.ranking import catalogue_coverage
 from nanorec.scoring import csr_entries, row_blocks, top_k
 
 # Additive per-row metrics: ranks (R,) 0-based, k -> values (R,).
@@ -206,10 +208,10 @@ def evaluate_by_popularity(model, test, train=None, buckets=3, k=10, metrics=Non
     -------
     ImbalanceResult
     """
-    k = check_k(k)
+    k = _checks.positive_int(k, "k")
     specs = _row_metric_specs((f"hr@{k}", f"ndcg@{k}", "mrr") if metrics is None else metrics)
     if chunk_size is not None:
-        chunk_size = check_k(chunk_size, "chunk_size")
+        chunk_size = _checks.positive_int(chunk_size, "chunk_size")
     test_csr = check_same_vocabulary(model, test, "test").to_csr()
     if train is None:
         train_csr = model.train_csr_

@@ -24,11 +24,12 @@ cells (~ 80 MB at the peak), whatever U and I.
 import numba
 import numpy as np
 
+from nanorec import _checks
+
 from nanorec.data.split import kfold
 from nanorec.metrics.ranking import (
     average_precision_from_hits,
     catalogue_coverage,
-    check_k,
     hit_rate_from_hits,
     ndcg_from_hits,
     precision_from_hits,
@@ -172,7 +173,7 @@ def evaluate(
     specs = parse_metrics(metrics)
     label, n_negatives = _protocol(protocol, n_negatives)
     if chunk_size is not None:
-        chunk_size = check_k(chunk_size, "chunk_size")
+        chunk_size = _checks.positive_int(chunk_size, "chunk_size")
     train_csr = _train_csr(model, train)
     test_csr = check_same_vocabulary(model, test, "test").to_csr()
     users, relevant, n_skipped_cold, n_skipped_no_test = _test_users(train_csr, test_csr)
@@ -199,7 +200,7 @@ def _protocol(protocol, n_negatives):
     if protocol == "full":
         return "full", None
     if protocol == "sampled":
-        n_negatives = check_k(n_negatives, "n_negatives")
+        n_negatives = _checks.positive_int(n_negatives, "n_negatives")
         return f"sampled ({n_negatives} negatives)", n_negatives
     raise ValueError(f"unknown protocol {protocol!r}; choose 'full' or 'sampled'")
 

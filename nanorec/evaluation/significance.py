@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nanorec import _checks
+
 
 class BootstrapInterval(NamedTuple):
     difference: float  # mean of a - b over the users
@@ -59,11 +61,9 @@ def paired_bootstrap(a, b, n_resamples=10_000, confidence=0.95, seed=0):
                          f"shapes {a.shape} and {b.shape}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError("paired_bootstrap: the per-user values must be finite (NaN or inf found)")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) \
-            or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    n_resamples = _checks.positive_int(n_resamples, "n_resamples", "paired_bootstrap")
+    _checks.number(confidence, "confidence", "paired_bootstrap", low=0.0, high=1.0, low_open=True,
+                   high_open=True)
     differences = a - b
     rng = np.random.default_rng(seed)
     means = np.empty(n_resamples)

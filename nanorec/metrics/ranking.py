@@ -18,14 +18,14 @@ of shape () or (N,); nanorec.evaluation calls them on a whole chunk of users at 
 Binary relevance throughout: an item is relevant or not, ratings are not used as grades.
 """
 
-import numbers
-
 import numpy as np
+
+from nanorec import _checks
 
 
 def top_k_hits(ranked_items, relevant, k):
     """The hit vector of the top k and the number of relevant items: ``(hits (k,), n_relevant)``."""
-    k = check_k(k)
+    k = _checks.positive_int(k, "k")
     ranked_items = _check_ranking(ranked_items)
     relevant = _check_relevant(relevant)
     hits = np.zeros(k, dtype=bool)
@@ -130,8 +130,7 @@ def catalogue_coverage(recommended_lists, n_items):
     n_items : int
         Catalogue size I; items are indices 0 .. I-1.
     """
-    if not isinstance(n_items, numbers.Integral) or n_items < 1:
-        raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
+    _checks.positive_int(n_items, "n_items")
     lists = [np.asarray(items).reshape(-1) for items in recommended_lists]
     items = np.concatenate(lists) if lists else np.empty(0, dtype=np.int64)
     if len(items) and items.dtype.kind not in "iu":
@@ -139,13 +138,6 @@ def catalogue_coverage(recommended_lists, n_items):
     if len(items) and (items.min() < 0 or items.max() >= n_items):
         raise ValueError(f"recommended item indices must lie in 0..{n_items - 1}")
     return len(np.unique(items)) / n_items
-
-
-def check_k(k, name="k"):
-    """Return k as an int after checking that it is an integer >= 1 (ValueError naming ``name``)."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {k!r}")
-    return int(k)
 
 
 def _check_ranking(ranked_items):

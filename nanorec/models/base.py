@@ -34,7 +34,6 @@ from nanorec import _checks
 from nanorec.data.interactions import CSR
 from nanorec.evaluation.protocols import evaluate
 from nanorec.io import FormatError, load_arrays, save_arrays
-from nanorec.metrics.ranking import check_k
 from nanorec.scoring import ColdStartError, csr_entries, row_blocks, top_k
 from nanorec.training import Samples, run_epochs, train_epoch
 
@@ -292,7 +291,7 @@ class Recommender:
         private = self._not_personalised(raw_ids)
         if not private.any():
             return self._recommend(user_ids, k, exclude_seen, user_features)
-        k = check_k(k)
+        k = _checks.positive_int(k, "k")
         if k > self.n_items_:
             raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
         popular, popular_scores = top_k(self._train_counts()[None, :], k)
@@ -321,7 +320,7 @@ class Recommender:
     def _top_k_by_block(self, n_users, k, block_scores, single):
         """recommend's ranking: ``block_scores(block)`` gives the (n, I) scores of a block of the
         n_users rows; returns raw item ids and scores, (k,) each when ``single`` else (n, k)."""
-        k = check_k(k)
+        k = _checks.positive_int(k, "k")
         if k > self.n_items_:
             raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
         item_index = np.empty((n_users, k), dtype=np.int64)
@@ -471,7 +470,7 @@ class Recommender:
         """
         from nanorec.models.explain import Explanation, top_contributions
 
-        n = None if n is None else check_k(n, "n")
+        n = None if n is None else _checks.positive_int(n, "n")
         if self._not_personalised([user_id])[0]:
             item_index = int(self.item_index(np.atleast_1d(item_id))[0])
             count = float(self._train_counts()[item_index])

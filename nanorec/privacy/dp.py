@@ -284,12 +284,9 @@ def _make_accountant(accountant):
 
 
 def _check_accounting(sampling_rate, n_steps, delta):
-    if not 0 < sampling_rate <= 1:
-        raise ValueError(f"sampling_rate must lie in (0, 1], got {sampling_rate!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
+    _checks.number(sampling_rate, "sampling_rate", low=0.0, high=1.0, low_open=True)
+    _checks.positive_int(n_steps, "n_steps")
+    _checks.number(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def compute_epsilon(noise_multiplier, sampling_rate, n_steps, delta, accountant="rdp"):

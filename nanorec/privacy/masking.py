@@ -19,6 +19,8 @@ import hmac
 
 import numpy as np
 
+from nanorec import _checks
+
 from nanorec.data.interactions import Interactions
 
 MIN_SALT_BYTES = 16
@@ -44,10 +46,8 @@ class IdMasker:
         if len(salt) < MIN_SALT_BYTES:
             raise ValueError(f"IdMasker: salt must have at least {MIN_SALT_BYTES} bytes, got {len(salt)}"
                              " (a short salt can be guessed)")
-        if isinstance(n_hex, bool) or not isinstance(n_hex, int) or not 8 <= n_hex <= 64:
-            raise ValueError(f"IdMasker: n_hex must be an integer in [8, 64], got {n_hex!r}")
         self._salt = salt
-        self.n_hex = n_hex
+        self.n_hex = _checks.integer(n_hex, "n_hex", "IdMasker", low=8, high=64)
 
     def __repr__(self):  # never print the salt
         return f"IdMasker(salt=<hidden>, n_hex={self.n_hex})"

@@ -121,7 +121,7 @@ def test_hashing_is_the_same_in_another_process_with_another_hash_seed():
 
 
 def test_hashed_text_checks_its_input():
-    with pytest.raises(ValueError, match="n_buckets must be a positive integer"):
+    with pytest.raises(ValueError, match="n_buckets must be an integer >= 1"):
         HashedText("title", n_buckets=0)
     with pytest.raises(TypeError, match="row 1 is a int"):
         HashedText("title").transform(["ok", 3])

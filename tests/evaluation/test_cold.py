@@ -66,7 +66,7 @@ def test_split_is_repeatable_and_seeded():
 def test_split_rejects_bad_fractions_and_empty_train():
     data = random_log()
     for bad in (-0.1, 1.0, "0.1", True):
-        with pytest.raises(ValueError, match="user_fraction must be a fraction in"):
+        with pytest.raises(ValueError, match="user_fraction must be a finite number in \\[0, 1\\)"):
             cold_start_split(data, user_fraction=bad)
     with pytest.raises(ValueError, match="item_fraction"):
         cold_start_split(data, item_fraction=1.5)
