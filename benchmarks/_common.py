@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nanorec.data.datasets import load
+from nanorec.training import Samples, train_epoch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -189,3 +190,36 @@ def save_figure(name, draw, out_dir=RESULTS_DIR):
     figure.savefig(path, dpi=120, bbox_inches="tight")
     pyplot.close(figure)
     return path
+
+
+# ---------------------------------------------------------------------- fused vs composed epochs
+def epoch_setup(model, data, n_samples=None):
+    """(model, samples, optimizer) for timing one training epoch of a NetworkRecommender both
+    ways: ``model`` fitted for one epoch on ``data`` (vocabulary, network and random streams in
+    place), the Samples of its next epoch (only the first ``n_samples`` of them in the epoch's
+    order, if given) and a fresh optimizer. Deep-copy it to give both ways the same start."""
+    model.n_epochs = 1
+    model.fit(data)
+    samples = model._training_data(data)()
+    if n_samples is not None:
+        rows = samples.order[:n_samples]
+
+        def take(array):
+            return None if array is None else array[rows]
+
+        inputs = (tuple(take(array) for array in samples.inputs)
+                  if isinstance(samples.inputs, tuple) else take(samples.inputs))
+        samples = Samples(inputs, take(samples.target), take(samples.weight),
+                          np.arange(len(rows)), samples.batch_size)
+    return model, samples, model._optimizer(model.network_)
+
+
+def fused_epoch(model, samples, optimizer):
+    """fused=True: the model's Numba kernel takes the epoch's steps; returns its mean loss."""
+    return model._fused_epoch(samples, optimizer)
+
+
+def composed_epoch(model, samples, optimizer):
+    """fused=False: the same steps through the composed network (forward, loss, backward, step,
+    nanorec.training.train_epoch); returns its mean loss."""
+    return train_epoch(model.network_, model._loss(), optimizer, samples)["loss"]

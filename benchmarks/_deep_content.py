@@ -14,7 +14,8 @@ users and 10% of the items with all their rows; every rating counts as a positiv
 
 Ties count against a model (pessimistic ranks). fit_s is the wall-clock fit time; Numba kernels
 are warmed up on a tiny fit first. The titles are read from u.item of the same zip (datasets.py
-does not keep them) and turned into TF-IDF columns by nanorec.data.text.
+does not keep them) and turned into TF-IDF columns (nanorec.data.features.add_item_text with
+nanorec.data.text.TfidfVectorizer).
 
     python benchmarks/bench_deep.py --data PATH/ml-100k.zip --only content [--quick]
 """
@@ -30,7 +31,7 @@ from nanorec.data.split import cold_start_split
 from nanorec.data.features import add_item_text
 from nanorec.data.text import TfidfVectorizer
 from nanorec.evaluation.cold import evaluate_cold
-from nanorec.models.base import ColdStartError
+from nanorec.models import ColdStartError
 from nanorec.models.baselines import Popularity
 from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.mf import BPRMF

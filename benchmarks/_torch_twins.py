@@ -4,15 +4,18 @@ s/epoch and ranking quality can be compared row by row.
 
 Same as nanorec                                  Different
 -------------------------------------------     ------------------------------------------------
-layers, widths and output (probability for MF,   sparse_adam=False: torch.optim.Adam updates every
-logit + BCEWithLogitsLoss for NeuMF)             embedding row at every step (dense Adam, the
-init: MF embeddings U(-0.05, 0.05), NeuMF        usual PyTorch code), while nanorec's lazy Adam
-embeddings N(0, 0.01^2), Linear weights          moves only the rows a batch used.
-glorot (xavier) uniform, biases 0                sparse_adam=True: sparse embeddings and
-samples: nanorec's NegativeSampler (uniform,     torch.optim.SparseAdam for them, nanorec's rule
-n_negatives per positive, redrawn every epoch),  torch.set_num_threads(2); nanorec's kernel is
-a new shuffle each epoch, the same batch size    single-threaded
+layers, widths and output (probability for MF,   torch.set_num_threads(2); nanorec's fused kernel
+logit + BCEWithLogitsLoss for NeuMF)             is single-threaded
+init: MF embeddings U(-0.05, 0.05), NeuMF        the random streams: the twins draw their own
+embeddings N(0, 0.01^2), Linear weights          init, negatives and shuffles (same distributions,
+glorot (xavier) uniform, biases 0                other numbers)
+samples: nanorec's NegativeSampler (uniform,
+n_negatives per positive, redrawn every epoch),
+a new shuffle each epoch, the same batch size
 Adam(lr, betas (0.9, 0.999), eps 1e-8), the same epochs
+sparse_adam=False: torch.optim.Adam updates every embedding row at every step (dense Adam), as
+nanorec's default adam="dense"; sparse_adam=True: sparse embeddings and torch.optim.SparseAdam for
+them, the rule of nanorec's adam="lazy" (only the rows a batch used move).
 
 The training loop is as lean as PyTorch allows (tensors built once per epoch, batches sliced from
 a shuffled copy, no DataLoader), so that the comparison measures the frameworks, not the loop.
@@ -30,7 +33,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        from bench_explicit import Skipped  # the benchmarks' "skipped (pip install ...)" row
+        from _common import Skipped  # the benchmarks' "skipped (pip install ...)" row
 
         raise Skipped("skipped (pip install torch)") from None
     return torch

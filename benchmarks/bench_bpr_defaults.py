@@ -1,8 +1,8 @@
 """How BPRMF's defaults were chosen: validation folds carved from train, the test split beside them.
 
-Question: which negatives (uniform or popularity^alpha), how many candidates m and which
-recent_share does a validation protocol that never sees the test item prefer, and how do the same
-settings do on the test item?
+Question: which negatives (distribution "uniform", or "popularity" with weights count^e,
+e = popularity_exponent), how many candidates m and which recent_share does a validation protocol
+that never sees the test item prefer, and how do the same settings do on the test item?
 
 Data: MovieLens-100K, every rating a positive. Test: leave-last-out (each user's latest item).
 Validation: leave-last-out applied to the train part, then again to what remains, three times:
@@ -40,17 +40,17 @@ from nanorec.evaluation.protocols import evaluate  # noqa: E402
 from nanorec.models.mf import BPRMF  # noqa: E402
 
 SETTINGS = {  # label: BPRMF arguments (the rest are the defaults)
-    "uniform, m = 1, 0.2": dict(sampling="uniform"),
-    "uniform, m = 2, 0.2": dict(sampling="uniform", negative_candidates=2),
-    "uniform, m = 1, 0.4": dict(sampling="uniform", recent_share=0.4),
-    "popularity^0.1, m = 1, 0.2": dict(alpha=0.1),
-    "popularity^0.25, m = 1, 0.2": dict(alpha=0.25),
-    "popularity^0.25, m = 1, 0.1": dict(alpha=0.25, recent_share=0.1),
-    "popularity^0.25, m = 1, 0.3": dict(alpha=0.25, recent_share=0.3),
-    "popularity^0.25, m = 1, 0": dict(alpha=0.25, recent_share=0.0),
-    "popularity^0.25, m = 2, 0.2": dict(alpha=0.25, negative_candidates=2),
-    "popularity^0.5, m = 1, 0.2": dict(alpha=0.5),
-    "popularity^0.75, m = 1, 0.2": dict(alpha=0.75),
+    "uniform, m = 1, 0.2": dict(distribution="uniform"),
+    "uniform, m = 2, 0.2": dict(distribution="uniform", negative_candidates=2),
+    "uniform, m = 1, 0.4": dict(distribution="uniform", recent_share=0.4),
+    "popularity^0.1, m = 1, 0.2": dict(popularity_exponent=0.1),
+    "popularity^0.25, m = 1, 0.2": dict(popularity_exponent=0.25),
+    "popularity^0.25, m = 1, 0.1": dict(popularity_exponent=0.25, recent_share=0.1),
+    "popularity^0.25, m = 1, 0.3": dict(popularity_exponent=0.25, recent_share=0.3),
+    "popularity^0.25, m = 1, 0": dict(popularity_exponent=0.25, recent_share=0.0),
+    "popularity^0.25, m = 2, 0.2": dict(popularity_exponent=0.25, negative_candidates=2),
+    "popularity^0.5, m = 1, 0.2": dict(popularity_exponent=0.5),
+    "popularity^0.75, m = 1, 0.2": dict(popularity_exponent=0.75),
 }
 PEER = "implicit's BPR (same factors, epochs)"
 METRICS = ("hr@10", "ndcg@10")

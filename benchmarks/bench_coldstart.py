@@ -57,7 +57,7 @@ from nanorec.data.features import (  # noqa: E402
 )
 from nanorec.data.split import cold_start_split  # noqa: E402
 from nanorec.evaluation.cold import evaluate_cold  # noqa: E402
-from nanorec.models.base import ColdStartError  # noqa: E402
+from nanorec.models import ColdStartError  # noqa: E402
 from nanorec.models.baselines import Popularity  # noqa: E402
 from nanorec.models.coldstart import ColdStartRecommender  # noqa: E402
 from nanorec.models.content import ContentBased, Hybrid  # noqa: E402

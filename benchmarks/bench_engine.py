@@ -1,5 +1,6 @@
-"""The engine's speed: every layer's forward + backward, every Numba kernel against its NumPy twin,
-and the start-up costs (import, first fit), each beside this machine's measured peak.
+"""The engine's speed: every layer's forward + backward, every Numba kernel against its NumPy twin
+(a fused epoch kernel against its model's composed network), and the start-up costs (import,
+first fit), each beside this machine's measured peak.
 
 Question: how far is nanorec's engine from PyTorch (CPU, eager autograd) and from what the machine
 can do, at batch sizes from 1 (Python overhead rules) to 4096 (arithmetic rules)?
@@ -21,9 +22,12 @@ Four tables:
     kernels    each `*_nb` kernel against its `*_ref` twin on the same inputs: the optimizers'
                dense (10^7 entries) and row-sparse (4096 of 10^5 rows of 64) updates, negative
                sampling (2,000 rows of 4), ItemKNN's neighbour search, the evaluation's tie-aware
-               ranks, and one epoch of BiasedMF, BPR, MatrixFactorization and NeuMF on a small fixed
-               problem (20,000 samples; nanorec.privacy's new kernel is not covered yet). The
-               kernel's first call (compile or cache load) is reported apart
+               ranks; and each model's fused epoch kernel against its composed network: one
+               epoch of BiasedMF, BPRMF, MatrixFactorization and NeuMF on a small fixed problem
+               (20,000 rows), the same Samples and starting parameters given to the model's
+               ``_fused_epoch`` (fused=True) and to nanorec.training.train_epoch over its network
+               (fused=False, the reference the kernel is held equal to). The kernel's first call
+               (compile or cache load) is reported apart
     start-up   `import nanorec` in a fresh interpreter (target <= 0.5 s); and for BiasedMF and BPRMF,
                the first fit in a fresh process (Numba cache warm) minus a second, identical fit in
                the same process: the one-off cost a user pays per process (target <= 1 s)
@@ -47,6 +51,7 @@ if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
 import datetime  # noqa: E402
 import inspect  # noqa: E402
 import statistics  # noqa: E402
@@ -59,9 +64,9 @@ import numpy as np  # noqa: E402
 from nanorec.data.datasets import load  # noqa: E402
 from nanorec.data.sampling import NegativeSampler, sample_negatives_nb, sample_negatives_ref  # noqa: E402
 from nanorec.evaluation.protocols import pessimistic_ranks_nb, pessimistic_ranks_ref  # noqa: E402
-from nanorec.models import mf_kernels, neural_kernels  # noqa: E402
 from nanorec.models.knn import item_neighbours_nb, item_neighbours_ref  # noqa: E402
-from nanorec.models.neural import MFNetwork, NeuMFNetwork  # noqa: E402
+from nanorec.models.mf import BiasedMF, BPRMF  # noqa: E402
+from nanorec.models.neural import MatrixFactorization, NeuMF  # noqa: E402
 from nanorec.nn.activations import ReLU, Sigmoid, Tanh  # noqa: E402
 from nanorec.nn.conv import Conv1d  # noqa: E402
 from nanorec.nn.layers import Dense, Embedding, Sequential  # noqa: E402
@@ -73,6 +78,9 @@ from nanorec.optim import kernels as optim_kernels  # noqa: E402
 from _common import (  # noqa: E402  isort: skip
     RESULTS_DIR,
     Skipped,
+    composed_epoch,
+    epoch_setup,
+    fused_epoch,
     machine_info,
     machine_peaks,
     markdown_table,
@@ -149,7 +157,7 @@ def torch_step(torch, module, x, dy):
 
 def torch_loss_step(torch, loss, pred, target):
     pred = torch.from_numpy(pred).requires_grad_(True)
-    target = torch.from_numpy(target)
+    target = None if target is None else torch.from_numpy(target)
 
     def step():
         pred.grad = None
@@ -222,19 +230,23 @@ def _elementwise_case(name, layer_class, torch_module, forward, derivative):
 
 
 def _loss_case(name, loss_class, torch_loss, target_kind, n_columns=1):
-    """A loss on (N, n_columns) predictions; BPRLoss takes (pos, neg) instead of (pred, target)."""
+    """A loss on (N, n_columns) predictions; BPRLoss takes pred (N, 2) = [positive, negative]
+    scores and no target."""
     def inputs(rng, n):
         pred = _normal(rng, n, n_columns)
         if target_kind == "class":
             return pred, rng.integers(0, n_columns, n)
         if target_kind == "binary":
             return pred, rng.integers(0, 2, (n, n_columns)).astype(DTYPE)
+        if target_kind == "pairs":
+            return pred, None
         return pred, _normal(rng, n, n_columns)
 
     def torch_row(torch, pred, target):
-        if target_kind == "scores":  # BPR: -log sigmoid(pos - neg), its mean
-            return torch_loss_step(torch, lambda p, q: -torch.nn.functional.logsigmoid(p - q).mean(),
-                                   pred, target)
+        if target_kind == "pairs":  # BPR: -log sigmoid(pos - neg), its mean
+            def bpr(p, _):
+                return -torch.nn.functional.logsigmoid(p[:, 0] - p[:, 1]).mean()
+            return torch_loss_step(torch, bpr, pred, target)
         return torch_loss_step(torch, getattr(torch.nn, torch_loss)(), pred, target)
 
     return LayerCase(name, inputs, lambda pred, target: loss_step(loss_class(), pred, target),
@@ -282,7 +294,7 @@ def layer_cases():
         _loss_case("BCEWithLogitsLoss", BCEWithLogitsLoss, "BCEWithLogitsLoss", "binary"),
         _loss_case(f"SoftmaxCrossEntropyLoss ({CLASSES} classes)", SoftmaxCrossEntropyLoss,
                    "CrossEntropyLoss", "class", CLASSES),
-        _loss_case("BPRLoss", BPRLoss, None, "scores"),
+        _loss_case("BPRLoss", BPRLoss, None, "pairs", n_columns=2),
         LayerCase(
             "MLP " + "-".join(map(str, MLP_WIDTHS)) + " (ReLU)", _dense_inputs(MLP_WIDTHS[0], 1),
             lambda x, dy: layer_step(_mlp(DTYPE, rng), x, dy),
@@ -359,7 +371,7 @@ def benchmark_layers(batch_sizes, repeats, peaks):
 
 
 # ============================================================================ kernels vs twins
-N_SAMPLES = 20_000  # samples of the small fixed problem the epoch kernels run on
+N_SAMPLES = 20_000  # rows of the small fixed problem the epoch kernels run on
 N_SAMPLED_USERS = 2000  # rows of negatives drawn by the sampling kernel and its twin
 RANKED_USERS = 256  # rows of scores ranked by the evaluation kernel and its twin
 DENSE_ENTRIES = 10**7  # 40 MB per float32 array: beyond the caches, as the copy peak
@@ -368,8 +380,9 @@ SPARSE_ROWS, SPARSE_USED, SPARSE_WIDTH = 100_000, 4096, 64
 
 @dataclass
 class KernelCase:
-    """A kernel and its twin; ``arguments(typed)`` builds fresh inputs (typed Lists for a kernel
-    that needs them); ``bytes`` (optimizer rules) or ``samples`` of ``unit`` measures the work."""
+    """A kernel and its twin (a NumPy ``*_ref``, or a model's composed network);
+    ``arguments(for_kernel)`` builds fresh inputs for the kernel's call (True) or the twin's
+    (False); ``bytes`` (optimizer rules) or ``samples`` of ``unit`` measures the work."""
 
     name: str
     twin: Callable
@@ -406,11 +419,11 @@ def optimizer_cases(rng):
     }
     cases = []
     for rule, (label, n_state, hyper) in rules.items():
-        def dense(typed, n_state=n_state, hyper=hyper):
+        def dense(for_kernel, n_state=n_state, hyper=hyper):
             state = [np.zeros(dense_shape, DTYPE) for _ in range(n_state)]
             return (_normal(rng, *dense_shape), _normal(rng, *dense_shape), *state, *hyper)
 
-        def sparse(typed, n_state=n_state, hyper=hyper):
+        def sparse(for_kernel, n_state=n_state, hyper=hyper):
             state = [np.zeros(table, DTYPE) for _ in range(n_state)]
             return (_normal(rng, *table), rows, values, *state, *hyper)
 
@@ -431,21 +444,30 @@ def small_problem():
     return load("synthetic", n_users=1000, n_items=500, n_interactions=N_SAMPLES, seed=SEED)
 
 
+# the models whose fused epoch is timed against their composed network: name -> unfitted model
+EPOCH_MODELS = {
+    "BiasedMF epoch (K=100, one rating per step)":
+        lambda: BiasedMF(n_factors=100, random_state=SEED, dtype=DTYPE),
+    "BPRMF epoch (K=64, one triple per step)":
+        lambda: BPRMF(n_factors=64, recent_share=0.0, random_state=SEED, dtype=DTYPE),
+    "MatrixFactorization epoch (K=16, 4 negatives, batch 128)":
+        lambda: MatrixFactorization(n_factors=16, batch_size=128, n_negatives=4, implicit=True,
+                                    random_state=SEED, dtype=DTYPE),
+    "NeuMF epoch (8 + 64-32-16-8, 4 negatives, batch 256)":
+        lambda: NeuMF(n_factors=8, layers=(64, 32, 16, 8), batch_size=256, n_negatives=4,
+                      implicit=True, random_state=SEED, dtype=DTYPE),
+}
+
+
 def epoch_cases(data, rng):
-    """Negative sampling, ItemKNN's neighbour search, the evaluation's ranks, and one epoch of each
-    model's kernel over the rows of ``data``."""
-    users, items = data.user_index, data.item_index
-    n = len(users)
-    order = rng.permutation(n)
+    """Negative sampling, ItemKNN's neighbour search, the evaluation's ranks (kernel vs NumPy
+    twin), and one epoch of each model of EPOCH_MODELS over the rows of ``data`` (fused kernel vs
+    composed network, from the same parameters on the same samples)."""
+    users = data.user_index
     sampler = NegativeSampler(data, n_negatives=4, seed=SEED)
     sampled_users = users[:N_SAMPLED_USERS]  # the twin loops in Python: fewer rows
     # the stream NegativeSampler.sample would draw for these users (expected draws, plus margin)
     uniforms = rng.random(int(1.2 * 4 * np.sum(1 / sampler.acceptance[sampled_users])) + 64)
-    negatives = rng.integers(0, data.n_items, n).astype(np.int32)
-    labels = rng.integers(0, 2, n).astype(DTYPE)
-
-    def factors(n_rows, width):
-        return 0.1 * _normal(rng, n_rows, width)
 
     csr = data.to_csr()  # and the same matrix by columns, for the neighbour search
     item_users = np.repeat(np.arange(data.n_users), np.diff(csr.indptr))[np.argsort(csr.indices,
@@ -454,7 +476,7 @@ def epoch_cases(data, rng):
 
     n_neighbours = min(50, data.n_items)
 
-    def neighbours(typed):
+    def neighbours(for_kernel):
         return (csr.indptr, csr.indices, item_indptr, item_users, n_neighbours, 0.0)
 
     scores = rng.standard_normal((RANKED_USERS, data.n_items))  # a chunk of users, as evaluate's
@@ -463,10 +485,10 @@ def epoch_cases(data, rng):
     is_relevant = np.zeros(scores.shape, bool)
     is_relevant[relevant_row, relevant_item] = True
 
-    def ranks(typed):
+    def ranks(for_kernel):
         return (scores, relevant_row, relevant_item, is_relevant)
 
-    def sampling(typed):
+    def sampling(for_kernel):
         # the kernel's tables (CSR of the positives, the item distribution) are the sampler's
         # attributes of the same names
         given = {"users": sampled_users, "n_negatives": 4, "uniforms": uniforms}
@@ -474,34 +496,7 @@ def epoch_cases(data, rng):
         given.update({name: getattr(sampler, name) for name in names if name not in given})
         return by_name(sample_negatives_ref, given)
 
-    def biased_mf(typed):
-        return (users, items, data.ratings, order, 3.5, np.zeros(data.n_users, DTYPE),
-                np.zeros(data.n_items, DTYPE), factors(data.n_users, 100),
-                factors(data.n_items, 100), 0.005, 0.02)
-
-    def bpr(typed):
-        return (users, items, negatives, factors(data.n_users, 64), factors(data.n_items, 64),
-                np.zeros(data.n_items, DTYPE), 0.01, 0.01)
-
-    def network_epoch(network, batch_size, typed, kernel):
-        arrays = network.trained_arrays()
-        first, second = ([[np.zeros_like(a) for a in group] for group in arrays] for _ in range(2))
-        params, m, v = (neural_kernels.param_groups(*part, typed=typed)
-                        for part in (arrays, first, second))
-        given = dict(users=users, items=items, labels=labels, weights=np.ones_like(labels),
-                     order=order, batch_size=batch_size,
-                     params=params, m=m, v=v, adam=(1e-3, 0.9, 0.999, 1e-8), step=1, lazy=True)
-        return by_name(kernel, given)
-
-    def mf(typed):
-        network = MFNetwork(data.n_users, data.n_items, 16, SEED, DTYPE)
-        return network_epoch(network, 128, typed, neural_kernels.mf_epoch_ref)
-
-    def neumf(typed):
-        network = NeuMFNetwork(data.n_users, data.n_items, 8, (64, 32, 16, 8), SEED, DTYPE)
-        return network_epoch(network, 256, typed, neural_kernels.neumf_epoch_ref)
-
-    return [
+    cases = [
         KernelCase("negative sampling (4 per row, uniform)", sample_negatives_ref,
                    sample_negatives_nb, sampling, samples=N_SAMPLED_USERS),
         KernelCase(f"ItemKNN neighbours (k={n_neighbours}, {data.n_items} items)", item_neighbours_ref,
@@ -509,16 +504,16 @@ def epoch_cases(data, rng):
         KernelCase(f"evaluation ranks ({RANKED_USERS} users x {data.n_items} items, 10 relevant each)",
                    pessimistic_ranks_ref, pessimistic_ranks_nb, ranks, samples=len(relevant_row),
                    unit="pair"),
-        KernelCase("BiasedMF epoch (K=100)", mf_kernels.biased_mf_epoch_ref,
-                   mf_kernels.biased_mf_epoch_nb, biased_mf, samples=n),
-        KernelCase("BPR epoch (K=64)", mf_kernels.bpr_epoch_ref, mf_kernels.bpr_epoch_nb, bpr,
-                   samples=n),
-        KernelCase("MatrixFactorization epoch (K=16, batch 128)", neural_kernels.mf_epoch_ref,
-                   neural_kernels.mf_epoch_nb, mf, samples=n),
-        KernelCase("NeuMF epoch (8 + 64-32-16-8, batch 256)", neural_kernels.neumf_epoch_ref,
-                   neural_kernels.neumf_epoch_nb, neumf, samples=n),
     ]
+    for name, make_model in EPOCH_MODELS.items():
+        setup = epoch_setup(make_model(), data)
 
+        def arguments(for_kernel, setup=setup):  # the same start for the kernel and the network
+            return copy.deepcopy(setup)
+
+        cases.append(KernelCase(f"{name}: fused kernel vs composed network", composed_epoch,
+                                fused_epoch, arguments, samples=len(setup[1].order)))
+    return cases
 
 
 def benchmark_kernels(cases, twin_repeats, kernel_repeats, peaks):
@@ -599,7 +594,7 @@ def run(quick):
     kernels = benchmark_kernels(kernel_cases, 1 if quick else 3, repeats, peaks)
     startup = benchmark_startup(1 if quick else 5)
     return {
-        "benchmark": "engine: layers, kernels vs twins, start-up",
+        "benchmark": "engine: layers, kernels vs twins and networks, start-up",
         "started_utc": started,
         "machine": machine,
         "config": {
@@ -639,7 +634,8 @@ def layer_table(rows):
 
 
 def kernel_table(rows):
-    header = ["kernel", "NumPy twin ms", "Numba kernel ms", "speed-up", "first call s (JIT)",
+    header = ["kernel", "twin ms (NumPy twin or composed network)", "Numba kernel ms", "speed-up",
+              "first call s (JIT)",
               "kernel GB/s (% of peak) or ns per unit"]
     body = []
     for row in rows:
@@ -676,7 +672,7 @@ def report(results):
         "",
         layer_table(results["layers"]),
         "",
-        "### Numba kernels against their NumPy twins",
+        "### Numba kernels against their NumPy twins, fused epochs against their networks",
         "",
         kernel_table(results["kernels"]),
         "",

@@ -4,8 +4,9 @@ Question: where do a model's hits come from (blockbusters or the long tail), how
 catalogue does it recommend, and how do the imbalance knobs nanorec has move that?
 
     Popularity, ItemKNN                           the two baselines
-    BPRMF negatives                               uniform (alpha 0) vs popularity (count ** alpha,
-                                                  alpha 0.5 and 1)
+    BPRMF negatives                               distribution uniform (exponent 0) vs
+                                                  popularity (count ** popularity_exponent,
+                                                  exponent 0.5 and 1)
     MatrixFactorization / NeuMF n_negatives       1, 4, 8 sampled negatives per positive
     MatrixFactorization tail_weight               per-sample loss weights: a positive (u, i)
                                                   weighs (n_i / mean n) ** -tail_weight (mean 1
@@ -46,9 +47,11 @@ PROTOCOLS = ("leave-last-out", "holdout 80/20")
 BPR = dict(n_factors=64, n_epochs=100, lr=0.01, reg=0.01)
 MF = dict(n_factors=16, n_epochs=10, batch_size=128, lr=0.001)
 NEUMF = dict(n_factors=8, layers=(64, 32, 16, 8), n_epochs=10, batch_size=256, lr=0.001)
-BPR_NEGATIVES = [("negatives uniform (alpha 0)", dict(sampling="uniform")),
-                 ("negatives popularity (alpha 0.5)", dict(sampling="popularity", alpha=0.5)),
-                 ("negatives popularity (alpha 1)", dict(sampling="popularity", alpha=1.0))]
+BPR_NEGATIVES = [("negatives uniform (exponent 0)", dict(distribution="uniform")),
+                 ("negatives popularity (exponent 0.5)",
+                  dict(distribution="popularity", popularity_exponent=0.5)),
+                 ("negatives popularity (exponent 1)",
+                  dict(distribution="popularity", popularity_exponent=1.0))]
 
 
 def make_runners(quick):

@@ -49,6 +49,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
 import datetime  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -61,7 +62,7 @@ import numpy as np  # noqa: E402
 from nanorec.data.split import ColdStartWarning, holdout, leave_last_out  # noqa: E402
 from nanorec.evaluation.protocols import evaluate  # noqa: E402
 from nanorec.evaluation.significance import paired_bootstrap  # noqa: E402
-from nanorec.models import knn, mf_kernels  # noqa: E402
+from nanorec.models import knn  # noqa: E402
 from nanorec.models.base import Recommender  # noqa: E402
 from nanorec.models.baselines import Popularity  # noqa: E402
 from nanorec.models.knn import ItemKNN  # noqa: E402
@@ -71,6 +72,9 @@ from nanorec.models.mf import BPRMF  # noqa: E402
 from _common import (  # noqa: E402  isort: skip
     RESULTS_DIR,
     Skipped,
+    composed_epoch,
+    epoch_setup,
+    fused_epoch,
     load_data,
     machine_info,
     markdown_table,
@@ -314,11 +318,11 @@ def make_runners(als_alpha=None):
         Runner("nanorec BPRMF (+ dynamic negatives, best of 2)",
                lambda seed: BPRMF(**h, negative_candidates=2, random_state=seed), h["n_epochs"]),
         Runner("nanorec BPRMF (plain BPR: uniform negatives, every row once)",
-               lambda seed: BPRMF(**h, sampling="uniform", recent_share=0.0, random_state=seed),
+               lambda seed: BPRMF(**h, distribution="uniform", recent_share=0.0, random_state=seed),
                h["n_epochs"]),
         Runner("nanorec BPRMF (popularity^1 negatives, every row once, as implicit)",
-               lambda seed: BPRMF(**h, sampling="popularity", alpha=1.0, recent_share=0.0,
-                                  random_state=seed), h["n_epochs"]),
+               lambda seed: BPRMF(**h, distribution="popularity", popularity_exponent=1.0,
+                                  recent_share=0.0, random_state=seed), h["n_epochs"]),
         Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
                requires=[("implicit", "implicit")]),
         *peer_runners(als_alpha),
@@ -357,19 +361,15 @@ def jit_warmup(data):
 
 
 def kernels_versus_twins(train, n_triples=10000):
-    """Median seconds of the NumPy twin and of the Numba kernel (first call, with its compile,
-    excluded: _common.measure), for one BPR epoch and one ItemKNN neighbour search."""
-    rng = np.random.default_rng(0)
-    rows = rng.permutation(len(train))[:n_triples]
-    negatives = rng.integers(0, train.n_items, len(rows)).astype(np.int32)
-    triples = (train.user_index[rows], train.item_index[rows], negatives)
+    """Median seconds (first call, with its compile, excluded: _common.measure) of BPRMF's epoch
+    over the first ``n_triples`` triples of an epoch, through the composed network (fused=False)
+    and the fused kernel (fused=True), from the same parameters; and of ItemKNN's neighbour
+    search, NumPy twin and Numba kernel."""
+    setup = epoch_setup(BPRMF(n_factors=64, recent_share=0.0), train, n_samples=n_triples)
     result = {}
-    for kernel in (mf_kernels.bpr_epoch_ref, mf_kernels.bpr_epoch_nb):
-        P = rng.normal(0, 0.1, (train.n_users, 64)).astype(np.float32)
-        Q = rng.normal(0, 0.1, (train.n_items, 64)).astype(np.float32)
-        item_bias = np.zeros(train.n_items, np.float32)
-        result[kernel.__name__] = measure(lambda: kernel(*triples, P, Q, item_bias, 0.01, 0.01),
-                                          repeats=3)["median_s"]
+    for name, epoch in (("bpr_composed_network", composed_epoch), ("bpr_fused_kernel", fused_epoch)):
+        model, samples, optimizer = copy.deepcopy(setup)
+        result[name] = measure(lambda: epoch(model, samples, optimizer), repeats=3)["median_s"]
     model = ItemKNN().fit(train)  # for its CSR; then the neighbour search alone, both ways
     csr = model.train_csr_
     by_item = np.argsort(csr.indices, kind="stable")
@@ -378,7 +378,7 @@ def kernels_versus_twins(train, n_triples=10000):
     for kernel in (knn.item_neighbours_ref, knn.item_neighbours_nb):
         arrays = (csr.indptr, csr.indices, item_indptr, item_users)
         result[kernel.__name__] = measure(lambda: kernel(*arrays, 50, 0.0), repeats=3)["median_s"]
-    result["bpr_triples"] = len(rows)
+    result["bpr_triples"] = len(setup[1].order)
     return result
 
 
@@ -494,9 +494,10 @@ def report(results):
         f"{SAMPLED_COLUMN}: protocol='sampled', {SAMPLED_NEGATIVES} uniform negatives per test "
         "user, seeded by the row's seed; the other columns rank all items.",
         f"JIT warm-up (excluded above): {results['jit_warmup_s']}",
-        f"Kernel vs NumPy twin: BPR epoch over {twins['bpr_triples']} triples "
-        f"{twins['bpr_epoch_ref']:.2f} s vs {twins['bpr_epoch_nb']:.4f} s; ItemKNN neighbours "
-        f"{twins['item_neighbours_ref']:.2f} s vs {twins['item_neighbours_nb']:.3f} s",
+        f"BPRMF epoch over {twins['bpr_triples']} triples: composed network (fused=False) "
+        f"{twins['bpr_composed_network']:.2f} s vs fused kernel {twins['bpr_fused_kernel']:.4f} s; "
+        f"ItemKNN neighbours, NumPy twin vs kernel: {twins['item_neighbours_ref']:.2f} s vs "
+        f"{twins['item_neighbours_nb']:.3f} s",
         *neural_speed_lines(results),
         *paired_lines(results),
     ]

@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: models saved as networks (their parameters under "network_.<key>")
 _HEADER = "__header__"
 
 

@@ -80,12 +80,14 @@ class Run(NamedTuple):
 
 def train_step(network, loss, optimizer, batch, transform=None):
     """One gradient step on ``batch`` (a Batch); returns (the batch's loss before the step, the
-    network's output).
+    network's output). FloatingPointError if the output holds NaN or inf (training diverged).
 
     ``transform(network, batch)``, if given, edits ``network.grads`` in place between backward
     and the step: DP-SGD's per-example clipping and noise, a federated client's penalty.
     """
     pred = network.forward(batch.inputs)
+    if isinstance(pred, np.ndarray) and not np.all(np.isfinite(pred)):
+        raise FloatingPointError("the network's output holds NaN or inf")
     value = loss.forward(pred, batch.target, batch.weight)
     network.backward(loss.backward())
     if transform is not None:
@@ -157,7 +159,10 @@ def run_epochs(run_epoch, n_epochs, validate=None, higher_is_better=False, early
     with EpochDisplay(name, n_epochs, verbose) as display:
         for epoch in range(n_epochs):
             start = time.perf_counter()
-            values = run_epoch()
+            try:
+                values = run_epoch()
+            except FloatingPointError as error:  # NaN or inf met within the epoch
+                raise FloatingPointError(_diverged(name, epoch, error)) from None
             epoch_seconds.append(time.perf_counter() - start)
             values = dict(values) if isinstance(values, dict) else {"loss": values}
             values["loss"] = _finite_loss(values["loss"], epoch, name)
@@ -184,11 +189,13 @@ def run_epochs(run_epoch, n_epochs, validate=None, higher_is_better=False, early
 def _finite_loss(loss, epoch, name):
     loss = float(loss)
     if not np.isfinite(loss):
-        raise FloatingPointError(
-            f"{name} diverged: the training loss is {loss} after epoch {epoch + 1}; "
-            "lower the learning rate (lr) or raise the regularization"
-        )
+        raise FloatingPointError(_diverged(name, epoch, f"the training loss is {loss}"))
     return loss
+
+
+def _diverged(name, epoch, what):
+    return (f"{name} diverged in epoch {epoch + 1}: {what}; lower the learning rate (lr) or "
+            "raise the regularization")
 
 
 def iterate_batches(inputs, target=None, weight=None, order=None, batch_size=32):

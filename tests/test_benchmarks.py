@@ -4,9 +4,11 @@ No peer library and no MovieLens file is needed: the data are small synthetic se
 torch, implicit or lightfm are checked to skip cleanly (or run, when the peer is installed).
 """
 
+import copy
 import importlib.util
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +20,13 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers as ``_co
 import _common  # noqa: E402
 import bench_bpr_defaults  # noqa: E402
 import bench_engine  # noqa: E402
+import bench_explicit  # noqa: E402
 import bench_implicit  # noqa: E402
+import bench_privacy  # noqa: E402
 import bench_scaling  # noqa: E402
 
 from nanorec.data.datasets import load  # noqa: E402
+from nanorec.data.split import holdout  # noqa: E402
 from nanorec.models.baselines import Popularity  # noqa: E402
 
 PEAKS = {"gflops": 10.0, "gbytes_per_s": 5.0}
@@ -115,16 +120,34 @@ def test_kernel_rows_on_a_tiny_problem(monkeypatch):
     rng = np.random.default_rng(0)
     data = load("synthetic", n_users=30, n_items=40, n_interactions=300, seed=0)
     epochs = bench_engine.epoch_cases(data, rng)
-    neural = [case for case in epochs if "MatrixFactorization" in case.name or "NeuMF" in case.name]
-    for case in neural:  # the twins accept the arguments built for them (kernels: see test_neural)
-        case.twin(*case.arguments(False))
-    cases = bench_engine.optimizer_cases(rng) + [case for case in epochs if case not in neural]
+    assert len(epochs) == 3 + len(bench_engine.EPOCH_MODELS)
+    cases = bench_engine.optimizer_cases(rng) + epochs
     rows = bench_engine.benchmark_kernels(cases, 1, 1, PEAKS)
     assert len(rows) == len(cases)
     for row in rows:
         assert row["twin_s"] > 0 and row["kernel_s"] > 0
         assert ("gbytes_per_s" in row) != ("ns_per_sample" in row)
     assert "speed-up" in bench_engine.kernel_table(rows)
+
+
+@pytest.mark.parametrize("n_samples", [None, 50])
+@pytest.mark.parametrize("name", list(bench_engine.EPOCH_MODELS))
+def test_fused_and_composed_epochs_start_alike_and_take_the_same_steps(name, n_samples):
+    """The two sides of an epoch row get the same samples and parameters; in float64 they end
+    at the same parameters (the kernel is an accelerator of the network)."""
+    data = load("synthetic", n_users=30, n_items=40, n_interactions=300, seed=0)
+    model = bench_engine.EPOCH_MODELS[name]()
+    model.dtype = np.float64
+    setup = _common.epoch_setup(model, data, n_samples=n_samples)
+    fused, composed = (copy.deepcopy(setup) for _ in range(2))
+    assert np.array_equal(fused[1].order, composed[1].order)
+    if n_samples is not None:
+        assert len(fused[1].order) == n_samples
+    fused_loss = _common.fused_epoch(*fused)
+    composed_loss = _common.composed_epoch(*composed)
+    assert fused_loss == pytest.approx(composed_loss, rel=1e-9)
+    for key, value in composed[0].network_.params.items():
+        np.testing.assert_allclose(fused[0].network_.params[key], value, rtol=1e-9, atol=1e-12)
 
 
 def test_by_name_orders_arguments_and_names_a_missing_one():
@@ -243,6 +266,41 @@ def test_bpr_defaults_folds_step_back_in_time_and_the_rule_picks_m_1(implicit_da
     text = bench_bpr_defaults.report(results)
     assert "| x | 0.2000 / 0.1000 | 0.1000 / 0.0500 | chosen |" in text
     assert "skipped (pip install implicit)" in text
+
+
+def test_epochs_are_timed_through_the_network_and_the_fused_kernel(implicit_data):
+    twins = bench_implicit.kernels_versus_twins(implicit_data, n_triples=200)
+    assert twins["bpr_triples"] == 200
+    assert twins["bpr_composed_network"] > twins["bpr_fused_kernel"] > 0
+    assert twins["item_neighbours_ref"] > 0 and twins["item_neighbours_nb"] > 0
+    epochs = bench_explicit.kernel_versus_network(implicit_data, n_samples=200)
+    assert epochs["n_samples"] == 200 and epochs["network_s"] > epochs["fused_s"] > 0
+
+
+def test_bpr_settings_use_the_sampler_arguments(implicit_data):
+    for options in bench_bpr_defaults.SETTINGS.values():
+        model = bench_bpr_defaults.bprmf(options)(0)
+        assert set(options) <= set(model.get_params())
+    (plain,) = [r for r in bench_implicit.make_runners() if "plain BPR" in r.name]
+    assert plain.make(0).distribution == "uniform"
+
+
+def test_privacy_rows_on_a_small_log(monkeypatch):
+    pytest.importorskip("dp_accounting")
+    monkeypatch.setattr(bench_privacy, "DP", {**bench_privacy.DP, "batch_size": 50})
+    monkeypatch.setattr(bench_privacy, "FEDERATED", {**bench_privacy.FEDERATED, "server_lr": 10.0})
+    data = load("synthetic", n_users=80, n_items=60, n_interactions=1500, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few test items without train rows
+        train, test = holdout(data, test_size=0.2, seed=0)
+    rows = bench_privacy.model_rows(train, test, True) + bench_privacy.forget_rows(train, test, True)
+    names = [row["name"] for row in rows]
+    assert names.count("DPBiasedMF") == len(bench_privacy.EPSILONS)
+    assert names[-2:] == ["forget (exact)", "forget (approximate)"]
+    assert all(np.isfinite(row["rmse"]) for row in rows)
+    assert "| forget (exact) |" in bench_privacy.report(
+        {"benchmark": "b", "machine": {"cpu": "c", "cores": 2, "load_average_at_start": [0]},
+         "rows": rows})
 
 
 def test_lightfm_rows_skip_with_an_install_hint(implicit_data):

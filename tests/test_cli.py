@@ -311,7 +311,8 @@ def test_demo_compares_the_models_and_summarises_the_gradient_checks(capsys, mon
     assert list(table) == [name for name, _, _ in demo.DEMO_MODELS]
     assert table["Popularity"][2] == "-" and float(table["BiasedMF"][2]) > 0  # RMSE
     assert table["Popularity"][4] == "-" and table["BPRMF"][5] == "->"  # loss, first -> last
-    assert f"{len(gradchecks.CASES)}/{len(gradchecks.CASES)}" in out.splitlines()[-1]
+    n_checks = len(gradchecks.CASES) + len(gradchecks.NETWORKS)  # layers, losses and networks
+    assert f"{n_checks}/{n_checks}" in out.splitlines()[-1]
 
 
 def test_help_lists_every_command_and_every_model(capsys):

@@ -144,7 +144,7 @@ def test_early_stopping_keeps_the_best_epoch():
 
 def test_run_epochs_stops_on_divergence():
     losses = iter([1.0, float("nan")])
-    with pytest.raises(FloatingPointError, match="Mine diverged: the training loss is nan after epoch 2"):
+    with pytest.raises(FloatingPointError, match="Mine diverged in epoch 2: the training loss is nan"):
         run_epochs(lambda: next(losses), 3, name="Mine")
 
 

@@ -174,9 +174,9 @@ for epoch in range(n_layer_epochs):
     x, y = samples_with_negatives(train, sampler)
     history = fit(network, bce, optimizer, x, y, n_epochs=1, batch_size=SEED_MODEL["batch_size"],
                   seed=epoch)
-    layer_losses.append(history.loss[0])
-    print(f"epoch {epoch + 1}: {len(y)} samples, loss {history.loss[0]:.4f}, "
-          f"accuracy {history.metrics['accuracy'][0]:.4f}")
+    layer_losses.append(history["loss"][0])
+    print(f"epoch {epoch + 1}: {len(y)} samples, loss {history['loss'][0]:.4f}, "
+          f"accuracy {history['accuracy'][0]:.4f}")
 
 # %% [markdown]
 # To *evaluate* it we rank items per user. A nanorec `Recommender` needs only `score_items`
@@ -244,7 +244,7 @@ positive_history = fit(positives_only, BCELoss(), Adam(positives_only, lr=SEED_M
                        (train.user_index, train.item_index), np.ones((len(train), 1), np.float32),
                        n_epochs=1, batch_size=SEED_MODEL["batch_size"])
 always_one_accuracy = accuracy(np.ones(len(train)), np.ones(len(train)))
-print(f"positives only: training accuracy {positive_history.metrics['accuracy'][0]:.4f} "
+print(f"positives only: training accuracy {positive_history['accuracy'][0]:.4f} "
       f"(the constant answer 1 scores {always_one_accuracy:.4f})")
 positives_result = evaluate(TrainedLayers(positives_only).fit(train), test, train=train, metrics=METRICS)
 print(f"positives only, ranking: {scores(positives_result)}  (Popularity: {scores(popularity_result)})")

@@ -120,8 +120,8 @@ save_figure(fig, "06_long_tail.png")
 # $j$) by minimising $-\log\sigma(\hat x_{ui} - \hat x_{uj})$. With **uniform** negatives most
 # $j$ are tail items, easy to rank low, so much of what the model learns is "popular beats
 # obscure", and its lists tend to crowd into the head. With **popularity-weighted** negatives,
-# $P(j) \propto c_j^\alpha$, popular items are also pushed *down* whenever the user did not
-# pick them: a correction for popularity itself. The numbers below say how far each goes.
+# $P(j) \propto c_j^e$ (`distribution="popularity"`, $e$ = `popularity_exponent`), popular items
+# are also pushed *down* whenever the user did not pick them: a correction for popularity itself. The numbers below say how far each goes.
 
 # %%
 def bucket_report(name, result):
@@ -133,8 +133,9 @@ def bucket_report(name, result):
 
 models = {
     "Popularity": Popularity(),
-    "BPRMF, uniform negatives": BPRMF(**BPR, sampling="uniform"),
-    "BPRMF, popularity negatives a=1": BPRMF(**BPR, sampling="popularity", alpha=1.0),
+    "BPRMF, uniform negatives": BPRMF(**BPR, distribution="uniform"),
+    "BPRMF, popularity negatives e=1": BPRMF(**BPR, distribution="popularity",
+                                             popularity_exponent=1.0),
 }
 imbalance = {}
 for name, model in models.items():
@@ -174,7 +175,8 @@ print("dL/dz from backward:", bce.backward().ravel().round(5).tolist(),
 # lesson 04's `MatrixFactorization` ($p = \sigma(W\, P_u \cdot Q_i + b)$, BCE on positives and
 # uniform negatives, Adam); its hyperparameter `tail_weight` is $\beta$. Its fused kernel
 # multiplies each sample's loss and gradient by $w_n$ exactly as above, and its composed path
-# (`fused=False`) hands the same weights to `nanorec.training.fit(..., weight=w)`.
+# (`fused=False`, `nanorec.training.train_epoch`) hands the same weights to the loss in every
+# `Batch(inputs, target, weight)`.
 
 # %%
 for beta in (0.0, 0.5):
@@ -294,7 +296,7 @@ print(f"user features (the synthetic set's demographics): {cold_train.user_featu
 # a brand-new id with nothing.
 
 # %%
-chain = ColdStartRecommender(BPRMF(**BPR, sampling="uniform"), neighbours=50).fit(cold_train)
+chain = ColdStartRecommender(BPRMF(**BPR, distribution="uniform"), neighbours=50).fit(cold_train)
 warm_id = cold_train.user_ids[cold_train.user_index[0]]
 cold_id = split.user_test.user_ids[split.user_test.user_index[0]]
 new_ids = [warm_id, cold_id, 10**6, 10**6 + 1]
@@ -470,7 +472,8 @@ print(f"the owner finds user {first_user} in the loaded model by its mask: top 3
 # scratch without the user, with the same class, hyperparameters and seed:
 # $\theta' = \text{fit}(D \setminus D_u)$ is exactly the model that would exist had the user
 # never been there, and it costs one full fit. `mode="approximate"` (BiasedMF) drops the user's
-# row and fine-tunes a few epochs: cheaper, but not exact.
+# row and fine-tunes a few epochs from the current parameters (`BiasedMF.finetune` on the log
+# without them, weighted as the fit was): cheaper, but not exact.
 
 # %%
 leaving = ratings_train.user_ids[:3].tolist()

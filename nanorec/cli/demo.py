@@ -74,7 +74,7 @@ def run(args):
     print(f"  BiasedMF is trained to predict ratings, not to rank: its RMSE beats always predicting "
           f"the mean train rating {mean_rating:.2f} (RMSE {mean_error:.3f}).")
     print("  Fit times include Numba's one-off compilation on a first run (cached afterwards).\n")
-    reports = gradchecks.run_checks(list(gradchecks.CASES), seed=args.seed)
+    reports = gradchecks.run_checks([*gradchecks.CASES, *gradchecks.NETWORKS], seed=args.seed)
     print(gradchecks.summary_line(reports))
     return 0 if all(report.passed for _, report in reports) else 1
 

@@ -89,7 +89,7 @@ CASES = {
                                           rng.uniform(0.5, 2.0, N))),
     "softmax-cross-entropy": lambda rng: (SoftmaxCrossEntropyLoss(),
                                           (rng.standard_normal((N, 3)), _ids(rng, 3))),
-    "softmax-cross-entropy-per-step": lambda rng: (
+    "softmax-ce-per-step": lambda rng: (
         SoftmaxCrossEntropyLoss(ignore_index=-1),
         (rng.standard_normal((N, 3, 5)), rng.integers(-1, 5, (N, 3)))),
     "bpr-loss": lambda rng: (BPRLoss(), (rng.standard_normal((N, 2)),)),

@@ -33,7 +33,7 @@ import numpy as np
 from nanorec import _checks
 from nanorec.data.interactions import CSR
 from nanorec.evaluation.protocols import evaluate
-from nanorec.io import FormatError, load_arrays, save_arrays
+from nanorec.io import FORMAT_VERSION, FormatError, load_arrays, save_arrays
 from nanorec.scoring import ColdStartError, csr_entries, row_blocks, top_k
 from nanorec.training import Samples, run_epochs, train_epoch
 
@@ -78,9 +78,9 @@ class UserPrivacy:
 
     not_trained_on       fit leaves their rows out: the model learns nothing from them, and
                          serves them as not personalised (below)
-    not_personalised     recommend gives them the most popular train items, the one list every
-                         such user gets (their history unused, seen items not excluded); predict
-                         refuses them; explain says why they got the item
+    not_personalised     recommend gives them the most popular train items (DPBiasedMF: the
+                         highest item biases), one list for every such user (their history
+                         unused, seen items not excluded); predict refuses them; explain says so
     not_in_explanations  no explanation of another user names them (AutoRec's, which attribute a
                          score to the other users' ratings of the item)
     """
@@ -185,8 +185,8 @@ class Recommender:
         hidden[self._to_index(np.asarray(ids, dtype=self.user_ids_.dtype), "user")] = True
         return hidden
 
-    def _train_counts(self):
-        """float64 (I,): train rows per item (what a not personalised user is ranked by)."""
+    def _popularity(self):
+        """float64 (I,): how a not personalised user ranks the items: their train rows."""
         return np.bincount(self.train_csr_.indices, minlength=self.n_items_).astype(np.float64)
 
     def _set_vocabulary(self, train):
@@ -294,7 +294,7 @@ class Recommender:
         k = _checks.positive_int(k, "k")
         if k > self.n_items_:
             raise ValueError(f"k={k} is larger than the catalogue ({self.n_items_} items)")
-        popular, popular_scores = top_k(self._train_counts()[None, :], k)
+        popular, popular_scores = top_k(self._popularity()[None, :], k)
         items = np.empty((len(raw_ids), k), dtype=self.item_ids_.dtype)
         scores = np.empty((len(raw_ids), k))
         items[private], scores[private] = self.item_ids_[popular[0]], popular_scores[0]
@@ -425,10 +425,14 @@ class Recommender:
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`. ``Recommender.load`` accepts any registered model
-        class; ``BiasedMF.load`` insists the file holds a BiasedMF. Raises nanorec.io.FormatError
-        on a truncated, foreign, other-model or newer-version file."""
+        class; ``BiasedMF.load`` insists the file holds a BiasedMF (and reads one of any class
+        so named, registered or not). Raises nanorec.io.FormatError on a truncated, foreign,
+        other-model, older- or newer-version file."""
         header, arrays = load_arrays(path, kind=None if cls is Recommender else cls.__name__)
-        model_class = _registered_class(header)
+        if header["version"] < FORMAT_VERSION:
+            raise FormatError(f"{path} holds a model of file format {header['version']}, saved "
+                              "before nanorec's models were networks: fit it again")
+        model_class = _registered_class(header) if cls is Recommender else cls
         if model_class is None:
             raise FormatError(f"{path} holds an unknown model class {header['kind']!r}")
         return model_class._from_state(header, arrays)
@@ -473,9 +477,9 @@ class Recommender:
         n = None if n is None else _checks.positive_int(n, "n")
         if self._not_personalised([user_id])[0]:
             item_index = int(self.item_index(np.atleast_1d(item_id))[0])
-            count = float(self._train_counts()[item_index])
-            method = "not personalised (the user's choice): the most popular items, by train rows"
-            return Explanation(user_id, item_id, count, method, [("train rows of the item", count)])
+            score = float(self._popularity()[item_index])
+            method = "not personalised (the user's choice): the same ranking for every such user"
+            return Explanation(user_id, item_id, score, method, [("the item's popularity", score)])
         user_index = int(self.user_index(np.atleast_1d(user_id))[0])
         item_index = int(self.item_index(np.atleast_1d(item_id))[0])
         score, method, labels, values, baseline = self._explain(user_index, item_index)

@@ -78,7 +78,6 @@ class _SideFeatureModel(NetworkRecommender):
             setattr(self, f"{kind}_feature_names_", names)
             setattr(self, f"n_{kind}_features_", features.shape[1])
         self.item_counts_ = np.bincount(train.item_index, minlength=self.n_items_).astype(np.float64)
-        self._make_batch = self._prepare(train, self._rng)
         self.network_ = self._build_network()
         self._train(train, valid, self.n_epochs)
 
@@ -92,6 +91,7 @@ class _SideFeatureModel(NetworkRecommender):
         """Each epoch: the train rows in a new random order, batch_size rows per step, each row
         (label 1) followed by its n_negatives negatives (label 0)."""
         rng = self._rng
+        make_batch = self._prepare(train, rng)
         draw_negatives = _negatives_among_known_items(train, self.n_negatives, rng)
         group = 1 + self.n_negatives  # a positive and its negatives
         labels = np.zeros((self.batch_size, group), self.dtype)
@@ -105,7 +105,7 @@ class _SideFeatureModel(NetworkRecommender):
                 users = train.user_index[rows]
                 items = np.column_stack([train.item_index[rows],
                                          negatives[start : start + len(rows)]])
-                yield Batch(self._make_batch(rows, users, items),
+                yield Batch(make_batch(rows, users, items),
                             labels[: len(rows)].reshape(-1, 1))
 
         return draw

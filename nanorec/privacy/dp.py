@@ -64,16 +64,18 @@ def per_example_gradients(network, n_examples, scale=1.0, reg=0.0):
     looked up once per example): its row-sparse gradient then holds one (row, value) pair per
     example, in order. values = scale * (the backward's value) + reg * (the row read): ``scale``
     undoes a mean over the batch (scale = n for a mean loss), ``reg`` adds the gradient of the
-    example's reg / 2 |row|^2.
+    example's reg / 2 |row|^2 -- one coefficient for every table, or a dict {name: coefficient}
+    (tables not named get none).
     """
     gradients = {}
     for name, grad in network.grads.items():
+        coefficient = reg.get(name, 0.0) if isinstance(reg, dict) else reg
         if not isinstance(grad, RowSparseGrad) or len(grad.rows) != n_examples:
             raise ValueError(
                 f"per-example gradients need every parameter read once per example (an "
                 f"Embedding); {name!r} is not")
         rows = grad.rows
-        gradients[name] = (rows, scale * grad.values + reg * network.params[name][rows])
+        gradients[name] = (rows, scale * grad.values + coefficient * network.params[name][rows])
     return gradients
 
 
@@ -214,11 +216,13 @@ class DPBiasedMF(BiasedMF):
         ratings = ratings.astype(self.dtype)[:, None]
         batches = poisson_batches(batch_rng, len(train), self.sampling_rate_, self.n_steps_)
         loss, optimizer = MSELoss(), SGD(network, lr=self.lr / self.batch_size)
+        # reg on b_u, b_i, P and Q: the example's loss penalises the rows it reads, not mu
+        penalties = {name: self.reg for name in network.params if not name.startswith("global")}
 
         def dp_step(rows):
             """One DP-SGD step on the Poisson batch ``rows``; its mean 1/2 e^2 (0 if empty)."""
             def transform(network, batch):
-                privatize(network, len(rows), self.reg, self.max_grad_norm,
+                privatize(network, len(rows), penalties, self.max_grad_norm,
                           self.noise_multiplier, noise_rng)
 
             if len(rows) == 0:  # an empty batch still takes its step: the noise alone
@@ -245,6 +249,10 @@ class DPBiasedMF(BiasedMF):
     def _build_network(self, rng=None):
         return BiasedMFNetwork(self.n_users_, self.n_items_, self.n_factors, self.global_mean_,
                                self.init_std, rng, self.dtype, learn_mean=True)
+
+    def _popularity(self):
+        """The item biases: the non-personalised ranking (train counts would be private)."""
+        return self.item_bias_.astype(np.float64)
 
     def finetune(self, train, n_epochs=1):
         raise NotImplementedError("DPBiasedMF cannot be fine-tuned: more epochs would spend "

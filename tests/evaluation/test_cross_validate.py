@@ -38,7 +38,7 @@ def test_serial_run_equals_fitting_and_evaluating_each_fold():
 
 def test_markdown_table_has_a_row_per_fold_and_names_the_protocol():
     result = cross_validate(
-        functools.partial(Random, seed=1), small_log(), n_splits=2, metrics=METRICS,
+        functools.partial(Random, random_state=1), small_log(), n_splits=2, metrics=METRICS,
         protocol="sampled", n_negatives=5,
     )
     lines = str(result).splitlines()

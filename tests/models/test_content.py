@@ -1,16 +1,20 @@
 """ContentBased and Hybrid: exact gradients through the whole network, cold-start quality on planted
-data, the fallback order of recommend, new items, repeatability, save/load and clear errors."""
+data, the fallback order of recommend, new items, repeatability, save/load, early stopping and
+clear errors."""
+
+import re
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nanorec.data.split import cold_start_split
-from nanorec.evaluation.cold import evaluate_cold
 from nanorec.data.datasets import load
 from nanorec.data.interactions import Interactions
-from nanorec.models.base import ColdStartError, Recommender
+from nanorec.data.split import cold_start_split
+from nanorec.evaluation.cold import evaluate_cold
+from nanorec.evaluation.protocols import evaluate
+from nanorec.models import ColdStartError, Recommender
 from nanorec.models.baselines import Popularity
 from nanorec.models.content import (
     ContentBased,
@@ -208,11 +212,15 @@ def test_same_seed_same_model_other_seed_other_model(small):
         assert not np.allclose(scores(model_class, 3), scores(model_class, 4))
 
 
-def test_validation_history_and_early_stopping(small):
+def test_validation_history_and_early_stopping_keeps_the_best_epoch(small):
     train, valid = small.train, small.item_test  # any rows of known users serve as validation
-    model = Hybrid(n_epochs=4, n_factors=4, hidden=(), early_stopping=1).fit(train, valid)
-    assert len(model.history_["valid_hr@10"]) == len(model.history_["loss"])
-    assert 0 <= model.best_epoch_ < len(model.history_["loss"])
+    model = Hybrid(n_epochs=12, n_factors=4, hidden=(), lr=0.03, early_stopping=1).fit(train, valid)
+    history = model.history_["valid_hr@10"]
+    assert len(history) == len(model.history_["loss"]) == model.best_epoch_ + 2 < 12
+    assert history[model.best_epoch_] == max(history) > history[-1]
+    # the best epoch's parameters are back in the network
+    final = evaluate(model, valid, train=train, metrics=("hr@10",))["hr@10"]
+    assert final == pytest.approx(max(history), rel=1e-12)
 
 
 # ---------------------------------------------------------------------- training details
@@ -258,19 +266,19 @@ def test_without_side_features_cold_users_get_the_no_id_vector():
 
 
 @pytest.mark.parametrize("model_class, options, message", [
-    (ContentBased, {"hidden": 64}, "hidden must be a tuple"),
-    (ContentBased, {"hidden": (8, 0)}, "every size in hidden must be a positive integer"),
-    (ContentBased, {"lr": 0}, r"lr must be a finite number > 0"),
-    (ContentBased, {"reg": -1.0}, r"reg must be a finite number >= 0"),
-    (ContentBased, {"n_negatives": 0}, "n_negatives must be a positive integer"),
-    (ContentBased, {"batch_size": 2.5}, "batch_size must be a positive integer"),
-    (ContentBased, {"profile": "median"}, "profile must be 'mean' or 'rating'"),
-    (ContentBased, {"cold_dropout": 1.0}, r"cold_dropout must be a finite number in \[0, 1\)"),
+    (ContentBased, {"hidden": 64}, "hidden must be a tuple of integers >= 1, got 64"),
+    (ContentBased, {"hidden": (8, 0)}, "every entry of hidden must be an integer >= 1, got 0"),
+    (ContentBased, {"lr": 0}, "lr must be a finite number in (0, inf), got 0"),
+    (ContentBased, {"reg": -1.0}, "reg must be a finite number in [0, inf), got -1.0"),
+    (ContentBased, {"n_negatives": 0}, "n_negatives must be an integer >= 1, got 0"),
+    (ContentBased, {"batch_size": 2.5}, "batch_size must be an integer >= 1, got 2.5"),
+    (ContentBased, {"profile": "median"}, "profile must be one of 'mean', 'rating', got 'median'"),
+    (ContentBased, {"cold_dropout": 1.0}, "cold_dropout must be a finite number in [0, 1), got 1.0"),
     (ContentBased, {"early_stopping": 2}, "early_stopping needs validation data"),
-    (Hybrid, {"n_factors": 0}, "n_factors must be a positive integer"),
-    (Hybrid, {"id_dropout": -0.1}, "id_dropout must be a finite number"),
+    (Hybrid, {"n_factors": 0}, "n_factors must be an integer >= 1, got 0"),
+    (Hybrid, {"id_dropout": -0.1}, "id_dropout must be a finite number in [0, 1), got -0.1"),
     (Hybrid, {"dtype": np.int32}, "dtype must be np.float32 or np.float64"),
 ])
 def test_bad_hyperparameters_raise_clear_errors(model_class, options, message, small):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(f"{model_class.__name__}: {message}")):
         model_class(n_epochs=1, **options).fit(small.train)

@@ -1,5 +1,7 @@
-"""model.explain: item similarity against hand computations, ItemKNN's exact split of its score,
-gradient x input against finite differences, completeness where the score is linear, and a planted
+"""model.explain: every registered model explains; item similarity against hand computations,
+ItemKNN's exact split of its score, gradient x input against finite differences (features of the
+content models; AutoRec's raters, CDAE's clicks, the context items of Caser and RNNRec, padding
+never named), completeness where the score is linear, the users' privacy choices, and a planted
 genre."""
 
 import numpy as np
@@ -7,9 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nanorec.privacy  # noqa: F401  (registers the privacy models: every model explains)
 from nanorec.data.datasets import load
 from nanorec.data.interactions import Interactions
-from nanorec.models.baselines import Popularity
+from nanorec.models import REGISTRY, UserPrivacy
+from nanorec.models.autoencoders import CDAE, AutoRec
+from nanorec.models.baselines import Popularity, Random
 from nanorec.models.content import ContentBased, Hybrid
 from nanorec.models.explain import (
     Explanation,
@@ -21,7 +26,10 @@ from nanorec.models.explain import (
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BPRMF, BiasedMF
 from nanorec.models.neural import MatrixFactorization, NeuMF
+from nanorec.models.sequence import Caser, RNNRec
 from nanorec.nn.layers import Dense
+from nanorec.testing.gradcheck import numeric_gradient
+from nanorec.testing.verify import small_model, tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +117,38 @@ def test_item_knn_similarities_split_its_score_exactly(small):
                 assert target in model.neighbours_[past]
 
 
-def test_models_without_explanations_say_so(small):
-    with pytest.raises(NotImplementedError, match="Popularity has no explanations"):
-        Popularity().fit(small).explain(1, 1)
+@pytest.fixture(scope="module")
+def tiny():
+    """The train part of the certificate's tiny log: ratings, timestamps, user and item features."""
+    return tiny_data(0)[0]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_model_explains_its_scores(name, tiny):
+    model = small_model(REGISTRY[name]).fit(tiny)
+    for user, item in ((0, 3), (5, 0), (9, 11)):
+        explanation = model.explain(tiny.user_ids[user], tiny.item_ids[item], n=None)
+        assert isinstance(explanation, Explanation)
+        assert (explanation.user_id, explanation.item_id) == (tiny.user_ids[user], tiny.item_ids[item])
+        assert np.isfinite(explanation.score) and explanation.method
+        labels = [label for label, _ in explanation.contributions]
+        values = [value for _, value in explanation.contributions]
+        assert all(isinstance(label, str) for label in labels) and np.all(np.isfinite(values))
+        assert [abs(v) for v in values] == sorted((abs(v) for v in values), reverse=True)
+        assert str(explanation).startswith(f"item {tiny.item_ids[item]} for user {tiny.user_ids[user]}")
+
+
+def test_popularity_and_random_explain_what_their_scores_are(small):
+    popularity = Popularity().fit(small).explain(small.user_ids[0], small.item_ids[2])
+    count = float(np.sum(small.item_index == 2))
+    assert popularity.score == count and popularity.contributions == [("train rows of the item", count)]
+    randomly = Random().fit(small)
+    explanation = randomly.explain(small.user_ids[0], small.item_ids[2])
+    assert explanation.score == randomly.predict(small.user_ids[:1], small.item_ids[2:3])[0]
+    assert explanation.contributions == [] and "no reason" in explanation.method
+
+
+def test_a_model_without_features_or_item_vectors_says_so():
     plain = Interactions.from_arrays([1, 1, 2, 3], [1, 2, 2, 3])
     with pytest.raises(NotImplementedError, match="Hybrid has no explanations"):
         Hybrid(n_epochs=1, hidden=()).fit(plain).explain(1, 3)
@@ -234,3 +271,138 @@ def test_a_planted_genre_drives_the_attribution():
             n_cases += 1
     assert n_cases >= 10
     assert n_top_overall >= 0.75 * n_cases  # otherwise the item's popularity feature leads
+
+
+# ---------------------------------------------------------------------- gradient x input of networks
+SEQ_LEN = 6  # user index 5 of the tiny log has 4 train items: its context starts with 2 pads
+
+
+@pytest.fixture(scope="module")
+def networks(tiny):
+    """Float64 fits of the models explained by gradient x input over their network's inputs."""
+    return {
+        "autorec": small_model(AutoRec).fit(tiny),
+        "cdae": small_model(CDAE).fit(tiny),
+        "caser": small_model(Caser, seq_len=SEQ_LEN).fit(tiny),
+        "rnn": small_model(RNNRec, seq_len=SEQ_LEN).fit(tiny),
+        "rnn-sampled": small_model(RNNRec, seq_len=SEQ_LEN, loss="sampled").fit(tiny),
+    }
+
+
+def rows_of(data, index, by="item"):
+    """The train rows of one item (by="item") or one user (by="user")."""
+    return np.flatnonzero(getattr(data, f"{by}_index") == index)
+
+
+def explained(model, data, user, item):
+    """The full explanation of one index pair, as {label: value}, and its score."""
+    explanation = model.explain(data.user_ids[user], data.item_ids[item], n=None)
+    return dict(explanation.contributions), explanation.score
+
+
+@pytest.mark.parametrize("user, item", [(0, 3), (4, 4), (5, 10)])
+def test_autorec_credits_each_rater_with_rating_times_derivative(networks, tiny, user, item):
+    """value(v) = r[v, i] * d r_hat[u, i] / d r[v, i], measured by finite differences on the
+    item's column of ratings; one value per rater of the item, nobody else."""
+    model = networks["autorec"]
+    raters = rows_of(tiny, item)
+    column = np.zeros((1, tiny.n_users))
+    column[0, tiny.user_index[raters]] = tiny.ratings[raters]
+
+    def score():
+        return float(model.network_.forward(column)[0, user])
+
+    derivative = numeric_gradient(score, column)
+    values, explained_score = explained(model, tiny, user, item)
+    expected = {f"user {tiny.user_ids[v]}'s rating": column[0, v] * derivative[0, v]
+                for v in tiny.user_index[raters]}
+    assert values == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    assert explained_score == pytest.approx(score(), rel=1e-12)
+    assert explained_score == pytest.approx(model.score_items([user])[0, item], rel=1e-12)
+
+
+@pytest.mark.parametrize("user, item", [(0, 3), (4, 4), (5, 10)])
+def test_cdae_credits_each_click_with_its_derivative(networks, tiny, user, item):
+    """value(j) = y[j] * dz[i] / dy[j] for the user's train items j (y[j] = 1), measured by
+    finite differences on the user's row of clicks (no corruption at inference)."""
+    model = networks["cdae"]
+    clicks = np.zeros((1, tiny.n_items))
+    items = tiny.item_index[rows_of(tiny, user, by="user")]
+    clicks[0, items] = 1.0
+
+    def score():
+        return float(model.network_.forward((clicks, np.array([user])))[0, item])
+
+    derivative = numeric_gradient(score, clicks)
+    values, explained_score = explained(model, tiny, user, item)
+    assert values == pytest.approx({f"item {tiny.item_ids[j]}": derivative[0, j] for j in items},
+                                   rel=1e-5, abs=1e-9)
+    assert explained_score == pytest.approx(model.score_items([user])[0, item], rel=1e-12)
+
+
+def context_labels(model, data, user):
+    """{position in the context: label} of the real (not padding) items of a user's context."""
+    context = model.last_items_[user]
+    return {p: f"item {data.item_ids[row]} ({len(context) - p} back)"
+            for p, row in enumerate(context) if row != data.n_items}
+
+
+@pytest.mark.parametrize("name", ["caser", "rnn", "rnn-sampled"])
+@pytest.mark.parametrize("user, item", [(1, 3), (5, 10)])
+def test_sequence_models_credit_each_context_item_with_row_times_gradient(networks, tiny, name,
+                                                                          user, item):
+    """value(item k back) = E[row] . ds/dE[row] for the embedding row E[row] the context read,
+    the gradient measured by finite differences on the table (Caser: also the user's own
+    embedding); the padding rows never appear."""
+    model = networks[name]
+    network = model.network_
+    context = model.last_items_[[user]]
+    if name == "caser":
+        inputs, at = (context, np.array([user]), np.array([[item]])), (0, 0)
+    elif name == "rnn":
+        inputs, at = context, (0, SEQ_LEN - 1, item)
+    else:  # sampled: the item is the one candidate of every step
+        inputs, at = (context, np.full((1, SEQ_LEN, 1), item)), (0, SEQ_LEN - 1, 0)
+
+    def score():
+        return float(network.forward(inputs)[at])
+
+    table = network.item_embedding.params["W"]
+    gradient = numeric_gradient(score, table)
+    labels = context_labels(model, tiny, user)
+    expected = {label: table[context[0, p]] @ gradient[context[0, p]]
+                for p, label in labels.items()}
+    if name == "caser":
+        user_table = network.user_embedding.params["W"]
+        user_gradient = numeric_gradient(score, user_table)
+        expected["the user's own embedding"] = user_table[user] @ user_gradient[user]
+    values, explained_score = explained(model, tiny, user, item)
+    assert values == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    assert explained_score == pytest.approx(model.score_items([user])[0, item], rel=1e-9)
+    n_real = min(SEQ_LEN, len(rows_of(tiny, user, by="user")))
+    assert len(labels) == n_real  # user 5: 4 real items of 6, the rest padding, never named
+
+
+def test_autorec_never_names_a_user_who_chose_not_to_be_named(tiny):
+    item = 3
+    raters = tiny.user_index[rows_of(tiny, item)]
+    hidden, asking = raters[0], next(u for u in range(tiny.n_users) if u not in raters)
+    label = f"user {tiny.user_ids[hidden]}'s rating"
+    plain = small_model(AutoRec).fit(tiny)
+    private = small_model(AutoRec).fit(
+        tiny, privacy=UserPrivacy(not_in_explanations=[tiny.user_ids[hidden]]))
+    named, _ = explained(plain, tiny, asking, item)
+    unnamed, _ = explained(private, tiny, asking, item)
+    assert label in named and label not in unnamed
+    assert unnamed == {key: value for key, value in named.items() if key != label}
+    own, _ = explained(private, tiny, hidden, item)  # their own rating still explains their score
+    assert label in own
+    plain.set_privacy(UserPrivacy(not_in_explanations=[tiny.user_ids[hidden]]))
+    assert explained(plain, tiny, asking, item)[0] == unnamed
+
+
+def test_a_user_who_chose_not_to_be_personalised_is_told_why(tiny):
+    model = small_model(CDAE).fit(tiny, privacy=UserPrivacy(not_personalised=[tiny.user_ids[2]]))
+    explanation = model.explain(tiny.user_ids[2], tiny.item_ids[0])
+    assert explanation.method.startswith("not personalised")
+    assert explanation.score == float(np.sum(tiny.item_index == 0))

@@ -1,12 +1,15 @@
-"""BiasedMF and BPRMF: they learn planted structure, are repeatable, every hyperparameter matters,
-BiasedMF's fused kernel takes the same step as its composed-layer network (weighted too), and
-tail_weight moves recommendations to the long tail while tail_weight=0 trains as before."""
+"""BiasedMF and BPRMF: gradients of their networks, they learn planted structure, are repeatable,
+every hyperparameter matters, the network's tables are the model's factors, early stopping keeps
+the best epoch, finetune goes on from the fitted parameters, and tail_weight moves recommendations
+to the long tail while tail_weight=0 trains as before. (The fused kernels against the composed
+networks: test_mf_kernels.)"""
 
+import re
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from nanorec.data.datasets import load
@@ -15,10 +18,14 @@ from nanorec.data.split import ColdStartWarning, holdout, leave_last_out
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models import mf
 from nanorec.models.baselines import Popularity
-from nanorec.models.mf import BPRMF, BiasedMF, BiasedMFNetwork, latest_rows
-from nanorec.models.mf_kernels import biased_mf_epoch_nb
-from nanorec.nn.losses import MSELoss
-from nanorec.optim.optimizers import SGD
+from nanorec.models.mf import (
+    BPRMF,
+    BiasedMF,
+    BiasedMFNetwork,
+    BPRMFNetwork,
+    latest_rows,
+)
+from nanorec.testing.gradcheck import gradcheck
 
 
 def planted_ratings(n_users=150, n_items=80, per_user=25, seed=0):
@@ -63,16 +70,44 @@ def implicit_split():
     return leave_last_out(planted_clicks())
 
 
-def rmse(model, test):
-    errors = test.ratings - model.score_pairs(test.user_index, test.item_index)
-    return float(np.sqrt(np.mean(errors**2)))
-
-
 FAST_MF = dict(n_factors=8, n_epochs=25, lr=0.02, reg=0.02)
 FAST_BPR = dict(n_factors=8, n_epochs=20, lr=0.05, reg=0.01)
 
 
-def test_biased_mf_beats_global_mean(explicit_split):
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_users=st.integers(1, 4), n_items=st.integers(1, 4),
+       n_factors=st.integers(1, 3), n=st.integers(1, 6), learn_mean=st.booleans())
+def test_biased_mf_network_gradient(seed, n_users, n_items, n_factors, n, learn_mean):
+    rng = np.random.default_rng(seed)
+    network = BiasedMFNetwork(n_users, n_items, n_factors, 3.0, init_std=0.5, rng=rng,
+                              dtype=np.float64, learn_mean=learn_mean)
+    ids = (rng.integers(0, n_users, n), rng.integers(0, n_items, n))  # repeats included
+    report = gradcheck(network, ids, seed=seed)
+    assert {row.name for row in report.rows} == {f"param {key}" for key in network.params}
+    assert ("global_bias.W" in network.params) == learn_mean
+    report.check()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_users=st.integers(1, 4), n_items=st.integers(2, 5),
+       n_factors=st.integers(1, 3), n=st.integers(1, 6), n_candidates=st.sampled_from([1, 3]))
+def test_bpr_mf_network_gradient_at_the_chosen_negatives(seed, n_users, n_items, n_factors, n,
+                                                        n_candidates):
+    """The hardest candidate is chosen, not differentiated: away from ties between candidates,
+    the scores of (positive, chosen negative) have the gradients of every table."""
+    rng = np.random.default_rng(seed)
+    network = BPRMFNetwork(n_users, n_items, n_factors, init_std=0.5, rng=rng, dtype=np.float64)
+    network.item_bias[...] = rng.normal(0, 0.5, n_items)
+    users, positives = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
+    candidates = rng.integers(0, n_items, (n, n_candidates))
+    scores = np.sort(np.einsum("nk,nck->nc", network.user_factors[users],
+                               network.item_factors[candidates]) + network.item_bias[candidates])
+    gaps = np.diff(scores, axis=1)
+    assume(np.all((gaps == 0) | (gaps > 1e-3)))  # equal scores: the same item, drawn twice
+    gradcheck(network, (users, positives, candidates), seed=seed).check()
+
+
+def test_biased_mf_beats_global_mean(explicit_split, rmse):
     train, test = explicit_split
     model = BiasedMF(**FAST_MF).fit(train)
     baseline = float(np.sqrt(np.mean((test.ratings - train.ratings.mean()) ** 2)))
@@ -128,13 +163,15 @@ def test_every_biased_mf_hyperparameter_changes_the_result(explicit_split, name,
 
 @pytest.mark.parametrize("name, value", [
     ("n_factors", 4), ("n_epochs", 10), ("lr", 0.01), ("reg", 0.1), ("n_negatives", 3),
-    ("negative_candidates", 3), ("recent_share", 0.5), ("sampling", "uniform"), ("alpha", 1.0),
+    ("negative_candidates", 3), ("recent_share", 0.5), ("distribution", "uniform"),
+    ("popularity_exponent", 1.0),
     ("init_std", 0.3), ("random_state", 1), ("dtype", np.float64), ("early_stopping", 1),
     ("tail_weight", 1.0),
 ])
 def test_every_bpr_mf_hyperparameter_changes_the_result(implicit_split, name, value):
     train, test = implicit_split
-    options = dict(FAST_BPR, n_epochs=40, lr=0.2, reg=0.0, sampling="popularity", alpha=0.5)
+    options = dict(FAST_BPR, n_epochs=40, lr=0.2, reg=0.0, distribution="popularity",
+                   popularity_exponent=0.5)
     reference = scores_after_fit(BPRMF(**options), train, test)
     result = scores_after_fit(BPRMF(**dict(options, **{name: value})), train, test)
     assert not np.allclose(reference, result, rtol=0, atol=1e-6)
@@ -144,8 +181,8 @@ def test_bpr_mf_popularity_to_the_power_zero_is_uniform(implicit_split):
     # count ** 0 = 1 for every item (even those without train rows): the same alias table, so
     # the same negatives and the same model, bit for bit
     train, _ = implicit_split
-    uniform = BPRMF(**FAST_BPR, sampling="uniform").fit(train)
-    flat = BPRMF(**FAST_BPR, sampling="popularity", alpha=0.0).fit(train)
+    uniform = BPRMF(**FAST_BPR, distribution="uniform").fit(train)
+    flat = BPRMF(**FAST_BPR, distribution="popularity", popularity_exponent=0.0).fit(train)
     np.testing.assert_array_equal(uniform.item_factors_, flat.item_factors_)
     assert uniform.history_ == flat.history_
 
@@ -162,22 +199,23 @@ def test_latest_rows_by_time_then_row_order():
 
 
 @pytest.mark.parametrize("model_class, options, split, metric", [
-    (BiasedMF, dict(FAST_MF, lr=0.05, reg=0.0), "explicit_split", "valid_rmse"),
-    (BPRMF, dict(FAST_BPR, lr=0.2, reg=0.0), "implicit_split", "valid_hr@10"),
+    (BiasedMF, dict(FAST_MF, lr=0.05, reg=0.0), "explicit_split", "rmse"),
+    (BPRMF, dict(FAST_BPR, lr=0.2, reg=0.0), "implicit_split", "hr@10"),
 ])
 def test_early_stopping_keeps_the_best_epoch(model_class, options, split, metric, request):
     train, valid = request.getfixturevalue(split)
     model = model_class(**dict(options, n_epochs=60, early_stopping=2)).fit(train, valid)
-    history = model.history_[metric]
+    history = model.history_[f"valid_{metric}"]
     assert len(history) == len(model.history_["loss"]) < 60
     assert len(history) == model.best_epoch_ + 3  # stopped after 2 epochs without improvement
-    best = min(history) if metric == "valid_rmse" else max(history)
+    best = min(history) if metric == "rmse" else max(history)
     assert history[model.best_epoch_] == best
-    if metric == "valid_rmse":  # the restored parameters are those of the best epoch
-        assert rmse(model, valid) == pytest.approx(best, rel=1e-6)
+    # the restored parameters are those of the best epoch
+    final = evaluate(model, valid, train=train, metrics=(metric,))[metric]
+    assert final == pytest.approx(best, rel=1e-6)
 
 
-def test_validation_without_early_stopping_only_monitors(explicit_split):
+def test_validation_without_early_stopping_only_monitors(explicit_split, rmse):
     train, valid = explicit_split
     model = BiasedMF(**FAST_MF).fit(train, valid)
     assert len(model.history_["valid_rmse"]) == FAST_MF["n_epochs"]
@@ -221,38 +259,6 @@ def test_items_without_train_ratings_fall_back_to_the_biases():
     assert model.item_bias_[2] == 0
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n_factors=st.integers(1, 5), lr=st.floats(0.001, 0.5),
-       reg=st.floats(0.0, 1.0), weight=st.one_of(st.none(), st.floats(0.0, 3.0)))
-def test_composed_layer_step_equals_fused_kernel_step(seed, n_factors, lr, reg, weight):
-    # The network's SGD step on w/2 (r - r_hat)^2 with weight decay reg on the rows used is the
-    # kernel's step with loss weight w (weight=None: the kernel's unweighted epoch, w = 1): see
-    # BiasedMFNetwork's docstring.
-    rng = np.random.default_rng(seed)
-    n_users, n_items, mu = 4, 5, 3.0
-    network = BiasedMFNetwork(n_users, n_items, n_factors, mu, init_std=0.5, rng=rng, dtype=np.float64)
-    for name in ("user_bias", "item_bias"):
-        network.params[name][...] = rng.normal(0, 0.5, network.params[name].shape)
-    user, item, rating = rng.integers(n_users), rng.integers(n_items), rng.uniform(1, 5)
-    kernel_params = {name: value.copy() for name, value in network.params.items()}
-
-    loss = MSELoss()
-    r_hat = network.forward((np.array([user]), np.array([item])))
-    w = 1.0 if weight is None else weight
-    loss.forward(r_hat, np.array([[rating]]), weight=np.array([0.5 * w]))
-    network.backward(loss.backward())
-    SGD(network, lr=lr, weight_decay=reg).step()
-
-    biased_mf_epoch_nb(
-        np.array([user]), np.array([item]), np.array([rating]), np.zeros(1, np.int64), mu,
-        kernel_params["user_bias"][:, 0], kernel_params["item_bias"][:, 0],
-        kernel_params["user_factors"], kernel_params["item_factors"], lr, reg,
-        None if weight is None else np.array([weight]),
-    )
-    for name, value in network.params.items():
-        np.testing.assert_allclose(value, kernel_params[name], rtol=1e-9, atol=1e-12, err_msg=name)
-
-
 @pytest.mark.parametrize("model_class, options, data", [
     (BiasedMF, dict(n_factors=4, n_epochs=2, lr=0.02), planted_ratings),
     (BPRMF, dict(n_factors=4, n_epochs=2, lr=0.05, n_negatives=2, negative_candidates=2),
@@ -260,16 +266,17 @@ def test_composed_layer_step_equals_fused_kernel_step(seed, n_factors, lr, reg, 
 ])
 def test_tail_weight_zero_trains_as_weights_of_exactly_one(model_class, options, data,
                                                            monkeypatch):
-    # tail_weight = 0 runs the kernels' unweighted specialization (weights=None); the weighted
-    # one given w = 1 for every row must take the very same steps (w * e == e in floating point;
-    # the loss sums may differ in the last bits where fastmath fuses w * loss into the sum)
+    # tail_weight = 0 runs the kernels' unweighted specialization (weights=None); a tail_weight
+    # > 0 runs the weighted one, here given w = 1 for every row: the very same steps (w * e == e
+    # in floating point; the loss sums may differ in the last bits where fastmath fuses w * loss
+    # into the sum)
     train = data()
     unweighted = model_class(**options, tail_weight=0.0, dtype=np.float64).fit(train)
-    monkeypatch.setattr(mf, "_row_weights", lambda data, tail_weight, dtype: np.ones(len(data)))
-    ones = model_class(**options, tail_weight=0.0, dtype=np.float64).fit(train)
+    monkeypatch.setattr(mf, "tail_weights", lambda data, tail_weight: np.ones(len(data)))
+    ones = model_class(**options, tail_weight=0.5, dtype=np.float64).fit(train)
     assert unweighted.history_["loss"] == pytest.approx(ones.history_["loss"], rel=1e-14)
-    for got, expected in zip(unweighted._learned(), ones._learned()):
-        np.testing.assert_array_equal(got, expected)
+    for key, value in unweighted.network_.params.items():
+        np.testing.assert_array_equal(value, ones.network_.params[key], err_msg=key)
 
 
 # measured (3 data seeds x 2 model seeds), without -> with tail_weight=1: BiasedMF 0.07-0.38 ->
@@ -284,12 +291,74 @@ def test_tail_weight_moves_recommendations_to_the_tail(model_class, options, gai
     assert tail_share_of_top10(weighted, long_tail) > tail_share_of_top10(plain, long_tail) + gain
 
 
-def test_to_network_predicts_like_the_model(explicit_split):
+def test_the_network_predicts_like_the_model(explicit_split):
     train, test = explicit_split
     model = BiasedMF(**FAST_MF, clip=False, dtype=np.float64).fit(train)
-    network = model.to_network().eval()
-    r_hat = network.forward((test.user_index, test.item_index))
-    np.testing.assert_allclose(r_hat[:, 0], model.score_pairs(test.user_index, test.item_index))
+    assert isinstance(model.network_, BiasedMFNetwork) and not model.network_.training
+    r_hat = model.network_.forward((test.user_index, test.item_index))
+    np.testing.assert_allclose(r_hat[:, 0], model.score_pairs(test.user_index, test.item_index),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("model_class, network_class, split, tables", [
+    (BiasedMF, BiasedMFNetwork, "explicit_split",
+     {"user_factors_": "user_factors.W", "item_factors_": "item_factors.W",
+      "user_bias_": "user_bias.W", "item_bias_": "item_bias.W"}),
+    (BPRMF, BPRMFNetwork, "implicit_split",
+     {"user_factors_": "user_factors.W", "item_factors_": "scores.weights.W",
+      "item_bias_": "scores.biases.W"}),
+])
+def test_the_factors_are_read_only_views_of_the_network(model_class, network_class, split, tables,
+                                                        request):
+    train, _ = request.getfixturevalue(split)
+    model = model_class(n_factors=3, n_epochs=1).fit(train)
+    assert isinstance(model.network_, network_class)
+    for attribute, key in tables.items():
+        view, table = getattr(model, attribute), model.network_.params[key]
+        assert np.shares_memory(view, table) and view.size == table.size
+        np.testing.assert_array_equal(view.reshape(table.shape), table)
+        with pytest.raises(AttributeError):
+            setattr(model, attribute, np.zeros_like(view))
+
+
+def test_history_loss_is_half_the_mean_squared_error(explicit_split):
+    """history_["loss"] is the mean of w e^2 / 2: with a learning rate too small to move the
+    parameters, the epoch's loss is half the mean squared error of the (unclipped) predictions."""
+    train, _ = explicit_split
+    model = BiasedMF(n_factors=3, n_epochs=1, lr=1e-12, clip=False, dtype=np.float64).fit(train)
+    errors = train.ratings - model.score_pairs(train.user_index, train.item_index)
+    assert model.history_["loss"][0] == pytest.approx(np.mean(errors**2) / 2, rel=1e-9)
+
+
+def test_finetune_keeps_the_rows_of_the_remaining_ids_and_goes_on_from_them(explicit_split):
+    train, _ = explicit_split
+    model = BiasedMF(**FAST_MF, clip=False).fit(train)
+    kept_users = train.user_ids[train.user_ids % 3 != 0]  # a third of the users opt out
+    rows = np.flatnonzero(np.isin(train.user_ids[train.user_index], kept_users))
+    smaller = Interactions.from_arrays(train.user_ids[train.user_index[rows]],
+                                       train.item_ids[train.item_index[rows]],
+                                       ratings=train.ratings[rows])
+    before = {name: getattr(model, name).copy()
+              for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_")}
+    users = np.searchsorted(train.user_ids, smaller.user_ids)
+    items = np.searchsorted(train.item_ids, smaller.item_ids)
+
+    model.finetune(smaller, n_epochs=0)
+    assert model.n_users_ == smaller.n_users and model.history_ == {"loss": []}
+    assert model.global_mean_ == pytest.approx(smaller.ratings.mean())
+    for name, index in (("user_factors_", users), ("user_bias_", users),
+                        ("item_factors_", items), ("item_bias_", items)):
+        np.testing.assert_array_equal(getattr(model, name), before[name][index], err_msg=name)
+
+    tuned = model.finetune(smaller, n_epochs=2)
+    assert tuned is model and len(model.history_["loss"]) == 2
+    assert not np.allclose(model.user_factors_, before["user_factors_"][users])
+    with pytest.raises(KeyError, match="unknown user id"):
+        model.finetune(train)  # the ids that were dropped are unknown now
+    with pytest.raises(ValueError, match="BiasedMF.finetune: n_epochs must be an integer >= 0"):
+        model.finetune(smaller, n_epochs=-1)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BiasedMF().finetune(smaller)
 
 
 def test_network_rejects_a_single_array():
@@ -305,18 +374,19 @@ def test_biased_mf_refuses_implicit_feedback(implicit_split):
 
 @pytest.mark.parametrize("model_class", [BiasedMF, BPRMF])
 @pytest.mark.parametrize("name, value, message", [
-    ("n_factors", 0, "n_factors must be a positive integer"),
-    ("n_epochs", 2.5, "n_epochs must be a positive integer"),
-    ("lr", 0.0, "lr must be a finite number > 0"),
-    ("reg", -1.0, "reg must be a finite number >= 0"),
-    ("init_std", float("nan"), "init_std must be"),
-    ("tail_weight", -0.5, "tail_weight must be a finite number >= 0"),
+    ("n_factors", 0, "n_factors must be an integer >= 1, got 0"),
+    ("n_epochs", 2.5, "n_epochs must be an integer >= 1, got 2.5"),
+    ("lr", 0.0, "lr must be a finite number in (0, inf), got 0.0"),
+    ("reg", -1.0, "reg must be a finite number in [0, inf), got -1.0"),
+    ("init_std", float("nan"), "init_std must be a finite number in [0, inf), got nan"),
+    ("tail_weight", -0.5, "tail_weight must be a finite number in [0, inf), got -0.5"),
     ("dtype", np.int32, "dtype must be np.float32 or np.float64"),
-    ("early_stopping", 0, "early_stopping must be a positive integer"),
+    ("early_stopping", 0, "early_stopping must be an integer >= 1, got 0"),
+    ("fused", 1, "fused must be True or False, got 1"),
 ])
 def test_bad_hyperparameters_are_named(model_class, name, value, message, explicit_split):
     train, valid = explicit_split
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(f"{model_class.__name__}: {message}")):
         model_class(**{name: value}).fit(train, valid)
 
 
@@ -326,14 +396,14 @@ def test_early_stopping_needs_validation_data(explicit_split):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(n_negatives=0), "n_negatives must be a positive integer"),
-    (dict(negative_candidates=1.5), "negative_candidates must be a positive integer"),
-    (dict(recent_share=1.0), r"recent_share must be a finite number in \[0, 1\)"),
-    (dict(sampling="zipf"), "sampling must be 'uniform' or 'popularity'"),
-    (dict(alpha=-0.5), "alpha must be a finite number >= 0"),
+    (dict(n_negatives=0), "n_negatives must be an integer >= 1, got 0"),
+    (dict(negative_candidates=1.5), "negative_candidates must be an integer >= 1, got 1.5"),
+    (dict(recent_share=1.0), "recent_share must be a finite number in [0, 1), got 1.0"),
+    (dict(distribution="zipf"), "distribution must be one of 'uniform', 'popularity', got 'zipf'"),
+    (dict(popularity_exponent=-0.5), "popularity_exponent must be a finite number in [0, inf)"),
 ])
 def test_bpr_mf_rejects_bad_sampling_options(implicit_split, options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(f"BPRMF: {message}")):
         BPRMF(**options).fit(implicit_split[0])
 
 

@@ -1,7 +1,9 @@
 """MatrixFactorization (the seed's model) and NeuMF: gradients of the composed networks, fused
-kernels equal to their twins and to the composed layers (with sample weights too), the long-tail
-weights, learning, repeatability, bad input."""
+kernels that train as the composed layers (every option that reaches a kernel drawn, sample weights
+too), dense and lazy Adam in the kernels, the long-tail weights, learning, repeatability, bad
+input."""
 
+import re
 import warnings
 
 import numpy as np
@@ -16,34 +18,14 @@ from nanorec.evaluation.protocols import evaluate
 from nanorec.models import neural_kernels
 from nanorec.models.baselines import Popularity
 from nanorec.models.neural import MatrixFactorization, MFNetwork, NeuMF, NeuMFNetwork
-from nanorec.nn.base import Layer
 from nanorec.nn.losses import BCELoss, BCEWithLogitsLoss
 from nanorec.testing.gradcheck import gradcheck
+from nanorec.testing.verify import Objective
 
 SEEDS = st.integers(0, 2**32 - 1)
 # tiny NeuMF shapes: K = 0 drops GMF, () drops the MLP; layers[0] is even
 NEUMF_SHAPES = st.tuples(st.integers(0, 3), st.sampled_from([(), (2,), (4, 3), (2, 3, 2)])).filter(
     lambda shape: shape[0] or shape[1])
-
-
-class NetworkWithLoss(Layer):
-    """loss(network(x), target) as a layer with a (1,) output, so that gradcheck follows the
-    gradient from the loss through the whole network."""
-
-    def __init__(self, network, loss, target):
-        super().__init__()
-        self.network, self.loss, self.target = network, loss, target
-        self.params, self.grads = network.params, network.grads
-
-    @property
-    def children(self):
-        return (self.network,)
-
-    def forward(self, x):
-        return np.array([self.loss.forward(self.network.forward(x), self.target)])
-
-    def backward(self, dy):
-        return self.network.backward(dy[0] * self.loss.backward())
 
 
 def random_pairs(rng, n_users, n_items, n):
@@ -65,7 +47,7 @@ def test_mf_network_gradient_through_loss(seed, n_users, n_items, n_factors, n):
     network = MFNetwork(n_users, n_items, n_factors, rng, np.float64)
     spread_params(network, rng)
     users, items, labels = random_pairs(rng, n_users, n_items, n)
-    wrapped = NetworkWithLoss(network, BCELoss(), labels[:, None])
+    wrapped = Objective(network, BCELoss(), labels[:, None], None)
     gradcheck(wrapped, (users, items), seed=seed).check()
 
 
@@ -92,7 +74,7 @@ def test_neumf_network_gradient_through_loss(seed, shape, n_users, n_items, n):
     spread_params(network, rng)
     users, items, labels = random_pairs(rng, n_users, n_items, n)
     assume(np.min(np.abs(relu_inputs(network, users, items))) > 1e-3)
-    wrapped = NetworkWithLoss(network, BCEWithLogitsLoss(), labels[:, None])
+    wrapped = Objective(network, BCEWithLogitsLoss(), labels[:, None], None)
     # h = 1e-5: through embeddings, tower and loss the round-off of f exceeds the eps * |f| that
     # gradcheck budgets for (at h = 1e-6 seed 672 showed 1.4e-10 abs. error on a 6e-5 gradient,
     # falling to 1.2e-11 at h = 1e-5: rounding, not a wrong backward)
@@ -108,12 +90,50 @@ def test_gradcheck_catches_a_wrong_tower_gradient():
     right_backward = dense.backward
     dense.backward = lambda dy: (right_backward(dy), dense.grads["b"].fill(0))[0]
     users, items, labels = np.array([0, 1, 2]), np.array([2, 0, 1]), np.array([1.0, 0.0, 1.0])
-    wrapped = NetworkWithLoss(network, BCEWithLogitsLoss(), labels[:, None])
+    wrapped = Objective(network, BCEWithLogitsLoss(), labels[:, None], None)
     report = gradcheck(wrapped, (users, items))
     assert not report.passed
 
 
 # ------------------------------------------------------------------ fused kernels
+POINTWISE_OPTIONS = dict(seed=SEEDS, n_users=st.integers(2, 6), n_items=st.integers(2, 6),
+                         n_epochs=st.integers(2, 3), batch_size=st.integers(1, 8),
+                         n_negatives=st.sampled_from([1, 2]),
+                         tail_weight=st.sampled_from([0.0, 0.7]),
+                         negative_weight=st.sampled_from([1.0, 0.4]))
+
+
+@pytest.mark.parametrize("adam", ["dense", "lazy"])
+@settings(max_examples=12, deadline=None)
+@given(n_factors=st.integers(1, 4), **POINTWISE_OPTIONS)
+def test_mf_fused_kernel_trains_as_the_composed_layers(
+        adam, n_factors, seed, n_users, n_items, n_epochs, batch_size, n_negatives, tail_weight,
+        negative_weight, small_log, fit_fused_and_composed):
+    """Fused epochs and nanorec.training.train_epoch over MFNetwork with the engine's Adam (dense
+    or lazy on the tables), mini-batches that repeat users and items, sample weights that the
+    composed path hands to the loss: the same losses and weights in float64."""
+    fit_fused_and_composed(
+        MatrixFactorization, small_log(seed, n_users, n_items), n_factors=n_factors,
+        n_epochs=n_epochs, batch_size=batch_size, lr=0.05, adam=adam, n_negatives=n_negatives,
+        tail_weight=tail_weight, negative_weight=negative_weight, random_state=seed % 1000)
+
+
+@pytest.mark.parametrize("adam", ["dense", "lazy"])
+@pytest.mark.parametrize("n_factors, layers", [(2, (4, 3)), (3, ()), (0, (4, 3, 2)), (1, (2,))],
+                         ids=["gmf+mlp", "gmf only", "mlp only", "no tower"])
+@settings(max_examples=8, deadline=None)
+@given(**POINTWISE_OPTIONS)
+def test_neumf_fused_kernel_trains_as_the_composed_layers(
+        adam, n_factors, layers, seed, n_users, n_items, n_epochs, batch_size, n_negatives,
+        tail_weight, negative_weight, small_log, fit_fused_and_composed):
+    """As for MatrixFactorization, with both branches, a GMF only (layers=()), an MLP only
+    (n_factors=0), and an MLP branch without a tower (layers of one width)."""
+    fit_fused_and_composed(
+        NeuMF, small_log(seed, n_users, n_items), n_factors=n_factors, layers=layers,
+        n_epochs=n_epochs, batch_size=batch_size, lr=0.05, adam=adam, n_negatives=n_negatives,
+        tail_weight=tail_weight, negative_weight=negative_weight, random_state=seed % 1000)
+
+
 def kernel_inputs(rng, kind, shape, n_users, n_items, n, dtype):
     """Random (users, items, labels, weights, order) and (params, m, v) lists for one kernel
     call; the weights are drawn in [0, 3)."""
@@ -131,52 +151,25 @@ def kernel_inputs(rng, kind, shape, n_users, n_items, n, dtype):
     return samples, [arrays, moments, [[m.copy() for m in group] for group in moments]]
 
 
-def run_kernel(kernel, samples, state, batch_size, lazy, typed, step=3):
-    groups = [neural_kernels.param_groups(*group, typed=typed) for group in state]
-    return kernel(*samples, batch_size, *groups, (0.01, 0.9, 0.999, 1e-8), lazy, step)
-
-
 def copied(state):
     return [[[a.copy() for a in group] for group in part] for part in state]
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=SEEDS, kind=st.sampled_from(["mf", "neumf"]), n_users=st.integers(1, 6),
-       n_items=st.integers(1, 6), n=st.integers(1, 30), batch_size=st.integers(1, 8),
-       neumf_shape=NEUMF_SHAPES, mf_factors=st.integers(1, 4), lazy=st.booleans())
-def test_kernel_equals_twin(seed, kind, n_users, n_items, n, batch_size, neumf_shape, mf_factors,
-                            lazy):
-    rng = np.random.default_rng(seed)
-    shape = mf_factors if kind == "mf" else neumf_shape
-    samples, state = kernel_inputs(rng, kind, shape, n_users, n_items, n, np.float64)
-    twin_state, kernel_state = copied(state), copied(state)
-    twin = getattr(neural_kernels, f"{kind}_epoch_ref")
-    kernel = getattr(neural_kernels, f"{kind}_epoch_nb")
-    twin_loss, twin_step = run_kernel(twin, samples, twin_state, batch_size, lazy, typed=False)
-    kernel_loss, kernel_step = run_kernel(kernel, samples, kernel_state, batch_size, lazy,
-                                          typed=True)
-    assert kernel_step == twin_step == 3 + -(-n // batch_size)
-    assert kernel_loss == pytest.approx(twin_loss, rel=1e-9)
-    for twin_array, kernel_array in zip(*(sum(sum(s, []), []) for s in (twin_state, kernel_state))):
-        np.testing.assert_allclose(kernel_array, twin_array, rtol=1e-9, atol=1e-12)
-    changed = [not np.array_equal(a, b) for a, b in zip(sum(state[0], []), sum(twin_state[0], []))]
-    assert any(changed)  # the epoch did move the parameters
-
-
 @pytest.mark.parametrize("kind, shape", [("mf", 3), ("neumf", (2, (4, 3)))])
-@pytest.mark.parametrize("kernel_name", ["epoch_ref", "epoch_nb"])
-def test_dense_adam_moves_the_rows_a_batch_did_not_use(kind, shape, kernel_name):
+def test_kernel_dense_adam_moves_the_rows_a_batch_did_not_use(kind, shape):
     """One step on samples of user 0 and item 0 only: lazy leaves the other rows (and their
     moments) alone; dense decays their moments and moves them along m_hat / sqrt(v_hat)."""
     rng = np.random.default_rng(0)
     samples, state = kernel_inputs(rng, kind, shape, 3, 3, 4, np.float64)
     users, items, labels, weights, order = samples
     samples = (np.zeros_like(users), np.zeros_like(items), labels, weights, order)
-    kernel = getattr(neural_kernels, f"{kind}_{kernel_name}")
+    kernel = getattr(neural_kernels, f"{kind}_epoch_nb")
     moved = {}
     for lazy in (True, False):
         after = copied(state)
-        run_kernel(kernel, samples, after, batch_size=4, lazy=lazy, typed=kernel_name == "epoch_nb")
+        groups = [neural_kernels.param_groups(*part) for part in after]
+        _, step = kernel(*samples, 4, *groups, (0.01, 0.9, 0.999, 1e-8), lazy, 3)
+        assert step == 4  # one batch: Adam's step count goes from 3 to 4
         moved[lazy] = [not np.array_equal(before[1:], now[1:])  # rows 1.. of every table
                        for part in range(3) for before, now in zip(state[part][0], after[part][0])
                        if before.size]
@@ -190,30 +183,6 @@ def planted_toy_clicks(n_users=12, n_items=10, per_user=4, seed=0):
     items = (users + rng.integers(0, 3, len(users))) % n_items
     pairs = np.unique(users * n_items + items)
     return Interactions.from_arrays(pairs // n_items, pairs % n_items)
-
-
-@pytest.mark.parametrize("weights", [{}, dict(tail_weight=0.7, negative_weight=0.4)])
-@pytest.mark.parametrize("adam", ["dense", "lazy"])
-@pytest.mark.parametrize("model_class, options", [
-    (MatrixFactorization, dict(n_factors=3)),
-    (NeuMF, dict(n_factors=2, layers=(4, 3))),
-    (NeuMF, dict(n_factors=0, layers=(4, 3, 2))),
-    (NeuMF, dict(n_factors=3, layers=())),
-])
-def test_fused_kernel_takes_the_steps_of_the_composed_layers(model_class, options, adam, weights):
-    """Two epochs (several mini-batches each) of the fused kernel and of nanorec.training.fit over
-    the layers, with the engine's Adam (dense or lazy on the tables), give the same losses and
-    weights in float64; also with sample weights, which the composed path hands to the loss
-    (nanorec.nn.losses: L = (1/N) sum w l)."""
-    clicks = planted_toy_clicks()
-    common = dict(options, **weights, n_epochs=2, batch_size=7, lr=0.05, adam=adam,
-                  dtype=np.float64)
-    fused = model_class(**common, fused=True).fit(clicks)
-    layered = model_class(**common, fused=False).fit(clicks)
-    np.testing.assert_allclose(fused.history_["loss"], layered.history_["loss"], rtol=1e-10)
-    assert fused.network_.params.keys() == layered.network_.params.keys()
-    for key, value in fused.network_.params.items():
-        np.testing.assert_allclose(value, layered.network_.params[key], rtol=1e-9, atol=1e-12)
 
 
 def test_fused_kernel_in_float32_stays_close_to_the_layers():
@@ -407,13 +376,13 @@ def test_early_stopping_keeps_the_best_epoch(synthetic_split, capsys):
 
 def test_pretraining_starts_from_the_joined_branches(synthetic_split):
     train, _ = synthetic_split
-    model = NeuMF(**dict(FAST[NeuMF], n_epochs=1), pretrain=True, alpha=0.3).fit(train)
+    model = NeuMF(**dict(FAST[NeuMF], n_epochs=1), pretrain=True, gmf_weight=0.3).fit(train)
     assert set(model.pretrain_history_) == {"gmf", "mlp"}
     assert len(model.pretrain_history_["gmf"]["loss"]) == 1
     gmf = NeuMF(**dict(FAST[NeuMF], n_epochs=1, layers=())).fit(train).network_
     mlp = NeuMF(**dict(FAST[NeuMF], n_epochs=1, n_factors=0)).fit(train).network_
     joined = model._build_network()
-    joined.load_pretrained(gmf, mlp, alpha=0.3)
+    joined.load_pretrained(gmf, mlp, gmf_weight=0.3)
     weight = joined.output.params["W"][:, 0]
     np.testing.assert_allclose(weight[:8], 0.3 * gmf.output.params["W"][:, 0], rtol=1e-6)
     np.testing.assert_allclose(weight[8:], 0.7 * mlp.output.params["W"][:, 0], rtol=1e-6)
@@ -444,24 +413,26 @@ def test_implicit_false_needs_labels():
 
 
 @pytest.mark.parametrize("model_class, name, value, message", [
-    (MatrixFactorization, "n_factors", 0, "n_factors must be a positive integer"),
-    (MatrixFactorization, "batch_size", 0, "batch_size"),
-    (MatrixFactorization, "lr", -1.0, "lr must be"),
-    (MatrixFactorization, "dtype", np.int32, "dtype"),
-    (MatrixFactorization, "implicit", "yes", "implicit must be"),
-    (MatrixFactorization, "adam", "sparse", "adam must be 'dense' or 'lazy'"),
-    (MatrixFactorization, "tail_weight", -0.5, "tail_weight must be a finite number >= 0"),
-    (NeuMF, "tail_weight", float("nan"), "tail_weight must be"),
-    (NeuMF, "negative_weight", 0.0, "negative_weight must be a finite number > 0"),
-    (NeuMF, "adam", None, "adam must be"),
-    (NeuMF, "layers", (63, 8), "must be even"),
-    (NeuMF, "layers", (8, 0), "positive integers"),
-    (NeuMF, "n_factors", -1, "n_factors"),
-    (NeuMF, "alpha", 1.5, "alpha"),
-    (NeuMF, "early_stopping", 2, "needs validation data"),
+    (MatrixFactorization, "n_factors", 0, "n_factors must be an integer >= 1, got 0"),
+    (MatrixFactorization, "batch_size", 0, "batch_size must be an integer >= 1, got 0"),
+    (MatrixFactorization, "lr", -1.0, "lr must be a finite number in (0, inf), got -1.0"),
+    (MatrixFactorization, "dtype", np.int32, "dtype must be np.float32 or np.float64"),
+    (MatrixFactorization, "implicit", "yes", "implicit must be one of None, True, False, got 'yes'"),
+    (MatrixFactorization, "adam", "sparse", "adam must be one of 'dense', 'lazy', got 'sparse'"),
+    (MatrixFactorization, "tail_weight", -0.5, "tail_weight must be a finite number in [0, inf)"),
+    (MatrixFactorization, "fused", "yes", "fused must be True or False, got 'yes'"),
+    (NeuMF, "tail_weight", float("nan"), "tail_weight must be a finite number in [0, inf), got nan"),
+    (NeuMF, "negative_weight", 0.0, "negative_weight must be a finite number in (0, inf), got 0.0"),
+    (NeuMF, "adam", None, "adam must be one of 'dense', 'lazy', got None"),
+    (NeuMF, "layers", (63, 8), "layers[0] = 63 must be even"),
+    (NeuMF, "layers", (8, 0), "every entry of layers must be an integer >= 1, got 0"),
+    (NeuMF, "n_factors", -1, "n_factors must be an integer >= 0, got -1"),
+    (NeuMF, "gmf_weight", 1.5, "gmf_weight must be a finite number in [0, 1], got 1.5"),
+    (NeuMF, "pretrain", 1, "pretrain must be True or False, got 1"),
+    (NeuMF, "early_stopping", 2, "early_stopping needs validation data"),
 ])
 def test_bad_hyperparameters_are_named(model_class, name, value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(f"{model_class.__name__}: {message}")):
         model_class(**{name: value}).fit(planted_toy_clicks())
 
 

@@ -22,7 +22,14 @@ from nanorec.nn.layers import (
 )
 from nanorec.optim.optimizers import SGD
 from nanorec.testing.gradcheck import gradcheck
-from nanorec.testing.strategies import dims, float_arrays, id_arrays, layers, seeds, shapes
+from nanorec.testing.strategies import (
+    dims,
+    float_arrays,
+    id_arrays,
+    layers,
+    seeds,
+    shapes,
+)
 
 F64 = np.float64
 bounded = settings(max_examples=30, deadline=None)

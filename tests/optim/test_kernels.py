@@ -49,6 +49,8 @@ def run_twins(ref, nb, arrays, scalars):
     data=st.data(),
 )
 def test_dense_kernel_equals_twin(rule, shape, seed, data):
+    """For Adam this holds kernels.adam_row, the one row update that adam_dense_nb,
+    adam_sparse_nb and the models' fused kernels call, to adam_dense_ref (float64)."""
     scalars = data.draw(SCALARS[rule])
     rng = np.random.default_rng(seed)
     param, grad = rng.standard_normal(shape), rng.standard_normal(shape)

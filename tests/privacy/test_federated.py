@@ -93,3 +93,10 @@ def test_diverging_rounds_stop_with_a_clear_error():
     data = load("synthetic", n_users=300, n_items=200, n_interactions=4000, seed=0)
     with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="FederatedMF diverged"):
         FederatedMF(n_rounds=20, client_fraction=1.0, server_lr=100.0).fit(data)
+
+
+def test_divergence_within_a_round_is_named_as_divergence():
+    """NaN can first show in a round's forward, before any round loss: the same clear error."""
+    data = load("synthetic", n_users=80, n_items=60, n_interactions=1200, seed=0)
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="FederatedMF diverged in"):
+        FederatedMF(n_rounds=20, client_fraction=0.1, lr=0.5, server_lr=100.0).fit(data)

@@ -7,6 +7,7 @@ import pytest
 
 from nanorec.data.interactions import Interactions
 from nanorec.models import AutoRec, BiasedMF, BPRMF, ColdStartRecommender, Recommender, UserPrivacy
+from nanorec.privacy import DPBiasedMF
 
 OPTIONS = dict(n_factors=3, n_epochs=4, random_state=7, dtype=np.float64)
 ALICE, BOB, CAROL = (f"user-{u:04d}@mail.example" for u in (0, 1, 2))  # from conftest's log
@@ -183,3 +184,14 @@ def test_cold_start_privacy_survives_save_and_load(tmp_path):
     assert labels and not any("u1" in label for label in labels)
     assert "not personalised" in loaded.explain("u4", "a").method
     np.testing.assert_array_equal(loaded.recommend("u4", k=5)[0], popularity_list(data, 5)[0])
+
+
+def test_dp_model_serves_not_personalised_users_by_its_item_biases(rated):
+    """A DP model keeps no train counts (they are private): its item biases rank instead."""
+    user = rated.user_ids[0]
+    model = DPBiasedMF(n_factors=2, n_epochs=2, batch_size=20, noise_multiplier=0.5,
+                       rating_range=(1, 5)).fit(rated, privacy=UserPrivacy(not_personalised=[user]))
+    items, scores = model.recommend(user, k=5)
+    best = np.argsort(-model.item_bias_, kind="stable")[:5]
+    np.testing.assert_array_equal(items, model.item_ids_[best])
+    np.testing.assert_allclose(scores, model.item_bias_[best])

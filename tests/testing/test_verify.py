@@ -153,3 +153,11 @@ def test_certificates_are_deterministic_and_seeded():
     first, second = (verify_model(BiasedMF, seed=1) for _ in range(2))
     assert first.results == second.results
     assert isinstance(first, Certificate) and first.as_dict()["passed"] is True
+
+
+def test_an_unregistered_subclass_is_certified_under_its_own_name():
+    class MyBiasedMF(BiasedMF):
+        """Not registered: verify names it by its class, and MyBiasedMF.load reads its files."""
+
+    certificate = verify_model(MyBiasedMF)
+    assert certificate.model == "MyBiasedMF" and certificate.passed, certificate.results
