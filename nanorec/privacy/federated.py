@@ -171,9 +171,9 @@ class FederatedMF(BiasedMF):
                 grad.add(rows, self.reg * weight[:, None] * network.params[name][rows])
 
         optimizer = SGD(local, lr=self.lr)
-        for epoch in range(self.local_epochs):
+        for step in range(self.local_epochs):  # a local epoch is one full-batch step
             _, pred = train_step(local, MSELoss(), optimizer, batch, penalty)
-            if epoch == 0:
+            if step == 0:
                 loss = float(np.mean(0.5 * (pred[:, 0] - ratings) ** 2))
         self.user_factors_[clients] = local.table("user_factors")
         self.user_bias_[clients] = local.table("user_bias")

@@ -1,5 +1,5 @@
-"""The Recommender base class (raw ids, top-k, seen items, errors), the registry of models, the
-users' privacy choices, and the two baselines."""
+"""The Recommender base class (raw ids, top-k, seen items, errors), the registry of models and the
+two baselines. (The users' privacy choices are tested in tests/privacy/test_settings.py.)"""
 
 import numpy as np
 import pytest
@@ -13,7 +13,6 @@ from nanorec.models import (
     REGISTRY,
     ColdStartError,
     Recommender,
-    UserPrivacy,
     base,
     register,
 )
@@ -191,13 +190,8 @@ def test_pure_id_models_refuse_users_without_train_rows():
 
 
 # ---------------------------------------------------------------------- the registry
-REGISTERED = {"popularity", "random", "item-knn", "biased-mf", "bpr", "mf", "neumf", "autorec",
-              "cdae", "caser", "rnn", "content", "hybrid", "cold-start", "dp-biased-mf",
-              "federated-mf"}
-
-
-def test_the_registry_holds_every_model_under_its_command_line_name():
-    assert set(REGISTRY) == REGISTERED
+def test_every_registered_class_knows_its_name_summary_needs_and_defaults():
+    """(Which names the registry holds: tests/testing/test_verify.py.)"""
     for name, model_class in REGISTRY.items():
         assert issubclass(model_class, Recommender) and model_class.registered_name == name
         assert model_class.summary and set(model_class.needs) <= set(base.NEEDS)
@@ -220,55 +214,3 @@ def test_register_names_a_class_once(monkeypatch):
         register("table", "another class")(type("OtherTable", (TableModel,), {}))
     with pytest.raises(ValueError, match=r"unknown needs \['stars'\]"):
         register("starred", "a model", needs=("stars",))
-
-
-# ---------------------------------------------------------------------- the users' privacy choices
-def test_a_user_not_personalised_gets_the_most_popular_items_and_no_prediction():
-    data = tiny_log()  # train rows: item 10: 2, 20: 1, 30: 2, 40: 1
-    model = TableModel(np.arange(12.0).reshape(3, 4)).fit(
-        data, privacy=UserPrivacy(not_personalised=["bob"]))
-    items, scores = model.recommend(["ann", "bob"], k=2)
-    np.testing.assert_array_equal(items, [[40, 30], [10, 30]])  # bob's seen 30 is not excluded
-    np.testing.assert_array_equal(scores, [[3, 2], [2, 2]])
-    np.testing.assert_array_equal(model.recommend("bob", k=2)[0], [10, 30])
-    with pytest.raises(ValueError, match="user id 'bob' chose not to be personalised"):
-        model.predict(["ann", "bob"], [10, 10])
-    np.testing.assert_array_equal(model.predict(["ann"], [40]), [3.0])
-    assert model.privacy_ == {"not_trained_on": [], "not_personalised": ["bob"],
-                              "not_in_explanations": []}
-
-
-def test_a_user_not_trained_on_leaves_no_train_rows_and_is_not_personalised():
-    data = tiny_log()
-    model = Popularity().fit(data, privacy=UserPrivacy(not_trained_on=["cy"]))
-    assert model.n_users_ == 3 and np.diff(model.train_csr_.indptr).tolist() == [2, 1, 0]
-    np.testing.assert_array_equal(model.item_counts_, [1, 1, 1, 0])  # ann's and bob's rows only
-    assert model.recommend("cy", k=1)[0].tolist() == [10]
-    with pytest.raises(ValueError, match="chose not to be personalised"):
-        model.predict(["cy"], [10])
-    with pytest.raises(ValueError, match="set_privacy cannot change not_trained_on"):
-        model.set_privacy(UserPrivacy())
-    model.set_privacy(UserPrivacy(not_trained_on=["cy"], not_in_explanations=["ann"]))
-    assert model.privacy_["not_in_explanations"] == ["ann"]
-    with pytest.raises(ValueError, match="no train rows are left"):
-        Popularity().fit(data, privacy=UserPrivacy(not_trained_on=["ann", "bob", "cy"]))
-
-
-def test_privacy_choices_are_saved_with_the_model(tmp_path):
-    model = Popularity().fit(tiny_log(), privacy=UserPrivacy(not_personalised=["ann"]))
-    loaded = Recommender.load(model.save(tmp_path / "model"))
-    assert loaded.privacy_ == model.privacy_
-    with pytest.raises(ValueError, match="chose not to be personalised"):
-        loaded.predict(["ann"], [10])
-
-
-def test_privacy_choices_must_name_known_users():
-    with pytest.raises(KeyError, match="dan"):
-        Popularity().fit(tiny_log(), privacy=UserPrivacy(not_personalised=["dan"]))
-    with pytest.raises(TypeError, match="privacy must be a UserPrivacy"):
-        Popularity().fit(tiny_log(), privacy={"not_personalised": ["ann"]})
-    with pytest.raises(TypeError, match="not_personalised must be a sequence of raw user ids"):
-        UserPrivacy(not_personalised="ann")
-    model = Popularity().fit(tiny_log())
-    with pytest.raises(KeyError, match="unknown user id 'dan'"):
-        model.set_privacy(UserPrivacy(not_in_explanations=["dan"]))
