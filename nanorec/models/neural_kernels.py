@@ -279,17 +279,18 @@ def _relu_dense_backward_t(xT, W, outT, d_outT, dW, db, dxT, n):
 
 @numba.njit(**_JIT)
 def _adam_constants(adam, step, real):
-    """adam_row's scalars in the parameters' dtype: (lr, beta1, beta2, eps, weight decay 0,
-    1 - beta1^t, 1 - beta2^t)."""
+    """adam_row's scalars in the parameters' dtype: (lr, beta1, beta2, eps, 1 - beta1^t,
+    1 - beta2^t); the weight decay, 0, is a literal at each call (so the compiler drops it)."""
     lr, beta1, beta2, eps = adam
-    return (real(lr), real(beta1), real(beta2), real(eps), real(0),
-            real(1 - beta1**step), real(1 - beta2**step))
+    return (real(lr), real(beta1), real(beta2), real(eps), real(1 - beta1**step),
+            real(1 - beta2**step))
 
 
 @numba.njit(**_JIT)
 def _dense_adam(params, m, v, weight_grads, bias_grads, constants):
     """Adam on every weight and bias, then zero their gradient buffers for the next batch."""
-    lr, beta1, beta2, eps, decay, correction1, correction2 = constants
+    lr, beta1, beta2, eps, correction1, correction2 = constants
+    decay = params.weights[0].dtype.type(0)
     for j in range(len(params.weights)):
         adam_row(params.weights[j].reshape(-1), weight_grads[j].reshape(-1),
                  m.weights[j].reshape(-1), v.weights[j].reshape(-1), lr, beta1, beta2, eps, decay,
@@ -330,7 +331,8 @@ def _row_slot(row_sums, row):
 def _row_adam(row_sums, table, table_m, table_v, constants, lazy):
     """Adam on a table, then clear the buffers for the next batch: lazy, on the rows the batch
     used; dense, on every row (an unused row's gradient is the zero row of the sums)."""
-    lr, beta1, beta2, eps, decay, correction1, correction2 = constants
+    lr, beta1, beta2, eps, correction1, correction2 = constants
+    decay = table.dtype.type(0)
     position, rows, count, sums = row_sums
     if lazy:
         for k in range(count[0]):
