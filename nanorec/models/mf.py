@@ -26,7 +26,9 @@ from nanorec.training import Batch, Samples
 
 
 def _normal_init(std):
-    """An initializer N(0, std^2) for Embedding tables."""
+    """An initializer N(0, std^2) for Embedding tables ("zeros", drawing nothing, for std 0)."""
+    if std == 0:
+        return "zeros"
     return lambda shape, rng, dtype: normal(shape, rng, dtype, std=std)
 
 

@@ -127,7 +127,8 @@ def bpr_epoch_nb(users, pos_items, neg_items, P, Q, item_bias, lr, reg, weights=
         P[u] += lr (g (Q[i] - Q[j]) - reg P[u])
         Q[i] += lr (g P[u] - reg Q[i]);   Q[j] += lr (-g P[u] - reg Q[j])
 
-    every right-hand side read before the step. Shapes: users, pos_items (n,); neg_items (n, m);
+    every right-hand side read before the step; every candidate must differ from its positive
+    (NegativeSampler never draws a positive). Shapes: users, pos_items (n,); neg_items (n, m);
     P (U, K), Q (I, K), item_bias (I,), updated in place; weights (n,) or None. Returns the sum of
     w log(1 + exp(-x)), each x taken before its step. The choice among the candidates is written
     inline (a helper function measured slower).

@@ -308,13 +308,9 @@ class MatrixFactorization(_PointwiseRecommender):
         Adam on the embedding tables. "dense" (the seed's Keras Adam, and torch.optim.Adam on
         nn.Embedding): every row at every step, the rows a batch did not use with a zero gradient,
         so their moments decay and they keep moving along m_hat / sqrt(v_hat). "lazy" (PyTorch's
-        SparseAdam): only the rows the batch used. On MovieLens-100K leave-last-out (validation
-        split carved from train, 3 seeds) "dense" ranks better: HR@10 0.117 against 0.115 for
-        MF, 0.123 against 0.104 for NeuMF. It costs a sweep over all U + I rows per step: about
-        1.8x (MF) and 1.25x (NeuMF) the seconds per epoch of "lazy" there. The sweep grows with
-        the catalogue while the steps grow with the data, so an epoch costs O(N (U + I) K / B):
-        on large data (bench_scaling.py, 10^6 rows, a loaded machine: 146 s per epoch, lazy 24 s)
-        use "lazy", whose cost is O(N K).
+        SparseAdam): only the rows the batch used. "dense" ranked better on MovieLens-100K
+        validation splits (benchmarks/README.md), but sweeps all U + I rows per step, so an epoch
+        costs O(N (U + I) K / B): on large data use "lazy", whose cost is O(N K).
     n_negatives : int
         Sampled negatives per positive in each epoch (implicit feedback only).
     tail_weight : float >= 0

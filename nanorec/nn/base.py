@@ -53,10 +53,10 @@ class RowSparseGrad:
     def coalesce(self):
         """Unique rows (sorted) and the sum of the values given for each: (rows (m,), values (m, D))."""
         rows, values = self.rows, self.values
-        if len(rows) == 0:
+        if len(rows) == 0 or np.all(rows[1:] > rows[:-1]):  # already unique and sorted
             return rows, values
-        order = np.argsort(rows)  # equal rows side by side, then one reduceat sums each run
-        sorted_rows = rows[order]
+        order = np.argsort(rows, kind="stable")  # equal rows side by side (a radix sort of ints),
+        sorted_rows = rows[order]                # then one reduceat sums each run
         starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
         return sorted_rows[starts], np.add.reduceat(values[order], starts, axis=0)
 

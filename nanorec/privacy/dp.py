@@ -94,7 +94,7 @@ def privatize(network, n_examples, reg, max_grad_norm, noise_multiplier, noise_r
     clip = np.minimum(1.0, max_grad_norm / np.maximum(np.sqrt(squared), 1e-300))
     noise_std = noise_multiplier * max_grad_norm
     for name, param in network.params.items():
-        total = (noise_std * noise_rng.standard_normal(param.shape)).astype(param.dtype)
+        total = (noise_std * noise_rng.standard_normal(param.shape)).astype(param.dtype, copy=False)
         if name in gradients:
             rows, values = gradients[name]
             np.add.at(total, rows, clip.reshape(-1, *[1] * (values.ndim - 1)) * values)

@@ -157,7 +157,8 @@ class FederatedMF(BiasedMF):
         rows_per_client = np.diff(np.r_[starts, len(users)])
         weight = np.repeat(1.0 / rows_per_client, rows_per_client)  # 1 / n_u
         n = len(users)
-        local = BiasedMFNetwork(len(clients), n, self.n_factors, self.global_mean_, dtype=self.dtype)
+        local = BiasedMFNetwork(len(clients), n, self.n_factors, self.global_mean_, init_std=0.0,
+                                dtype=self.dtype)
         local.table("user_factors")[...] = self.user_factors_[clients]
         local.table("user_bias")[...] = self.user_bias_[clients]
         local.table("item_factors")[...] = self.item_factors_[items]
@@ -167,8 +168,9 @@ class FederatedMF(BiasedMF):
 
         def penalty(network, batch):
             for name, grad in network.grads.items():
-                rows = grad.rows  # one per example, in order
-                grad.add(rows, self.reg * weight[:, None] * network.params[name][rows])
+                rows, values = grad.rows, grad.values  # one per example, in order
+                grad.clear()
+                grad.add(rows, values + self.reg * weight[:, None] * network.params[name][rows])
 
         optimizer = SGD(local, lr=self.lr)
         for step in range(self.local_epochs):  # a local epoch is one full-batch step
