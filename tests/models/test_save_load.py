@@ -1,10 +1,12 @@
 """save -> load gives the same model; files of another model, version or a broken file fail clearly."""
 
+import json
+
 import numpy as np
 import pytest
 
 from nanorec.data.interactions import Interactions
-from nanorec.io import FormatError
+from nanorec.io import FormatError, save_arrays
 from nanorec.models.base import Recommender
 from nanorec.models.baselines import Popularity
 from nanorec.models.mf import BiasedMF, BPRMF
@@ -61,3 +63,18 @@ def test_truncated_model_file_fails_clearly(ratings, tmp_path):
     open(path, "wb").write(data[:-100])
     with pytest.raises(FormatError, match="truncated or corrupt"):
         BiasedMF.load(path)
+
+
+def test_a_model_file_of_format_1_asks_for_a_new_fit(ratings, tmp_path):
+    """Format 1 models (before models were networks) held their factors as attributes: a clear
+    refusal, not an AttributeError deep in the loader."""
+    model = BiasedMF(n_factors=4, n_epochs=1).fit(ratings)
+    arrays, header = model._state()
+    path = save_arrays(tmp_path / "old.npz", "BiasedMF", arrays, **header)
+    with np.load(path) as archive:
+        members = dict(archive)
+    document = json.loads(members["__header__"].tobytes())
+    members["__header__"] = np.frombuffer(json.dumps({**document, "version": 1}).encode(), np.uint8)
+    np.savez(path, **members)
+    with pytest.raises(FormatError, match="file format 1, saved before nanorec's models were networks"):
+        Recommender.load(path)
