@@ -2,11 +2,14 @@
 
     nanorec.nn          layers, activations, losses (forward + hand-written backward)
     nanorec.optim       SGD, Adam, Adagrad (Numba kernels beside NumPy twins)
-    nanorec.training    fit(model, loss, optimizer, x, y): the plain training loop
+    nanorec.training    the one training spine: train_step, train_epoch, run_epochs; and
+                        fit(network, loss, optimizer, x, y) for any network
     nanorec.gradcheck   finite-difference check of any layer, loss or function
+                        (nanorec.testing: verify_model, a certificate per model)
     nanorec.data        Interactions; nanorec.datasets.load(...); nanorec.split.*
     nanorec.evaluation  evaluate, cross_validate;  nanorec.metrics
-    nanorec.models      the recommenders
+    nanorec.models      the recommenders (REGISTRY: every model by name);
+                        nanorec.privacy: federated, DP-SGD, UserPrivacy, forget
 """
 
 from nanorec.data import datasets, split

@@ -214,3 +214,15 @@ def test_register_names_a_class_once(monkeypatch):
         register("table", "another class")(type("OtherTable", (TableModel,), {}))
     with pytest.raises(ValueError, match=r"unknown needs \['stars'\]"):
         register("starred", "a model", needs=("stars",))
+
+
+def test_every_model_file_is_imported_so_its_classes_register():
+    """A new model is one file in nanorec/models: importing the package imports it, so its
+    @register runs and the command line, load and verify find it."""
+    import pkgutil
+    import sys
+
+    import nanorec.models
+
+    for module in pkgutil.iter_modules(nanorec.models.__path__):
+        assert f"nanorec.models.{module.name}" in sys.modules
