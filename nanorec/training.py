@@ -80,15 +80,14 @@ class Run(NamedTuple):
 
 def train_step(network, loss, optimizer, batch, transform=None):
     """One gradient step on ``batch`` (a Batch); returns (the batch's loss before the step, the
-    network's output). FloatingPointError if the output holds NaN or inf (training diverged).
+    network's output). The loss raises a FloatingPointError (nanorec.nn.losses.NonFiniteError) if
+    the output holds NaN or inf: training diverged.
 
     ``transform(network, batch)``, if given, edits ``network.grads`` in place between backward
     and the step: DP-SGD's per-example clipping and noise, a federated client's penalty.
     """
     pred = network.forward(batch.inputs)
-    if isinstance(pred, np.ndarray) and not np.all(np.isfinite(pred)):
-        raise FloatingPointError("the network's output holds NaN or inf")
-    value = loss.forward(pred, batch.target, batch.weight)
+    value = loss.forward(pred, batch.target, batch.weight)  # NonFiniteError on NaN or inf in pred
     network.backward(loss.backward())
     if transform is not None:
         transform(network, batch)

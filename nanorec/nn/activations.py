@@ -7,11 +7,14 @@ local derivative f'(x):
 
 The derivative is written beside each forward, and where it is cheaper to state in terms of the
 output y (sigmoid, tanh) the layer caches y instead of x. Activations have no parameters; they keep
-the dtype of their input and accept arrays of any shape.
+the dtype of their input and accept arrays of any shape. On float32 arrays each runs its Numba
+kernel (nanorec.nn.kernels: one pass, threaded), which the tests hold equal to the NumPy lines
+written here.
 """
 
 import numpy as np
 
+from nanorec.nn import kernels
 from nanorec.nn.base import Layer, check_float, check_upstream
 
 
@@ -70,13 +73,17 @@ class Sigmoid(_Elementwise):
     """
 
     def forward(self, x):
-        y = sigmoid(self._check(x))
+        x = self._check(x)
+        y = kernels.elementwise(kernels.sigmoid_forward_nb, x) if kernels.fits(x) else sigmoid(x)
         self._save(y)
         return y
 
     def backward(self, dy):
         (y,) = self._saved()
-        return self._upstream(dy, y) * y * (1 - y)
+        dy = self._upstream(dy, y)
+        if kernels.fits(y, dy):
+            return kernels.elementwise(kernels.sigmoid_backward_nb, y, dy)
+        return dy * y * (1 - y)
 
 
 class Tanh(_Elementwise):
@@ -88,13 +95,17 @@ class Tanh(_Elementwise):
     """
 
     def forward(self, x):
-        y = np.tanh(self._check(x))
+        x = self._check(x)
+        y = kernels.elementwise(kernels.tanh_forward_nb, x) if kernels.fits(x) else np.tanh(x)
         self._save(y)
         return y
 
     def backward(self, dy):
         (y,) = self._saved()
-        return self._upstream(dy, y) * (1 - y * y)
+        dy = self._upstream(dy, y)
+        if kernels.fits(y, dy):
+            return kernels.elementwise(kernels.tanh_backward_nb, y, dy)
+        return dy * (1 - y * y)
 
 
 class LeakyReLU(_Elementwise):
@@ -119,15 +130,24 @@ class LeakyReLU(_Elementwise):
 
     def forward(self, x):
         x = self._check(x)
-        slope = (x > 0).astype(x.dtype)  # 1 where x > 0 ...
-        if self.alpha:
-            slope += (x <= 0) * x.dtype.type(self.alpha)  # ... alpha elsewhere (exact)
-        self._save(slope)
-        return slope * x
+        self._save(x)
+        if kernels.fits(x):
+            return kernels.elementwise(kernels.leaky_relu_forward_nb, x, scalars=(self.alpha,))
+        return self._slope(x) * x
 
     def backward(self, dy):
-        (slope,) = self._saved()
-        return self._upstream(dy, slope) * slope
+        (x,) = self._saved()
+        dy = self._upstream(dy, x)
+        if kernels.fits(x, dy):
+            return kernels.elementwise(kernels.leaky_relu_backward_nb, x, dy, scalars=(self.alpha,))
+        return dy * self._slope(x)
+
+    def _slope(self, x):
+        """f'(x): 1 where x > 0, alpha elsewhere (built without np.where: a 1 and an exact alpha)."""
+        slope = (x > 0).astype(x.dtype)
+        if self.alpha:
+            slope += (x <= 0) * x.dtype.type(self.alpha)
+        return slope
 
 
 class ReLU(LeakyReLU):

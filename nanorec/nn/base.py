@@ -16,6 +16,8 @@ that still keeps the caches: the gradients of a deterministic forward (explanati
 
 import numpy as np
 
+from nanorec.nn import kernels
+
 
 class RowSparseGrad:
     """Gradient of a (R, D) table of which only a few rows were used in a batch.
@@ -28,6 +30,7 @@ class RowSparseGrad:
     def __init__(self, shape, dtype):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        self._position = None  # coalesce's scratch: -1 per row, allocated on first use
         self.clear()
 
     def clear(self):
@@ -42,28 +45,39 @@ class RowSparseGrad:
 
     @property
     def rows(self):
-        return np.concatenate(self._rows) if self._rows else np.empty(0, np.int64)
+        return _joined(self._rows, np.empty(0, np.int64))
 
     @property
     def values(self):
-        if not self._values:
-            return np.empty((0,) + self.shape[1:], self.dtype)
-        return np.concatenate(self._values)
+        return _joined(self._values, np.empty((0,) + self.shape[1:], self.dtype))
 
     def coalesce(self):
-        """Unique rows (sorted) and the sum of the values given for each: (rows (m,), values (m, D))."""
-        rows, values = self.rows, self.values
-        if len(rows) == 0 or np.all(rows[1:] > rows[:-1]):  # already unique and sorted
-            return rows, values
-        order = np.argsort(rows, kind="stable")  # equal rows side by side (a radix sort of ints),
-        sorted_rows = rows[order]                # then one reduceat sums each run
-        starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-        return sorted_rows[starts], np.add.reduceat(values[order], starts, axis=0)
+        """The rows used, each once, and the sum of the values given for each: (rows (m,),
+        values (m, D)), rows in the order of their first contribution. In NumPy: a stable sort
+        brings equal rows together and np.add.reduceat sums each run (nanorec.nn.kernels.
+        coalesce_ref); the kernel coalesce_nb finds each row's place in O(1) instead."""
+        rows, values = self.rows, np.ascontiguousarray(self.values)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            bad = rows.min() if rows.min() < 0 else rows.max()
+            raise IndexError(f"row {bad} is outside [0, {self.shape[0]}) in a row-sparse gradient")
+        if self._position is None:
+            self._position = np.full(self.shape[0], -1, np.int64)
+        unique, sums = np.empty_like(rows), np.empty_like(values)
+        count = kernels.coalesce_nb(rows, values.reshape(len(rows), -1), self._position, unique,
+                                    sums.reshape(len(rows), -1))
+        return unique[:count], sums[:count]
 
     def to_dense(self):
         dense = np.zeros(self.shape, self.dtype)
         np.add.at(dense, self.rows, self.values)
         return dense
+
+
+def _joined(parts, empty):
+    """The parts concatenated (the one part itself, uncopied, when there is one)."""
+    if not parts:
+        return empty
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class Layer:

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nanorec import _checks
+from nanorec.nn import kernels
 from nanorec.nn.base import (
     Layer,
     check_array,
@@ -64,12 +65,18 @@ class Conv1d(Layer):
             raise ValueError(
                 f"Conv1d: sequence of {t} steps is shorter than the filter width {self.width}"
             )
-        # sliding_window_view gives (N, T', C_in, width); put the offset k before the channel c
-        windows = sliding_window_view(x, self.width, axis=1).transpose(0, 1, 3, 2)
-        windows = windows.reshape(n, t - self.width + 1, self.width * self.c_in)
+        t_out = t - self.width + 1
+        if kernels.fits(x):  # the windows copied out by a kernel (im2col)
+            windows = np.empty((n, t_out, self.width * self.c_in), x.dtype)
+            kernels.windows_nb(x, self.width, windows)
+        else:  # sliding_window_view gives (N, T', C_in, width); put the offset k before the channel c
+            windows = sliding_window_view(x, self.width, axis=1).transpose(0, 1, 3, 2)
+            windows = windows.reshape(n, t_out, self.width * self.c_in)
         self._save(windows, t)
-        y = windows @ self._flat_weight()
-        return y + self.params["b"] if "b" in self.params else y
+        y = (windows.reshape(n * t_out, -1) @ self._flat_weight()).reshape(n, t_out, self.c_out)
+        if "b" in self.params:
+            y += self.params["b"]
+        return y
 
     def backward(self, dy):
         windows, t = self._saved()
@@ -79,8 +86,13 @@ class Conv1d(Layer):
         self.grads["W"] += dW2.reshape(self.params["W"].shape)
         if "b" in self.grads:
             self.grads["b"] += dy.sum(axis=(0, 1))
-        dwindows = (dy @ self._flat_weight().T).reshape(n, t_out, self.width, self.c_in)
-        dx = np.zeros((n, t, self.c_in), dtype=dwindows.dtype)
+        dwindows = (dy.reshape(n * t_out, self.c_out) @ self._flat_weight().T).reshape(n, t_out, -1)
+        dx = np.empty((n, t, self.c_in), dtype=dwindows.dtype)
+        if kernels.fits(dwindows):
+            kernels.add_windows_nb(dwindows, self.width, dx)
+            return dx
+        dx[...] = 0
+        dwindows = dwindows.reshape(n, t_out, self.width, self.c_in)
         for k in range(self.width):
             dx[:, k : k + t_out, :] += dwindows[:, :, k, :]
         return dx
@@ -105,13 +117,22 @@ class MaxOverTime(Layer):
         x = check_array(x, 3, "MaxOverTime")
         if x.shape[1] == 0:
             raise ValueError(f"MaxOverTime: needs at least one time step, got shape {x.shape}")
-        argmax = np.argmax(x, axis=1)
+        if kernels.fits(x):
+            y, argmax = np.empty((len(x), x.shape[2]), x.dtype), np.empty((len(x), x.shape[2]), np.int64)
+            kernels.max_over_time_forward_nb(x, y, argmax)
+        else:
+            argmax = np.argmax(x, axis=1)
+            y = np.take_along_axis(x, argmax[:, None, :], axis=1)[:, 0, :]
         self._save(argmax, x.shape)
-        return np.take_along_axis(x, argmax[:, None, :], axis=1)[:, 0, :]
+        return y
 
     def backward(self, dy):
         argmax, x_shape = self._saved()
         dy = check_upstream(dy, argmax.shape, "MaxOverTime")
+        if dy.dtype == np.float32:  # any layout: the kernel reads dy by index
+            dx = np.empty(x_shape, dtype=dy.dtype)
+            kernels.max_over_time_backward_nb(dy, argmax, dx)
+            return dx
         dx = np.zeros(x_shape, dtype=dy.dtype)
         np.put_along_axis(dx, argmax[:, None, :], dy[:, None, :], axis=1)
         return dx
@@ -157,8 +178,9 @@ class VerticalConv(Layer):
             raise ValueError(
                 f"VerticalConv: expected x with {self.seq_len} steps, got shape {x.shape}")
         self._save(x)
-        y = self.params["w"].T @ x + self.params["b"][:, None]  # (F, L) @ (N, L, K) -> (N, F, K)
-        return y.reshape(len(x), -1)
+        # one product over l for every (n, k): (F, N, K), then filter-major per sample
+        y = np.tensordot(self.params["w"], x, axes=([0], [1])) + self.params["b"][:, None, None]
+        return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape(len(x), -1)
 
     def backward(self, dy):
         (x,) = self._saved()
@@ -167,4 +189,5 @@ class VerticalConv(Layer):
         dy = dy.reshape(n, self.n_filters, k)
         self.grads["w"] += np.tensordot(x, dy, axes=([0, 2], [0, 2]))  # sum over n and k
         self.grads["b"] += dy.sum(axis=(0, 2))
-        return self.params["w"] @ dy  # (L, F) @ (N, F, K) -> (N, L, K)
+        dx = np.tensordot(self.params["w"], dy, axes=([1], [1]))  # (L, N, K)
+        return np.ascontiguousarray(dx.transpose(1, 0, 2))

@@ -19,6 +19,7 @@ from nanorec.nn.base import (
     check_float,
     check_upstream,
 )
+from nanorec.nn import kernels
 from nanorec.nn.init import as_generator, float_dtype, initialize, normal
 
 
@@ -57,7 +58,9 @@ class Dense(Layer):
         check_features(x, self.d_in, "Dense")
         self._save(x)
         y = x @ self.params["W"]
-        return y + self.params["b"] if "b" in self.params else y
+        if "b" in self.params:
+            y += self.params["b"]  # in place: no second (N, D_out) array
+        return y
 
     def backward(self, dy):
         (x,) = self._saved()
@@ -100,15 +103,17 @@ class Embedding(Layer):
     def forward(self, ids):
         ids = np.asarray(ids)
         ids = check_array(ids, 2 if ids.ndim == 2 else 1, "Embedding", "ids", dtype_kind="i")
-        out_of_range = (ids < 0) | (ids >= self.n_rows)
-        if out_of_range.any():
-            bad = ids[out_of_range]
+        W = self.params["W"]
+        y = np.empty(ids.shape + (self.dim,), W.dtype)  # y = W[ids], by a kernel that checks ids
+        bad = kernels.gather_rows_nb(W, np.ascontiguousarray(ids).reshape(-1), y.reshape(-1, self.dim))
+        if bad >= 0:
+            out_of_range = (ids < 0) | (ids >= self.n_rows)
             raise IndexError(
-                f"Embedding: id {bad[0]} is out of range [0, {self.n_rows}) "
-                f"({bad.size} bad ids in this batch)"
+                f"Embedding: id {ids.reshape(-1)[bad]} is out of range [0, {self.n_rows}) "
+                f"({out_of_range.sum()} bad ids in this batch)"
             )
         self._save(ids)
-        return self.params["W"][ids]
+        return y
 
     def backward(self, dy):
         (ids,) = self._saved()
@@ -143,14 +148,25 @@ class Dropout(Layer):
         if not self.training:
             self._save(x.shape, None)  # kept only with eval(keep_cache=True): backward is dy
             return x
-        scaled_mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+        uniforms = self.rng.random(x.shape)
+        if kernels.fits(x):
+            y, scaled_mask = np.empty_like(x), np.empty_like(x)
+            kernels.dropout_forward_nb(x.reshape(-1), uniforms.reshape(-1), self.p, y.reshape(-1),
+                                       scaled_mask.reshape(-1))
+        else:
+            scaled_mask = (uniforms >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+            y = x * scaled_mask
         self._save(x.shape, scaled_mask)
-        return x * scaled_mask
+        return y
 
     def backward(self, dy):
         shape, scaled_mask = self._saved()
         dy = check_upstream(dy, shape, "Dropout")
-        return dy if scaled_mask is None else dy * scaled_mask
+        if scaled_mask is None:
+            return dy
+        if kernels.fits(dy, scaled_mask):
+            return kernels.elementwise(kernels.multiply_nb, dy, scaled_mask)
+        return dy * scaled_mask
 
 
 def _check_pair(inputs, layer):

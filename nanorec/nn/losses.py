@@ -17,7 +17,13 @@ Losses accept float32 or float64 predictions; the gradient comes back in the dty
 
 import numpy as np
 
+from nanorec.nn import kernels
 from nanorec.nn.activations import sigmoid
+
+
+class NonFiniteError(ValueError, FloatingPointError):
+    """NaN or inf where a loss needs finite numbers: a bad input (a ValueError) or, in training,
+    a diverged network (a FloatingPointError, which nanorec.training.run_epochs reports so)."""
 
 
 class Loss:
@@ -56,7 +62,7 @@ class Loss:
                 f"{self._name}: {name} needs a non-empty batch axis, got shape {pred.shape}"
             )
         if not np.all(np.isfinite(pred)):
-            raise ValueError(f"{self._name}: {name} contains NaN or inf (did training diverge?)")
+            raise NonFiniteError(f"{self._name}: {name} contains NaN or inf (did training diverge?)")
         return pred
 
     def _check_target(self, target, pred):
@@ -258,21 +264,27 @@ class SoftmaxCrossEntropyLoss(Loss):
         if np.any((target < 0) | (target >= n_classes)):
             bad = target[(target < 0) | (target >= n_classes)][0]
             raise ValueError(f"{self._name}: class id {bad} is outside [0, {n_classes})")
+        if kernels.fits(z):  # loss and gradient in one pass per row
+            dz = np.empty_like(z)
+            w = np.ones(n, z.dtype) if weight is None else np.asarray(weight, z.dtype)
+            total = kernels.softmax_cross_entropy_nb(z, target.astype(np.int64), w, dz)
+            self._cache = (dz.reshape(pred_shape),)
+            return float(total / n)
         shifted = z - z.max(axis=1, keepdims=True)  # the largest logit becomes 0: exp cannot overflow
         with np.errstate(under="ignore"):
             exp_shifted = np.exp(shifted)
         sum_exp = exp_shifted.sum(axis=1, keepdims=True)
         log_probs = shifted - np.log(sum_exp)
-        self._cache = (exp_shifted / sum_exp, target, weight, pred_shape)
+        dz = exp_shifted / sum_exp  # the softmax, then minus the one-hot target
+        dz[np.arange(n), target] -= 1
+        # l_i sums over the classes rather than averaging them: scale as one entry per sample, (N, 1)
+        dz = (dz * _batch_scale(weight, dz[:, :1])).astype(dz.dtype, copy=False)
+        self._cache = (dz.reshape(pred_shape),)
         return _batch_mean(-log_probs[np.arange(n), target], weight)
 
     def backward(self):
-        probs, target, weight, pred_shape = self._saved()
-        dz = probs.copy()
-        dz[np.arange(len(dz)), target] -= 1
-        # l_i sums over the classes rather than averaging them: scale as one entry per sample, (N, 1)
-        dz = (dz * _batch_scale(weight, dz[:, :1])).astype(dz.dtype, copy=False)
-        return dz.reshape(pred_shape)
+        (dz,) = self._saved()  # computed with the loss: dL/dz = (softmax(z) - onehot(t)) w / N
+        return dz
 
 
 class BPRLoss(Loss):

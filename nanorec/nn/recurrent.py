@@ -3,6 +3,7 @@
 import numpy as np
 
 from nanorec import _checks
+from nanorec.nn import kernels
 from nanorec.nn.base import (
     Layer,
     check_array,
@@ -33,6 +34,11 @@ class RNN(Layer):
         dx_t  = da_t W_x^T
         dh_{t -> t-1} = da_t W_h^T            what flows back into the previous state
     and dh_0 = dh_{1 -> 0}.
+
+    How: the input terms of every step are one matrix product, A = x W_x + b (N T rows), so the
+    loop over t only multiplies by W_h and takes the tanh; backward likewise gathers the da_t of
+    every step and then takes dW_x = x^T dA, dW_h = H_prev^T dA and dx = dA W_x^T as one product
+    each. The steps are stored time-major, (T, N, H), so each step is one contiguous block.
 
     Parameters
     ----------
@@ -69,37 +75,52 @@ class RNN(Layer):
         x, h0 = self._check_inputs(inputs)
         n, t_steps, _ = x.shape
         W_x, W_h = self.params["W_x"], self.params["W_h"]
-        b = self.params.get("b", 0)
-        states = np.zeros((n, t_steps, self.hidden), dtype=np.result_type(x, W_x, h0))
+        dtype = np.result_type(x, W_x, h0)
+        pre = (x.reshape(n * t_steps, -1) @ W_x).reshape(n, t_steps, self.hidden)
+        pre = np.ascontiguousarray(pre.transpose(1, 0, 2), dtype)  # (T, N, H): a_t = pre[t] + ...
+        if "b" in self.params:
+            pre += self.params["b"]
+        states = np.empty_like(pre)  # states[t] = h_{t+1}, time-major
         h = h0
         for t in range(t_steps):
-            h = np.tanh(x[:, t] @ W_x + h @ W_h + b)
-            states[:, t] = h
+            a = pre[t] + h @ W_h
+            if kernels.fits(a):
+                kernels.tanh_forward_nb(a.reshape(-1), states[t].reshape(-1))
+            else:
+                np.tanh(a, out=states[t])
+            h = states[t]
         self._save(x, h0, states, isinstance(inputs, tuple))
-        return states if self.return_sequences else states[:, -1]
+        if self.return_sequences:
+            return np.ascontiguousarray(states.transpose(1, 0, 2))
+        return states[-1].copy()
 
     def backward(self, dy):
         x, h0, states, given_h0 = self._saved()
         n, t_steps, _ = x.shape
-        out_shape = states.shape if self.return_sequences else (n, self.hidden)
+        out_shape = (n, t_steps, self.hidden) if self.return_sequences else (n, self.hidden)
         dy = check_upstream(dy, out_shape, "RNN")
-        from_output = dy if self.return_sequences else np.zeros_like(states)
-        if not self.return_sequences:
-            from_output[:, -1] = dy
         W_x, W_h = self.params["W_x"], self.params["W_h"]
-        dx = np.zeros(x.shape, dtype=from_output.dtype)
-        dh_from_next = np.zeros((n, self.hidden), dtype=from_output.dtype)
+        d_pre = np.empty_like(states)  # d_pre[t] = da_{t+1}, time-major
+        dh_from_next = np.zeros((n, self.hidden), dtype=states.dtype)
         for t in reversed(range(t_steps)):
-            h_t = states[:, t]
-            h_prev = states[:, t - 1] if t > 0 else h0
-            dh = from_output[:, t] + dh_from_next
-            da = dh * (1 - h_t * h_t)
-            self.grads["W_x"] += x[:, t].T @ da
-            self.grads["W_h"] += h_prev.T @ da
-            if "b" in self.grads:
-                self.grads["b"] += da.sum(axis=0)
-            dx[:, t] = da @ W_x.T
-            dh_from_next = da @ W_h.T
+            dh = dh_from_next  # what flows back from step t + 1, plus the output's own gradient
+            if self.return_sequences:
+                dh = dh + dy[:, t]
+            elif t == t_steps - 1:
+                dh = dh + dy
+            dh = np.ascontiguousarray(dh, dtype=states.dtype)
+            if kernels.fits(dh, states):
+                kernels.tanh_backward_nb(states[t].reshape(-1), dh.reshape(-1), d_pre[t].reshape(-1))
+            else:
+                d_pre[t] = dh * (1 - states[t] * states[t])
+            dh_from_next = d_pre[t] @ W_h.T
+        dA = d_pre.transpose(1, 0, 2).reshape(n * t_steps, self.hidden)  # (N T, H), batch-major
+        h_prev = np.concatenate([h0[None], states[:-1]]).transpose(1, 0, 2)  # h_{t-1} of each step
+        self.grads["W_x"] += x.reshape(n * t_steps, -1).T @ dA
+        self.grads["W_h"] += h_prev.reshape(n * t_steps, self.hidden).T @ dA
+        if "b" in self.grads:
+            self.grads["b"] += d_pre.sum(axis=(0, 1))
+        dx = (dA @ W_x.T).reshape(n, t_steps, -1)
         return (dx, dh_from_next) if given_h0 else dx
 
     def _check_inputs(self, inputs):

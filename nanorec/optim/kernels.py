@@ -11,7 +11,8 @@ Every rule comes in two forms with the same arguments in the same order:
              listed rows of param and of the state arrays are read and written.
 
 Arrays are updated in place; nothing is returned. The twin is the readable definition (vectorized
-NumPy); the kernel computes the same thing with explicit loops, in one pass and without temporaries.
+NumPy); the kernel computes the same thing with explicit loops, in one pass and without temporaries,
+in the parameters' dtype (as NumPy does with float32 arrays and Python scalars: float32 SIMD lanes).
 Tests hold each pair equal to 1e-12 in float64.
 
 Weight decay is the L2 kind: it is added to the gradient, g = grad + weight_decay * param, before the
@@ -52,6 +53,8 @@ def sgd_dense_nb(param, grad, velocity, lr, momentum, weight_decay):
     """SGD step on a whole array (Numba kernel); same arguments as ``sgd_dense_ref``."""
     p, dp = param.reshape(-1), grad.reshape(-1)
     v = velocity.reshape(-1)
+    real = param.dtype.type
+    lr, momentum, weight_decay = real(lr), real(momentum), real(weight_decay)
     for j in range(p.size):
         g = dp[j] + weight_decay * p[j]
         if momentum == 0:
@@ -74,6 +77,8 @@ def sgd_sparse_ref(param, rows, values, velocity, lr, momentum, weight_decay):
 @numba.njit(cache=True)
 def sgd_sparse_nb(param, rows, values, velocity, lr, momentum, weight_decay):
     """Lazy SGD step on the given rows (Numba kernel); same arguments as ``sgd_sparse_ref``."""
+    real = param.dtype.type
+    lr, momentum, weight_decay = real(lr), real(momentum), real(weight_decay)
     for k in range(rows.size):
         r = rows[k]
         for d in range(param.shape[1]):
@@ -112,7 +117,7 @@ def adam_row(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1
     The one Adam update of nanorec's kernels: adam_dense_nb and adam_sparse_nb call it, and so do
     the fused training kernels of nanorec.models. correction1 = 1 - beta1^t and correction2 =
     1 - beta2^t come from the caller, and so does the arithmetic's precision: the scalars' dtype
-    (float64 here; a fused kernel passes the parameters' dtype for float32 SIMD lanes).
+    (the parameters' dtype, for float32 SIMD lanes).
     """
     for d in range(param.size):
         g = grad[d] + weight_decay * param[d]
@@ -124,8 +129,10 @@ def adam_row(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1
 @numba.njit(cache=True)
 def adam_dense_nb(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Adam step on a whole array (Numba kernel); same arguments as ``adam_dense_ref``."""
-    adam_row(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), lr, beta1, beta2,
-             eps, weight_decay, 1 - beta1**step, 1 - beta2**step)
+    real = param.dtype.type
+    adam_row(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), real(lr),
+             real(beta1), real(beta2), real(eps), real(weight_decay), real(1 - beta1**step),
+             real(1 - beta2**step))
 
 
 def adam_sparse_ref(param, rows, values, m, v, lr, beta1, beta2, eps, weight_decay, step):
@@ -141,7 +148,10 @@ def adam_sparse_ref(param, rows, values, m, v, lr, beta1, beta2, eps, weight_dec
 @numba.njit(cache=True)
 def adam_sparse_nb(param, rows, values, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Lazy Adam step on the given rows (Numba kernel); same arguments as ``adam_sparse_ref``."""
-    correction1, correction2 = 1 - beta1**step, 1 - beta2**step
+    real = param.dtype.type
+    correction1, correction2 = real(1 - beta1**step), real(1 - beta2**step)
+    lr, beta1, beta2, eps = real(lr), real(beta1), real(beta2), real(eps)
+    weight_decay = real(weight_decay)
     for k in range(rows.size):
         r = rows[k]
         adam_row(param[r], values[k], m[r], v[r], lr, beta1, beta2, eps, weight_decay,
@@ -167,6 +177,8 @@ def adagrad_dense_ref(param, grad, sum_sq, lr, eps, weight_decay):
 def adagrad_dense_nb(param, grad, sum_sq, lr, eps, weight_decay):
     """Adagrad step on a whole array (Numba kernel); same arguments as ``adagrad_dense_ref``."""
     p, dp, s = param.reshape(-1), grad.reshape(-1), sum_sq.reshape(-1)
+    real = param.dtype.type
+    lr, eps, weight_decay = real(lr), real(eps), real(weight_decay)
     for j in range(p.size):
         g = dp[j] + weight_decay * p[j]
         s[j] += g * g
@@ -183,6 +195,8 @@ def adagrad_sparse_ref(param, rows, values, sum_sq, lr, eps, weight_decay):
 @numba.njit(cache=True)
 def adagrad_sparse_nb(param, rows, values, sum_sq, lr, eps, weight_decay):
     """Lazy Adagrad step on the given rows (Numba kernel); same arguments as ``adagrad_sparse_ref``."""
+    real = param.dtype.type
+    lr, eps, weight_decay = real(lr), real(eps), real(weight_decay)
     for k in range(rows.size):
         r = rows[k]
         for d in range(param.shape[1]):

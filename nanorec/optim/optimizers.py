@@ -139,8 +139,10 @@ class Optimizer:
             if not isinstance(slot.grad, RowSparseGrad):
                 dense_update(slot.param, slot.grad, *slot.state, *scalars)
                 continue
-            rows, values = slot.grad.coalesce()
-            _check_rows(rows, slot)
+            try:
+                rows, values = slot.grad.coalesce()  # the kernels do not bounds-check: coalesce does
+            except IndexError as error:
+                raise IndexError(f"gradient of {slot.name!r}: {error}") from None
             if self.lazy:
                 sparse_update(slot.param, rows, values, *slot.state, *scalars)
             else:
@@ -327,11 +329,3 @@ def _check_param(name, param, grad, optimizer_name):
             f"{where}: gradient must be an ndarray of shape {param.shape} or a RowSparseGrad, "
             f"got {getattr(grad, 'shape', type(grad).__name__)}"
         )
-
-
-def _check_rows(rows, slot):
-    """Row ids in range (rows are sorted by coalesce): the kernels do not bounds-check."""
-    n_rows = slot.param.shape[0]
-    if rows.size and (rows[0] < 0 or rows[-1] >= n_rows):
-        bad = rows[0] if rows[0] < 0 else rows[-1]
-        raise IndexError(f"gradient of {slot.name!r} has row {bad}, outside [0, {n_rows})")

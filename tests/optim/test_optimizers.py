@@ -322,5 +322,5 @@ def test_row_out_of_range_is_caught_before_the_kernel():
     model = TwoTables()
     opt = SGD(model)
     model.feed(np.zeros((4, DIM)), np.array([2, N_ROWS]), np.ones((2, DIM)))
-    with pytest.raises(IndexError, match=f"row {N_ROWS}, outside"):
+    with pytest.raises(IndexError, match=f"gradient of 'E': row {N_ROWS} is outside"):
         opt.step()
