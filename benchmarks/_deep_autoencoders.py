@@ -22,12 +22,20 @@ rows. What was tried (validation RMSE / HR@10, best epoch in brackets):
              within noise (+-0.01). Kept: 1 negative, corruption 0.2, 25 epochs.
 BiasedMF and BPRMF use the hyperparameters of bench_explicit.py and bench_implicit.py.
 
-fit_s is wall-clock; Numba kernels are compiled (or loaded from cache) by a tiny fit first.
+Each of AutoRec and CDAE is followed by its PyTorch twin (_torch_deep_twins.py: the same
+network, init scheme, Adam and the very batches of nanorec's fit) on 1 and 2 torch threads:
+s/epoch is the median epoch's training seconds (nanorec's epoch_seconds_, the twin's measured
+alike), "nanorec / twin s/epoch" their ratio, and "<metric>: nanorec - twin [95%]" a paired
+bootstrap (nanorec.evaluation.paired_bootstrap, 10,000 resamples) of the difference: over the
+test users for HR@10 and NDCG@10, over the test ratings of the squared error for AutoRec (the
+MSE difference).
+
+fit_s is wall-clock; Numba kernels are compiled (or loaded from cache) by a tiny fit first, the
+twins fit one epoch on a tiny subset first.
 
     python benchmarks/bench_deep.py --data PATH/ml-100k.zip --only autoencoders [--quick]
 """
 
-import time
 import warnings
 
 import numpy as np
@@ -38,6 +46,8 @@ from nanorec.evaluation.protocols import evaluate
 from nanorec.models.autoencoders import CDAE, AutoRec
 from nanorec.models.baselines import Popularity
 from nanorec.models.mf import BPRMF, BiasedMF
+
+from _torch_deep_twins import TWIN_THREADS, model_rows  # isort: skip
 
 SEED = 0
 AUTOREC = dict(n_hidden=500, n_epochs=100, lr=0.001, reg=0.15, batch_size=256)
@@ -62,25 +72,52 @@ def make_models(quick):
     ]
 
 
-def rows(data_path, quick):
-    """One dict per model: "model", "protocol", its metrics (rmse and mae, or hr@10 and ndcg@10)
-    and "fit_s"."""
-    data = load("movielens-100k", path=data_path)
+def rows(data_path, quick, twin_threads=TWIN_THREADS, twin_init="torch"):
+    """One dict per (model, protocol) on MovieLens-100K: see ``table``."""
+    return table(load("movielens-100k", path=data_path), quick, twin_threads, twin_init)
+
+
+def table(data, quick, twin_threads=TWIN_THREADS, twin_init="torch"):
+    """One dict per model: "model", "protocol", its metrics (rmse and mae, or hr@10 and ndcg@10),
+    "fit_s", "s/epoch"; AutoRec and CDAE are followed by their PyTorch twins, one row per thread
+    count in twin_threads (see _torch_deep_twins.model_rows)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)  # a few test items have no train rating
         splits = {RATING: holdout(data, test_size=0.1, seed=SEED), RANKING: leave_last_out(data)}
-    metrics = {RATING: ("rmse", "mae"), RANKING: ("hr@10", "ndcg@10")}
-    _warm_up(splits[RATING][0])
-    table = []
+    tiny = {protocol: train.subset(np.arange(min(2000, len(train))))
+            for protocol, (train, _) in splits.items()}
+    _warm_up(tiny[RATING])
+    rows = []
     for label, protocol, model in make_models(quick):
         train, test = splits[protocol]
-        start = time.perf_counter()
-        model.fit(train)
-        fit_s = time.perf_counter() - start
-        values = evaluate(model, test, train=train, metrics=metrics[protocol])
-        row = {"model": label, "protocol": protocol, **dict(values), "fit_s": round(fit_s, 2)}
-        table.append(row)
-    return table
+        rows += model_rows(label, model, train, EVALUATIONS[protocol](train, test), twin_threads,
+                           warm_up=tiny[protocol], twin_init=twin_init)
+    return rows
+
+
+def rating_evaluation(train, test):
+    """evaluations(model) for model_rows: RMSE and MAE, and each test rating's squared error (the
+    paired unit: the interval is that of the MSE difference)."""
+    def evaluations(model):
+        values = evaluate(model, test, train=train, metrics=("rmse", "mae"))
+        has_train = (np.diff(model.train_csr_.indptr) > 0)[test.user_index]
+        predicted = model.score_pairs(test.user_index[has_train], test.item_index[has_train])
+        squared_errors = (predicted - test.ratings[has_train]) ** 2
+        return [(RATING, dict(values), {"mse": squared_errors})]
+
+    return evaluations
+
+
+def ranking_evaluation(train, test):
+    """evaluations(model) for model_rows: HR@10 and NDCG@10, and their per-user values."""
+    def evaluations(model):
+        result = evaluate(model, test, train=train, metrics=("hr@10", "ndcg@10"))
+        return [(RANKING, dict(result), dict(result.per_user))]
+
+    return evaluations
+
+
+EVALUATIONS = {RATING: rating_evaluation, RANKING: ranking_evaluation}
 
 
 def _warm_up(train):

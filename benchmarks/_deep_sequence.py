@@ -8,12 +8,18 @@ dropout 0.5, 3 negatives), with the epochs chosen on a validation split (the las
 each user), never on the test items. Fit seconds exclude Numba's compile or cache load, done
 first on a tiny subset.
 
-    rows(data_path, quick) -> [{"model", "protocol", "hr@10", "ndcg@10", "fit_s", "epochs"}, ...]
+    rows(data_path, quick) -> [{"model", "protocol", "hr@10", "ndcg@10", "fit_s", "s/epoch",
+                                "epochs"}, ...]
+
+Caser and RNNRec are each followed by their PyTorch twin (_torch_deep_twins.py: the same network,
+init scheme, Adam and the very batches of nanorec's fit) on 1 and 2 torch threads: s/epoch is the
+median epoch's training seconds, "nanorec / twin s/epoch" their ratio, and "<metric>: nanorec -
+twin [95%]" a paired bootstrap over the test users (nanorec.evaluation.paired_bootstrap, 10,000
+resamples) of the per-user difference.
 
 quick=True trains 2 epochs only (a smoke run; the numbers mean nothing).
 """
 
-import time
 import warnings
 
 import numpy as np
@@ -23,6 +29,8 @@ from nanorec.data.split import ColdStartWarning, leave_last_out
 from nanorec.evaluation.protocols import evaluate
 from nanorec.models.neural import NeuMF
 from nanorec.models.sequence import Caser, RNNRec
+
+from _torch_deep_twins import TWIN_THREADS, model_rows  # isort: skip
 
 PROTOCOL = "leave-last-out, full ranking"
 METRICS = ("hr@10", "ndcg@10")
@@ -39,22 +47,29 @@ MODELS = {
 }
 
 
-def rows(data_path=None, quick=False):
-    """One dict per model: metric name -> value, plus "model", "protocol", "fit_s", "epochs"."""
-    data = load("movielens-100k", path=data_path)
+def rows(data_path=None, quick=False, twin_threads=TWIN_THREADS, twin_init="torch"):
+    """One dict per model on MovieLens-100K: see ``table``."""
+    return table(load("movielens-100k", path=data_path), quick, twin_threads, twin_init)
+
+
+def table(data, quick=False, twin_threads=TWIN_THREADS, twin_init="torch"):
+    """One dict per model: metric name -> value, plus "model", "protocol", "fit_s", "s/epoch",
+    "epochs"; Caser and RNNRec are followed by their PyTorch twins, one row per thread count in
+    twin_threads (see _torch_deep_twins.model_rows)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
         train, test = leave_last_out(data)
     tiny = train.subset(np.flatnonzero(train.user_index < 20))
+
+    def evaluations(model):
+        result = evaluate(model, test, train=train, metrics=METRICS)
+        return [(PROTOCOL, dict(result), dict(result.per_user))]
+
     results = []
     for name, (model_class, options) in MODELS.items():
         options = {**options, "n_epochs": 2} if quick else options
         model_class(**{**options, "n_epochs": 1}).fit(tiny)  # JIT compile / cache load, untimed
-        model = model_class(random_state=0, **options)
-        start = time.perf_counter()
-        model.fit(train)
-        fit_s = time.perf_counter() - start
-        values = dict(evaluate(model, test, train=train, metrics=METRICS))
-        results.append({"model": name, "protocol": PROTOCOL, **values, "fit_s": fit_s,
-                        "epochs": options["n_epochs"]})
+        rows = model_rows(name, model_class(random_state=0, **options), train, evaluations,
+                          twin_threads, warm_up=tiny, twin_init=twin_init)
+        results += [{**row, "epochs": options["n_epochs"]} for row in rows]
     return results

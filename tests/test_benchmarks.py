@@ -339,3 +339,221 @@ def test_bench_explain_measures_every_model_on_genre_data():
     assert by_model["BPRMF"]["completeness gap"] == bench_explain.SKIPPED
     assert by_model["Hybrid"]["method"] == "gradient x input"
     assert by_model["Hybrid"]["completeness gap"] >= 0
+
+
+# ------------------------------------------------------------------ bench_deep's PyTorch twins
+# (benchmarks/_torch_deep_twins.py). The twins need torch (pytest.importorskip); the rows that
+# would use them must say "skipped" without it.
+import _deep_autoencoders  # noqa: E402
+import _deep_content  # noqa: E402
+import _deep_sequence  # noqa: E402
+import _torch_deep_twins as twins  # noqa: E402
+
+from nanorec.models.autoencoders import CDAE, AutoRec  # noqa: E402
+from nanorec.models.content import ContentBased, Hybrid  # noqa: E402
+from nanorec.models.sequence import Caser, RNNRec  # noqa: E402
+
+TWIN_CASES = {  # tiny hyperparameters of each twinned model (and RNNRec's two losses)
+    "AutoRec": (AutoRec, dict(n_hidden=8, batch_size=16)),
+    "CDAE": (CDAE, dict(n_factors=6, batch_size=16)),
+    "Caser": (Caser, dict(n_factors=6, seq_len=3, n_horizontal=4, n_vertical=2, batch_size=64,
+                          reg=1e-3)),
+    "RNNRec softmax": (RNNRec, dict(n_hidden=5, n_factors=4, seq_len=4, batch_size=8)),
+    "RNNRec sampled": (RNNRec, dict(n_hidden=5, n_factors=4, seq_len=4, batch_size=8,
+                                    loss="sampled", n_negatives=5, reg=1e-3)),
+    "ContentBased": (ContentBased, dict(hidden=(7,), batch_size=64)),
+    "Hybrid": (Hybrid, dict(hidden=(7,), n_factors=3, batch_size=64, reg=1e-3)),
+}
+NO_NETWORK_DROPOUT = {CDAE: {"corruption": 0.0}, Caser: {"dropout": 0.0}}  # masks torch draws
+
+
+@pytest.fixture(scope="module")
+def deep_data():
+    """Ratings, timestamps, user and item features: every twinned model can fit it."""
+    return load("synthetic", n_users=60, n_items=80, n_interactions=1200, seed=0)
+
+
+def fitted_pair(case, data, n_epochs, dtype=np.float32, init="torch", no_dropout=False):
+    """(nanorec model, its twin), both fitted on data with the case's hyperparameters."""
+    model_class, options = TWIN_CASES[case]
+    options = {**options, "n_epochs": n_epochs, "dtype": dtype}
+    if no_dropout:
+        options.update(NO_NETWORK_DROPOUT.get(model_class, {}))
+    twin = twins.TWINS[model_class](init=init, **options).fit(data)
+    return model_class(**options).fit(data), twin
+
+
+@pytest.mark.parametrize("case", list(TWIN_CASES))
+def test_twin_has_the_parameters_of_nanorecs_network(case, deep_data):
+    pytest.importorskip("torch")
+    model, twin = fitted_pair(case, deep_data, n_epochs=1)
+    pairs = list(twin.parameter_pairs(model.network_))  # KeyError unless the same names
+    assert len(pairs) == len(model.network_.params)
+    for key, ours, theirs in pairs:
+        assert ours.shape == tuple(theirs.shape), key
+    trained = [p for p in twin.network_.parameters() if p.requires_grad]
+    assert len(trained) == len(model.network_.params)
+    assert sum(p.numel() for p in trained) == sum(p.size for p in model.network_.params.values())
+
+
+@pytest.mark.parametrize("case", list(TWIN_CASES))
+def test_twin_scores_like_nanorec_on_copied_weights(case, deep_data):
+    """The strongest check of the architecture: nanorec's trained weights in the twin give the
+    same scores (forward pass, fallbacks, clipping) to float32 precision."""
+    pytest.importorskip("torch")
+    model, twin = fitted_pair(case, deep_data, n_epochs=2)
+    twin.copy_weights(model.network_)
+    users = np.arange(deep_data.n_users)
+    ours, theirs = model.score_items(users), twin.score_items(users)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-5 * np.abs(ours).max())
+    items = np.arange(deep_data.n_users) % deep_data.n_items
+    np.testing.assert_allclose(twin.score_pairs(users, items), model.score_pairs(users, items),
+                               rtol=1e-5, atol=1e-5 * np.abs(ours).max())
+
+
+@pytest.mark.parametrize("case", list(TWIN_CASES))
+def test_twin_trains_like_nanorec_from_the_same_start(case, deep_data):
+    """From nanorec's initial weights (init="copy"), in float64, without a Dropout layer (whose
+    masks torch draws), two epochs of the twin end at nanorec's parameters: the same batches,
+    loss, gradients and Adam (weight decay, groups, lazy rows)."""
+    pytest.importorskip("torch")
+    model, twin = fitted_pair(case, deep_data, n_epochs=2, dtype=np.float64, init="copy",
+                              no_dropout=True)
+    for key, ours, theirs in twin.parameter_pairs(model.network_):
+        np.testing.assert_allclose(theirs.detach().numpy(), ours, rtol=1e-9,
+                                   atol=1e-12 * np.abs(ours).max(), err_msg=key)
+    assert twin.history_["loss"] == pytest.approx(model.history_["loss"], rel=1e-9)
+
+
+INIT_CASES = {  # larger layers, so that each weight's spread can be measured
+    AutoRec: dict(n_hidden=32),
+    CDAE: dict(n_factors=16),
+    Caser: dict(n_factors=16, seq_len=3, n_horizontal=16, n_vertical=8),
+    RNNRec: dict(n_hidden=24, n_factors=16, seq_len=4),
+    ContentBased: dict(hidden=(32,)),
+    Hybrid: dict(hidden=(32,), n_factors=16),
+}
+
+
+@pytest.mark.parametrize("model_class", list(INIT_CASES), ids=lambda cls: cls.__name__)
+def test_twin_draws_its_weights_from_nanorecs_distributions(model_class, deep_data):
+    """init="torch": zero where nanorec starts at zero, and each weight of 200 entries or more
+    spread as nanorec's (std within 3 / sqrt(n), over 4 standard errors)."""
+    torch = pytest.importorskip("torch")
+    twin = twins.TWINS[model_class](n_epochs=1, **INIT_CASES[model_class]).fit(deep_data)
+    twin.network_ = twin._module(torch)  # a fresh draw, untrained
+    measured = 0  # the prepared nanorec model is never trained: its network_ is the initial one
+    for key, ours, theirs in twin.parameter_pairs(twin.nanorec_.network_):
+        theirs = theirs.detach().numpy()
+        if not ours.any():
+            assert not theirs.any(), key
+        elif ours.size >= 200:
+            assert theirs.std() == pytest.approx(ours.std(), rel=3 / np.sqrt(ours.size)), key
+            measured += 1
+    assert measured >= 1
+
+
+def test_lazy_adam_takes_nanorecs_sparse_adam_steps():
+    torch = pytest.importorskip("torch")
+    from nanorec.optim.kernels import adam_sparse_ref
+
+    rng = np.random.default_rng(0)
+    ours = rng.standard_normal((6, 3))
+    m, v = np.zeros_like(ours), np.zeros_like(ours)
+    table = torch.nn.Embedding(6, 3, sparse=True).double()
+    table.weight.data.copy_(torch.from_numpy(ours))
+    optimizer = twins.lazy_adam(torch)([table.weight], lr=0.1, weight_decay=0.05)
+    for step, rows in enumerate(([0, 2, 2], [5, 0], [3, 3, 3, 1]), start=1):
+        dy = rng.standard_normal((len(rows), 3))
+        optimizer.zero_grad()
+        (table(torch.tensor(rows)) * torch.from_numpy(dy)).sum().backward()
+        optimizer.step()
+        unique = np.unique(rows)  # nanorec's coalesce: each row once, its contributions summed
+        summed = np.stack([dy[np.asarray(rows) == row].sum(axis=0) for row in unique])
+        adam_sparse_ref(ours, unique, summed, m, v, 0.1, 0.9, 0.999, 1e-8, 0.05, step)
+        np.testing.assert_allclose(table.weight.detach().numpy(), ours, rtol=1e-12, atol=1e-14)
+
+
+def test_twin_rows_say_skipped_without_torch(monkeypatch, deep_data):
+    def no_torch():
+        raise _common.Skipped("skipped (pip install torch)")
+
+    monkeypatch.setattr(twins, "_torch", no_torch)
+    train, test = bench_implicit.splits(deep_data, "leave-last-out", 0)
+    rows = twins.model_rows("CDAE (K=6)", CDAE(n_factors=6, n_epochs=1), train,
+                            _deep_autoencoders.ranking_evaluation(train, test), (1, 2))
+    assert [row["model"] for row in rows] == ["CDAE (K=6)", "PyTorch twin of CDAE (1 thread)",
+                                              "PyTorch twin of CDAE (2 threads)"]
+    assert rows[0]["s/epoch"] > 0 and 0 <= rows[0]["hr@10"] <= 1
+    assert all(row["fit_s"] == "skipped (pip install torch)" for row in rows[1:])
+
+
+@pytest.fixture(scope="module")
+def deep_tables():
+    """--quick tables of the three families on a small synthetic log, twins on one thread."""
+    pytest.importorskip("torch")
+    data = load("synthetic", n_users=80, n_items=100, n_interactions=2000, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cold-start splits of a small log warn about tiny parts
+        return {family: module.table(data, True, (1,)) for family, module in
+                (("autoencoders", _deep_autoencoders), ("sequence", _deep_sequence),
+                 ("content", _deep_content))}
+
+
+@pytest.mark.parametrize("family, twinned", [
+    ("autoencoders", ("AutoRec", "CDAE")), ("sequence", ("Caser", "RNNRec")),
+    ("content", ("ContentBased", "Hybrid")),
+])
+def test_quick_tables_put_each_twin_beside_its_model(deep_tables, family, twinned):
+    import bench_deep
+
+    rows = deep_tables[family]
+    by_protocol = {protocol: [dict(zip(header, cells)) for cells in body]
+                   for protocol, (header, body) in bench_deep.tables(rows).items()}
+    for table in by_protocol.values():  # as printed: each twin row under its nanorec row
+        for above, below in zip(table[:-1], table[1:]):
+            if below["model"].startswith("PyTorch twin of"):
+                assert below["model"] == f"PyTorch twin of {above['model'].split(' (')[0]} " \
+                                         "(1 thread)"
+    for index, row in enumerate(rows):
+        if not row["model"].startswith("PyTorch twin of"):
+            continue
+        ours = next(r for r in rows[:index][::-1]  # the nanorec row of the same protocol
+                    if r["protocol"] == row["protocol"] and not r["model"].startswith("PyTorch"))
+        assert row["s/epoch"] > 0
+        assert row[twins.RATIO] == pytest.approx(ours["s/epoch"] / row["s/epoch"])
+        intervals = [key for key in row if key.endswith("nanorec - twin [95%]")]
+        assert intervals
+        for key in intervals:
+            difference, low, high = map(float, row[key].replace("[", "").replace("]", "")
+                                        .replace(",", "").split())
+            assert low <= difference <= high
+    names = [row["model"] for row in rows]
+    for model in twinned:
+        assert any(name.startswith(f"PyTorch twin of {model} ") for name in names), names
+
+
+def test_bench_deep_passes_the_twin_settings_to_each_family(monkeypatch, capsys, tmp_path):
+    import bench_deep
+
+    calls = []
+
+    def family(data_path, quick, twin_threads, twin_init):
+        calls.append((data_path, quick, twin_threads, twin_init))
+        return [{"model": "M", "protocol": "p", "hr@10": 0.5},
+                {"model": "PyTorch twin of M (2 threads)", "protocol": "p", "hr@10": 0.25,
+                 twins.RATIO: 0.5}]
+
+    monkeypatch.setattr(bench_deep, "FAMILIES", {"f": family})
+    monkeypatch.setattr(bench_deep, "write_results",
+                        lambda name, results: tmp_path / f"{name}.json")
+    bench_deep.main(["--data", "x.zip", "--quick", "--only", "f", "--twin-threads", "2",
+                     "--twin-init", "copy"])
+    assert calls == [("x.zip", True, (2,), "copy")]
+    printed = capsys.readouterr().out
+    assert "| PyTorch twin of M (2 threads) | 0.2500 | 0.5000 |" in printed
+    assert "twin threads 2, init copy" in printed
+    bench_deep.main(["--only", "f", "--twin-threads", "none"])
+    assert calls[-1][2:] == ((), "torch")
+    with pytest.raises(SystemExit):
+        bench_deep.main(["--only", "f", "--twin-threads", "0"])
