@@ -16,8 +16,8 @@ Same in every twin                               Different in every twin
 -------------------------------------------     ------------------------------------------------
 layers, widths, activations, output, loss        threads: torch.set_num_threads(num_threads);
 (the same normalisation: a mean over the         nanorec's are its BLAS and Numba settings
-batch, or MaskedLoss's sum over the entries      the initial weights: drawn by torch with the
-of a row divided by the rows)                    same distributions (init="copy" copies
+batch, or the autoencoders' sum over the         the initial weights: drawn by torch with the
+entries divided by the rows)                     same distributions (init="copy" copies
 init: each weight's distribution and fans as     nanorec's instead: the tests use it)
 nanorec.nn.init draws it (glorot uniform,        Dropout inside a network (CDAE's corruption,
 he normal, N(0, s^2), zero biases)               Caser's dropout): torch draws the masks
@@ -319,16 +319,18 @@ class _TorchTwin(Recommender):
 
 # ====================================================================== autoencoders
 class TorchAutoRec(_TorchTwin):
-    """I-AutoRec in PyTorch: r_hat_i = decoder(g(encoder(r_i))), MaskedLoss(MSE), Adam without
-    weight decay on the biases.
+    """I-AutoRec in PyTorch: r_hat_i = decoder(g(encoder(r_i))), the squared error over the
+    observed entries, Adam without weight decay on the biases.
 
     Same as nanorec's AutoRec                        Different
     -------------------------------------------     ------------------------------------------------
     Linear(U, H) -> g -> Linear(H, U); g sigmoid,    the common differences (module docstring)
-    tanh, relu or none; glorot weights, zero biases  (the input columns are dense (N, U) tensors,
-    loss: sum over observed entries of the batch     as nanorec's batches are dense arrays; should
-    of (r - r_hat)^2, divided by the items N         nanorec's become sparse, torch.sparse inputs
-                                                     would be the matching twin)
+    tanh, relu or none; glorot weights, zero biases  dense, as a PyTorch user writes AutoRec: the
+    loss: sum over observed entries of the batch     batch's columns as a dense (N, U) tensor,
+    of (r - r_hat)^2, divided by the items N         decoded in full (N x U outputs), the loss read
+                                                     at the observed entries; nanorec keeps the
+                                                     columns sparse (SparseDense) and decodes the
+                                                     observed entries only (PairScores)
     Adam(lr, weight_decay=reg) on V and W, 0 on the
     biases (torch parameter groups = nanorec's)
     batches: AutoRec's draw() (items in a new order
@@ -350,7 +352,9 @@ class TorchAutoRec(_TorchTwin):
         return nn.Sequential(*layers, _linear(nn, n_hidden, n_users))
 
     def _weights(self):
-        return _mlp_weights("", self.network_)
+        encoder, decoder = self.network_[0], self.network_[-1]
+        return {"encoder.W": (encoder.weight, _transposed), "encoder.b": (encoder.bias, None),
+                "decoder.W": (decoder.weight, None), "decoder.b": (decoder.bias, None)}
 
     def _dense_groups(self, dense):
         biases = [layer.bias for layer in self.network_ if hasattr(layer, "bias")]
@@ -358,10 +362,10 @@ class TorchAutoRec(_TorchTwin):
         return [{"params": weights}, {"params": biases, "weight_decay": 0.0}]
 
     def _batch_loss(self, torch, batch):
-        ratings = self._tensor(torch, batch.inputs)
-        mask = self._tensor(torch, batch.weight)
-        r_hat = self.network_(ratings)
-        return (mask * (r_hat - self._tensor(torch, batch.target)) ** 2).sum() / len(ratings)
+        columns, rows, users = batch.inputs
+        r_hat = self.network_(self._tensor(torch, columns.to_dense()))
+        observed = r_hat[self._tensor(torch, rows, ids=True), self._tensor(torch, users, ids=True)]
+        return ((observed - self._tensor(torch, batch.target)) ** 2).sum() / len(r_hat)
 
     def predicted_ratings(self):
         """r_hat (I, U) of every item and user, with the mean fallback; computed once, then kept."""
@@ -388,16 +392,18 @@ class TorchAutoRec(_TorchTwin):
 
 
 class TorchCDAE(_TorchTwin):
-    """CDAE in PyTorch: z = decoder(sigmoid(encoder(dropout(y)) + V[u])), MaskedLoss(BCE on logits).
+    """CDAE in PyTorch: z = decoder(sigmoid(encoder(dropout(y)) + V[u])), BCE on the logits of the
+    positives and sampled negatives.
 
     Same as nanorec's CDAE                           Different
     -------------------------------------------     ------------------------------------------------
     Dropout(q) -> Linear(I, K) glorot, + user node   the corruption masks (torch's Dropout, the same
     V (U, K) ~ N(0, 0.01^2) -> sigmoid ->            inverted scaling 1 / (1 - q))
     Linear(K, I) glorot; zero biases                 the common differences (module docstring)
-    loss: sum over the masked entries (positives
-    and nanorec's sampled negatives) of BCE on the
-    logit, divided by the users N
+    loss: sum over the positives and nanorec's       dense, as a PyTorch user writes CDAE: clicks
+    sampled negatives of BCE on the logit,           as a dense (N, I) tensor, every logit decoded;
+    divided by the users N                           nanorec keeps the clicks sparse and decodes
+                                                     the pairs of the loss only
     Adam(lr, weight_decay=reg) on the dense layers;
     V: LazyAdam with weight decay reg on the batch's
     rows (nanorec's row-sparse lazy update)
@@ -429,16 +435,17 @@ class TorchCDAE(_TorchTwin):
 
     def _weights(self):
         net = self.network_
-        return {"0.0.1.W": (net.encoder.weight, _transposed), "0.0.1.b": (net.encoder.bias, None),
-                "0.1.W": (net.user_node.weight, None),
-                "3.W": (net.decoder.weight, _transposed), "3.b": (net.decoder.bias, None)}
+        return {"encoder.W": (net.encoder.weight, _transposed), "encoder.b": (net.encoder.bias, None),
+                "user_node.W": (net.user_node.weight, None),
+                "decoder.W": (net.decoder.weight, None), "decoder.b": (net.decoder.bias, None)}
 
     def _batch_loss(self, torch, batch):
-        clicks, users = batch.inputs
-        logits = self.network_(self._tensor(torch, clicks), self._tensor(torch, users, ids=True))
+        clicks, users, rows, items = batch.inputs
+        logits = self.network_(self._tensor(torch, clicks.to_dense()),
+                               self._tensor(torch, users, ids=True))
+        pairs = logits[self._tensor(torch, rows, ids=True), self._tensor(torch, items, ids=True)]
         return torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, self._tensor(torch, batch.target), weight=self._tensor(torch, batch.weight),
-            reduction="sum") / len(logits)
+            pairs, self._tensor(torch, batch.target), reduction="sum") / len(logits)
 
     def score_items(self, user_index):
         torch = _torch()

@@ -88,9 +88,11 @@ print(neumf)
 # \end{aligned}
 # $$
 #
-# The loss is the binary cross-entropy over the user's positives and sampled negatives (a masked
-# loss: other entries do not count). To recommend, feed the *uncorrupted* row and rank $z_u$:
-# items that users with similar rows have, and $u$ has not, come first.
+# The loss is the binary cross-entropy over the user's positives and sampled negatives (other
+# entries do not count). The rows stay sparse: the encoder (`SparseDense`) reads the stored ones
+# only, and the decoder (`PairScores`) computes $z_u$ at the positives and negatives only. To
+# recommend, feed the *uncorrupted* row and rank every $z_u$ (`score_all`): items that users with
+# similar rows have, and $u$ has not, come first.
 
 # %%
 if FAST:

@@ -24,7 +24,10 @@ from nanorec.nn.layers import (
     Embedding,
     ItemScores,
     Multiply,
+    PairScores,
     ProfileMatch,
+    SparseDense,
+    SparseRows,
 )
 from nanorec.nn.losses import (
     BCELoss,
@@ -77,6 +80,12 @@ CASES = {
                                   (rng.standard_normal((N, 5, 2)),)),
     "item-scores": lambda rng: (ItemScores(6, 3, init_std=1.0, rng=rng, dtype=F64),
                                 ((rng.standard_normal((N, 3)), _ids(rng, 6, (N, 4))),)),
+    "sparse-dense": lambda rng: (SparseDense(4, 2, rng=rng, dtype=F64),
+                                 (SparseRows(np.array([0, 2, 2, 3]), np.array([0, 3, 1]),
+                                             rng.standard_normal(3), 4),)),
+    "pair-scores": lambda rng: (PairScores(5, 3, rng=rng, dtype=F64),
+                                ((rng.standard_normal((N, 3)), _ids(rng, N, (6,)),
+                                  _ids(rng, 5, (6,))),)),
     "profile-match": lambda rng: (ProfileMatch(), ((*_pair(rng), rng.standard_normal((N, 2))),)),
     "rnn": lambda rng: (RNN(2, 3, return_sequences=True, rng=rng, dtype=F64),
                         (rng.uniform(-1, 1, (N, 4, 2)),)),

@@ -27,6 +27,8 @@ for every float input x; each entry gets value = x * ds/dx:
     CDAE                   the user's clicks: one value per train item of the user
     AutoRec                the item's column of ratings: one value per other user's rating of it
                            (never a user who chose not to be named: UserPrivacy)
+                           (both sparse inputs: x_j ds/dx_j = W[j] . ds/dW[j] of the encoder,
+                           ``attribute_sparse_input``)
     Caser, RNNRec          the item embeddings of the user's last items (x = the embedding row,
                            value = x . ds/dx summed over its entries), and Caser's user embedding
 
@@ -153,7 +155,7 @@ def gradient_x_input(network, inputs, output_index=(0, 0)):
     -------
     (score : float, gradients nested like inputs)
     """
-    score, gradients, _ = _backward_one_output(network, inputs, output_index, ())
+    score, gradients, _ = _backward_one_output(network, inputs, output_index)
     return score, gradients
 
 
@@ -164,23 +166,44 @@ def attribute_lookups(network, inputs, output_index, embeddings):
     from that lookup's share of the backward (its row-sparse gradient holds one value per
     lookup). Returns (score, [(rows, values) per table]).
     """
-    score, _, lookups = _backward_one_output(network, inputs, output_index, embeddings)
+    def read():
+        lookups = []
+        for embedding in embeddings:
+            grad = embedding.grads["W"]
+            lookups.append((grad.rows, np.sum(embedding.params["W"][grad.rows] * grad.values, axis=1)))
+        return lookups
+
+    score, _, lookups = _backward_one_output(network, inputs, output_index, read)
     return score, lookups
 
 
-def _backward_one_output(network, inputs, output_index, embeddings):
+def attribute_sparse_input(network, inputs, output_index, layer, columns):
+    """Gradient x input at the stored entries of a one-row sparse input (nanorec.nn.SparseRows)
+    that the SparseDense ``layer`` reads, at its stored ``columns`` (J,).
+
+    For one row x, the layer's dW[j] = x_j da (da = ds/d(x W + b)), so x_j ds/dx_j = x_j (da . W[j])
+    = W[j] . dW[j]: read from the layer's gradient, as ``attribute_lookups`` reads an Embedding's.
+    Returns (score, values (J,)).
+    """
+    def read():
+        weights, grads = layer.params["W"][columns], layer.grads["W"][columns]
+        return np.sum(weights.astype(np.float64) * grads, axis=1)
+
+    score, _, values = _backward_one_output(network, inputs, output_index, read)
+    return score, values
+
+
+def _backward_one_output(network, inputs, output_index, read=lambda: None):
+    """(score, input gradients, read()) of one output: forward in eval mode with the caches kept,
+    backward with dy = 1 at output_index; ``read`` looks at the parameter gradients before they are
+    zeroed again."""
     network.eval(keep_cache=True)
     try:
         output = network.forward(inputs)
         dy = np.zeros_like(output)
         dy[output_index] = 1
         gradients = network.backward(dy)
-        lookups = []
-        for embedding in embeddings:
-            grad = embedding.grads["W"]
-            rows = grad.rows
-            lookups.append((rows, np.sum(embedding.params["W"][rows] * grad.values, axis=1)))
-        return float(output[output_index]), gradients, lookups
+        return float(output[output_index]), gradients, read()
     finally:
         network.zero_grad()
         network.eval()

@@ -14,9 +14,12 @@ from nanorec.nn.layers import (
     ItemScores,
     Multiply,
     Network,
+    PairScores,
     Parallel,
     ProfileMatch,
     Sequential,
+    SparseDense,
+    SparseRows,
 )
 from nanorec.nn.losses import (
     BCELoss,
@@ -33,7 +36,7 @@ __all__ = [
     "Layer", "RowSparseGrad",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "sigmoid",
     "Dense", "Embedding", "Add", "Dropout", "Dot", "Multiply", "Concatenate", "ProfileMatch",
-    "ItemScores", "Sequential", "Parallel", "Branch", "Network",
+    "ItemScores", "PairScores", "SparseDense", "SparseRows", "Sequential", "Parallel", "Branch", "Network",
     "Conv1d", "MaxOverTime", "VerticalConv", "RNN",
     "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "BPRLoss",
     "MaskedLoss",

@@ -63,8 +63,9 @@ class RowSparseGrad:
         if self._position is None:
             self._position = np.full(self.shape[0], -1, np.int64)
         unique, sums = np.empty_like(rows), np.empty_like(values)
-        count = kernels.coalesce_nb(rows, values.reshape(len(rows), -1), self._position, unique,
-                                    sums.reshape(len(rows), -1))
+        width = int(np.prod(self.shape[1:]))  # the kernel sums flat rows
+        count = kernels.coalesce_nb(rows, values.reshape(len(rows), width), self._position, unique,
+                                    sums.reshape(len(rows), width))
         return unique[:count], sums[:count]
 
     def to_dense(self):

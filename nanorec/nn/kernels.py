@@ -56,7 +56,6 @@ def _renamed(function, suffix):
     return copy
 
 
-
 def fits(*arrays):
     """True when every array is float32 and C-contiguous: the kernels' fast path applies."""
     return all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
@@ -293,3 +292,51 @@ def softmax_cross_entropy_nb(z, target, weight, dz):
         if weight[n] != 0:
             losses[n] = weight[n] * (np.log(total) + top - z[n, t])
     return losses.sum()
+
+
+# ---------------------------------------------------------------------- sparse inputs, pairs
+@numba.njit(**_JIT)
+def sparse_rows_times_nb(indptr, indices, values, W, out):
+    """out[n] += sum over k in row n of values[k] W[indices[k]]  (out (N, D) += X W for X sparse,
+    SparseDense.forward)."""
+    for n in range(indptr.size - 1):
+        for k in range(indptr[n], indptr[n + 1]):
+            w = W[indices[k]]
+            v = values[k]
+            for d in range(out.shape[1]):
+                out[n, d] += v * w[d]
+
+
+@numba.njit(**_JIT)
+def sparse_rows_transpose_times_nb(indptr, indices, values, dy, dW):
+    """dW[indices[k]] += values[k] dy[n] for k in row n  (dW += X^T dy, SparseDense.backward;
+    one thread: rows of dW are shared between the rows of X)."""
+    for n in range(indptr.size - 1):
+        for k in range(indptr[n], indptr[n + 1]):
+            target = dW[indices[k]]
+            v = values[k]
+            for d in range(dy.shape[1]):
+                target[d] += v * dy[n, d]
+
+
+@numba.njit(**_JIT)
+def pair_scores_forward_nb(rows, columns, h, W, b, out):
+    """out[k] = h[rows[k]] . W[columns[k]] + b[columns[k]] (PairScores.forward)."""
+    for k in range(rows.size):
+        hk, wk = h[rows[k]], W[columns[k]]
+        total = b[columns[k]]
+        for d in range(hk.size):
+            total += hk[d] * wk[d]
+        out[k] = total
+
+
+@numba.njit(**_JIT)
+def pair_scores_backward_nb(rows, columns, h, W, dy, dh, dW, db):
+    """dh[rows[k]] += dy[k] W[columns[k]];  dW[columns[k]] += dy[k] h[rows[k]];
+    db[columns[k]] += dy[k]  (PairScores.backward; one thread: pairs share rows and columns)."""
+    for k in range(rows.size):
+        r, c, g = rows[k], columns[k], dy[k]
+        for d in range(h.shape[1]):
+            dh[r, d] += g * W[c, d]
+            dW[c, d] += g * h[r, d]
+        db[c] += g

@@ -1,12 +1,15 @@
 """Core layers (Dense, Embedding, Dropout), multi-input layers (Dot, Multiply, Add, Concatenate,
-ProfileMatch, ItemScores) and the containers that wire layers into models (Sequential, Parallel,
-Branch, and Network for hand-wired graphs).
+ProfileMatch, ItemScores, PairScores), a Dense on sparse rows (SparseDense, SparseRows) and the
+containers that wire layers into models (Sequential, Parallel, Branch, and Network for hand-wired
+graphs).
 
 Every layer follows the protocol of nanorec.nn.base: ``forward`` caches what ``backward`` needs,
 ``backward(dy)`` returns dL/dx and adds dL/dparam into ``grads``. Multi-input layers take a tuple and
 return a tuple of gradients. Layers fed integer ids (Embedding) return None from backward: ids have no
 gradient, and containers pass that None on.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -144,6 +147,8 @@ class Dropout(Layer):
         self.rng = as_generator(rng)
 
     def forward(self, x):
+        if isinstance(x, SparseRows):  # data: drop stored entries (zeros stay zero), no backward
+            return x if not self.training else x.with_values(self.forward(x.values))
         x = check_float(x, "Dropout")
         if not self.training:
             self._save(x.shape, None)  # kept only with eval(keep_cache=True): backward is dy
@@ -489,3 +494,174 @@ class ProfileMatch(Layer):
         dy = check_upstream(dy, (n, 3 * d + n_user_features), "ProfileMatch")
         dy_p, dy_x, dy_px, dz = np.split(dy, [d, 2 * d, 3 * d], axis=1)
         return dy_p + dy_px * x, dy_x + dy_px * p, dz
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """A batch of N sparse rows of width D, stored as CSR: row n holds values[indptr[n] :
+    indptr[n + 1]] at the columns indices[indptr[n] : indptr[n + 1]], zeros elsewhere.
+
+    Data, not a parameter: layers give no gradient for it (and gradcheck does not perturb it).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    n_columns: int
+
+    def __post_init__(self):
+        indptr = check_array(self.indptr, 1, "SparseRows", "indptr", dtype_kind="i")
+        indices = check_array(self.indices, 1, "SparseRows", "indices", dtype_kind="i")
+        values = check_float(self.values, "SparseRows")
+        if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(indices) \
+                or np.any(np.diff(indptr) < 0):
+            raise ValueError("SparseRows: indptr must rise from 0 to len(indices)")
+        if values.shape != indices.shape:
+            raise ValueError(f"SparseRows: {len(indices)} indices but values of shape {values.shape}")
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.n_columns):
+            raise IndexError(f"SparseRows: a column index lies outside 0..{self.n_columns - 1}")
+        for name, array in (("indptr", indptr), ("indices", indices), ("values", values)):
+            object.__setattr__(self, name, array)  # frozen: set once, as arrays
+
+    def __len__(self):
+        return len(self.indptr) - 1
+
+    def with_values(self, values):
+        """The same rows and columns holding other values."""
+        return SparseRows(self.indptr, self.indices, values, self.n_columns)
+
+    def to_dense(self):
+        """The (N, D) array."""
+        dense = np.zeros((len(self), self.n_columns), self.values.dtype)
+        dense[np.repeat(np.arange(len(self)), np.diff(self.indptr)), self.indices] = self.values
+        return dense
+
+
+class SparseDense(Layer):
+    """Affine map y = X W + b of sparse rows X (a SparseRows): Dense, touching only the entries.
+
+    Shapes: X (N, D_in) sparse with K stored entries -> y (N, D_out); W (D_in, D_out); b (D_out,)
+        y[n] = b + sum over the entries (n, j, v) of X of v W[j]             O(K D_out), not N D_in
+    Backward, given dy = dL/dy (N, D_out):
+        dW[j] += v dy[n] for each entry (n, j, v)   (= X^T dy)     db = sum over n of dy[n]
+        no gradient for X, which is data (backward returns None)
+    dW is a dense (D_in, D_out) array (the optimizer's rule is the Dense rule), zero in the rows no
+    entry used. On float32 the sums run in Numba kernels (nanorec.nn.kernels).
+
+    Parameters
+    ----------
+    d_in, d_out, bias, init, rng, dtype
+        As in Dense.
+    """
+
+    def __init__(self, d_in, d_out, bias=True, init="glorot_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        self.d_in = _checks.positive_int(d_in, "d_in", "SparseDense")
+        self.d_out = _checks.positive_int(d_out, "d_out", "SparseDense")
+        dtype = float_dtype(dtype)
+        self._add_param("W", initialize(init, (self.d_in, self.d_out), as_generator(rng), dtype))
+        if bias:
+            self._add_param("b", np.zeros(self.d_out, dtype))
+
+    def forward(self, x):
+        if not isinstance(x, SparseRows):
+            raise TypeError(f"SparseDense: expected a SparseRows batch, got {type(x).__name__}")
+        if x.n_columns != self.d_in:
+            raise ValueError(f"SparseDense: expected rows of width {self.d_in}, got {x.n_columns}")
+        W = self.params["W"]
+        y = np.zeros((len(x), self.d_out), np.result_type(W, x.values))
+        if "b" in self.params:
+            y += self.params["b"]
+        if kernels.fits(W, y):
+            kernels.sparse_rows_times_nb(x.indptr, x.indices, x.values.astype(W.dtype), W, y)
+        else:
+            rows = np.repeat(np.arange(len(x)), np.diff(x.indptr))
+            np.add.at(y, rows, x.values[:, None] * W[x.indices])
+        self._save(x)
+        return y
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        dy = check_upstream(dy, (len(x), self.d_out), "SparseDense")
+        dW = self.grads["W"]
+        if kernels.fits(dW, dy):
+            kernels.sparse_rows_transpose_times_nb(x.indptr, x.indices, x.values.astype(dW.dtype),
+                                                   dy, dW)
+        else:
+            rows = np.repeat(np.arange(len(x)), np.diff(x.indptr))
+            np.add.at(dW, x.indices, x.values[:, None] * dy[rows])
+        if "b" in self.grads:
+            self.grads["b"] += dy.sum(axis=0)
+        return None  # X is data
+
+
+class PairScores(Layer):
+    """Scores of given (row, column) pairs: y[k] = h[rows[k]] . W[columns[k]] + b[columns[k]].
+
+    The output side of an autoencoder trained on some entries only: column c has an output
+    embedding W[c] (D,) and a bias b[c]; only the pairs asked for are computed (the entries the
+    loss counts), where a Dense would compute all N x C. ``score_all(h)`` gives every column's
+    score, h W^T + b (N, C), for inference.
+
+    Shapes: (h (N, D), rows (K,) int, columns (K,) int) -> y (K,); W (C, D); b (C,)
+    Backward, given dy = dL/dy (K,):
+        dh[rows[k]] += dy[k] W[columns[k]]     dW[columns[k]] += dy[k] h[rows[k]]
+        db[columns[k]] += dy[k]                returns (dh, None, None): ids have no gradient
+    dW and db are dense (the columns no pair used get 0).
+
+    Parameters
+    ----------
+    n_columns, dim : int
+        C and D.
+    init, rng, dtype
+        As in Dense (W's fan_in is D).
+    """
+
+    def __init__(self, n_columns, dim, init="glorot_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        self.n_columns = _checks.positive_int(n_columns, "n_columns", "PairScores")
+        self.dim = _checks.positive_int(dim, "dim", "PairScores")
+        dtype = float_dtype(dtype)
+        # drawn as a (D, C) Dense weight and stored transposed: the same init as Dense(D, C)
+        weight = initialize(init, (self.dim, self.n_columns), as_generator(rng), dtype)
+        self._add_param("W", np.ascontiguousarray(weight.T))
+        self._add_param("b", np.zeros(self.n_columns, dtype))
+
+    def forward(self, inputs):
+        if not isinstance(inputs, tuple) or len(inputs) != 3:
+            raise TypeError("PairScores: expected a tuple (h (N, D), rows (K,), columns (K,))")
+        h = check_array(inputs[0], 2, "PairScores", "h")
+        check_features(h, self.dim, "PairScores", "h")
+        rows = check_array(inputs[1], 1, "PairScores", "rows", dtype_kind="i")
+        columns = check_array(inputs[2], 1, "PairScores", "columns", dtype_kind="i")
+        if len(rows) != len(columns):
+            raise ValueError(f"PairScores: {len(rows)} rows but {len(columns)} columns")
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(h) or columns.min() < 0
+                          or columns.max() >= self.n_columns):
+            raise IndexError(f"PairScores: a pair lies outside the ({len(h)}, {self.n_columns}) grid")
+        W, b = self.params["W"], self.params["b"]
+        if kernels.fits(h, W):
+            y = np.empty(len(rows), W.dtype)
+            kernels.pair_scores_forward_nb(rows, columns, h, W, b, y)
+        else:
+            y = np.einsum("kd,kd->k", h[rows], W[columns]) + b[columns]
+        self._save(h, rows, columns)
+        return y
+
+    def backward(self, dy):
+        h, rows, columns = self._saved()
+        dy = check_upstream(dy, rows.shape, "PairScores")
+        W, dW, db = self.params["W"], self.grads["W"], self.grads["b"]
+        if kernels.fits(h, W, dy):
+            dh = np.zeros_like(h)
+            kernels.pair_scores_backward_nb(rows, columns, h, W, dy, dh, dW, db)
+            return dh, None, None
+        dh = np.zeros(h.shape, np.result_type(h, W, dy))
+        np.add.at(dh, rows, dy[:, None] * W[columns])
+        np.add.at(dW, columns, dy[:, None] * h[rows])
+        np.add.at(db, columns, dy)
+        return dh, None, None
+
+    def score_all(self, h):
+        """Every column's score, (N, C) = h W^T + b."""
+        return h @ self.params["W"].T + self.params["b"]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nanorec.nn.base import RowSparseGrad
+from nanorec.nn.layers import SparseRows
 
 
 @dataclass
@@ -127,11 +128,14 @@ def _is_layer(target):
 
 
 def _as_float64(x):
-    """Copy float data to float64 (tuples element by element); leave ids and None alone."""
+    """Copy float data to float64 (tuples element by element, the values of SparseRows data);
+    leave ids and None alone."""
     if isinstance(x, tuple):
         return tuple(_as_float64(v) for v in x)
     if x is None:
         return None
+    if isinstance(x, SparseRows):
+        return x.with_values(x.values.astype(np.float64))
     x = np.asarray(x)
     return x.astype(np.float64) if x.dtype.kind == "f" else x
 

@@ -49,9 +49,12 @@ from nanorec.nn.layers import (
     Embedding,
     ItemScores,
     Multiply,
+    PairScores,
     Parallel,
     ProfileMatch,
     Sequential,
+    SparseDense,
+    SparseRows,
 )
 from nanorec.nn.recurrent import RNN
 from nanorec.testing.gradcheck import gradcheck
@@ -104,6 +107,16 @@ def float_arrays(shape, lo=-3, hi=3, dtype=np.float64, min_abs=0.0):
 def id_arrays(n_rows, shape):
     """int64 id arrays with entries in [0, n_rows) (repeats included, as in real batches)."""
     return hnp.arrays(np.int64, shape, elements=st.integers(0, n_rows - 1))
+
+
+@st.composite
+def sparse_rows(draw, n, width, lo=-3, hi=3):
+    """SparseRows of n rows and ``width`` columns: any entries stored (a row may be empty),
+    values in [lo, hi] (float64)."""
+    stored = draw(hnp.arrays(np.bool_, (n, width)))
+    values = draw(float_arrays((int(stored.sum()),), lo, hi))
+    indptr = np.concatenate([[0], np.cumsum(stored.sum(axis=1))])
+    return SparseRows(indptr, np.nonzero(stored)[1], values, width)
 
 
 @st.composite
@@ -215,6 +228,20 @@ def _item_scores(draw):
     return layer, (draw(float_arrays((n, dim))), draw(id_arrays(n_items, (n, n_candidates))))
 
 
+def _sparse_dense(draw):
+    n, d_in, d_out = draw(dims()), draw(dims()), draw(dims())
+    return SparseDense(d_in, d_out, rng=draw(seeds()), dtype=F64), draw(sparse_rows(n, d_in))
+
+
+def _pair_scores(draw):
+    """Pairs (row, column) drawn with repeats, over queries h (N, D)."""
+    n, dim, n_columns, n_pairs = draw(dims()), draw(dims()), draw(dims()), draw(dims(1, 6))
+    layer = PairScores(n_columns, dim, rng=draw(seeds()), dtype=F64)
+    layer.params["b"][...] = draw(float_arrays((n_columns,)))
+    return layer, (draw(float_arrays((n, dim))), draw(id_arrays(n, (n_pairs,))),
+                   draw(id_arrays(n_columns, (n_pairs,))))
+
+
 def _profile_match(draw):
     n, d, f = draw(dims()), draw(dims()), draw(dims())
     p, x = draw(float_arrays((n, d))), draw(float_arrays((n, d)))
@@ -273,6 +300,8 @@ BUILDERS = {
     "concatenate": _concatenate,
     "profile_match": _profile_match,
     "item_scores": _item_scores,
+    "sparse_dense": _sparse_dense,
+    "pair_scores": _pair_scores,
     "conv1d": _conv1d,
     "vertical_conv": _vertical_conv,
     "max_over_time": _max_over_time,

@@ -27,7 +27,7 @@ from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BPRMF, BiasedMF
 from nanorec.models.neural import MatrixFactorization, NeuMF
 from nanorec.models.sequence import Caser, RNNRec
-from nanorec.nn.layers import Dense
+from nanorec.nn.layers import Dense, SparseRows
 from nanorec.testing.gradcheck import numeric_gradient
 from nanorec.testing.verify import small_model, tiny_data
 
@@ -294,6 +294,11 @@ def rows_of(data, index, by="item"):
     return np.flatnonzero(getattr(data, f"{by}_index") == index)
 
 
+def every_entry(row):
+    """A (1, D) array as SparseRows storing all D entries (zeros included)."""
+    return SparseRows(np.array([0, row.shape[1]]), np.arange(row.shape[1]), row[0], row.shape[1])
+
+
 def explained(model, data, user, item):
     """The full explanation of one index pair, as {label: value}, and its score."""
     explanation = model.explain(data.user_ids[user], data.item_ids[item], n=None)
@@ -309,8 +314,8 @@ def test_autorec_credits_each_rater_with_rating_times_derivative(networks, tiny,
     column = np.zeros((1, tiny.n_users))
     column[0, tiny.user_index[raters]] = tiny.ratings[raters]
 
-    def score():
-        return float(model.network_.forward(column)[0, user])
+    def score():  # every entry of the column stored, so that each can be perturbed
+        return float(model.network_.score_all(every_entry(column))[0, user])
 
     derivative = numeric_gradient(score, column)
     values, explained_score = explained(model, tiny, user, item)
@@ -331,7 +336,7 @@ def test_cdae_credits_each_click_with_its_derivative(networks, tiny, user, item)
     clicks[0, items] = 1.0
 
     def score():
-        return float(model.network_.forward((clicks, np.array([user])))[0, item])
+        return float(model.network_.score_all((every_entry(clicks), np.array([user])))[0, item])
 
     derivative = numeric_gradient(score, clicks)
     values, explained_score = explained(model, tiny, user, item)

@@ -16,9 +16,12 @@ from nanorec.nn.layers import (
     ItemScores,
     Multiply,
     Network,
+    PairScores,
     Parallel,
     ProfileMatch,
     Sequential,
+    SparseDense,
+    SparseRows,
 )
 from nanorec.optim.optimizers import SGD
 from nanorec.testing.gradcheck import gradcheck
@@ -37,7 +40,7 @@ bounded = settings(max_examples=30, deadline=None)
 
 KINDS = [
     "dense", "embedding", "dropout", "dot", "multiply", "add", "concatenate", "profile_match",
-    "item_scores", "matrix_factorization", "branch",
+    "item_scores", "sparse_dense", "pair_scores", "matrix_factorization", "branch",
 ]
 
 
@@ -537,3 +540,49 @@ def test_eval_keep_cache_gives_the_gradient_of_the_deterministic_network(n, d, s
     np.testing.assert_allclose(network.backward(dy), without_dropout.backward(dy), atol=1e-12)
     for key in network.grads:
         np.testing.assert_allclose(network.grads[key], without_dropout.grads[key], atol=1e-12)
+
+
+# ----- SparseRows, SparseDense, PairScores -----
+
+
+def test_sparse_rows_reject_malformed_batches():
+    with pytest.raises(ValueError, match="indptr must rise from 0 to len"):
+        SparseRows(np.array([0, 2]), np.array([0]), np.ones(1), 3)
+    with pytest.raises(ValueError, match="indptr must rise"):
+        SparseRows(np.array([0, 2, 1]), np.array([0]), np.ones(1), 3)
+    with pytest.raises(IndexError, match="outside 0..2"):
+        SparseRows(np.array([0, 1]), np.array([3]), np.ones(1), 3)
+    with pytest.raises(ValueError, match="1 indices but values of shape"):
+        SparseRows(np.array([0, 1]), np.array([0]), np.ones(2), 3)
+    with pytest.raises(TypeError, match="integer ids in indices"):
+        SparseRows(np.array([0, 1]), np.array([0.0]), np.ones(1), 3)
+
+
+def test_sparse_dense_is_dense_on_the_stored_entries_and_reports_bad_input():
+    x = SparseRows(np.array([0, 2, 2, 3]), np.array([0, 3, 1]), np.array([2.0, -1.0, 0.5]), 4)
+    layer = SparseDense(4, 2, rng=0, dtype=F64)
+    layer.params["b"][...] = [0.5, -0.5]
+    np.testing.assert_allclose(layer.forward(x), x.to_dense() @ layer.params["W"] + [0.5, -0.5])
+    assert layer.backward(np.ones((3, 2))) is None  # data: no gradient
+    np.testing.assert_allclose(layer.grads["W"], x.to_dense().T @ np.ones((3, 2)))
+    with pytest.raises(TypeError, match="expected a SparseRows batch, got ndarray"):
+        layer.forward(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="rows of width 4, got 5"):
+        layer.forward(SparseRows(np.array([0, 0]), np.array([], int), np.array([]), 5))
+
+
+def test_pair_scores_score_all_agrees_and_bad_pairs_fail():
+    layer = PairScores(4, 3, rng=0, dtype=F64)
+    layer.params["b"][...] = [1.0, 2.0, 3.0, 4.0]
+    h = np.random.default_rng(1).standard_normal((2, 3))
+    rows, columns = np.array([1, 0, 1]), np.array([3, 3, 0])
+    np.testing.assert_allclose(layer.forward((h, rows, columns)),
+                               layer.score_all(h)[rows, columns])
+    with pytest.raises(TypeError, match="tuple"):
+        layer.forward(h)
+    with pytest.raises(ValueError, match="2 rows but 1 columns"):
+        layer.forward((h, np.array([0, 1]), np.array([0])))
+    with pytest.raises(IndexError, match="outside the \\(2, 4\\) grid"):
+        layer.forward((h, np.array([2]), np.array([0])))
+    with pytest.raises(IndexError, match="outside the"):
+        layer.forward((h, np.array([0]), np.array([4])))
