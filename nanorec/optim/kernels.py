@@ -29,6 +29,10 @@ zero. For plain SGD (momentum 0) and no weight decay both give the same result.
 import numba
 import numpy as np
 
+# error_model="numpy": a division by zero gives inf or NaN, as in NumPy, instead of a per-entry
+# check that raises ZeroDivisionError; without that check LLVM can use SIMD lanes (4x faster here)
+_JIT = dict(cache=True, error_model="numpy")
+
 # ---------------------------------------------------------------------------------------------
 # SGD with momentum
 #     g = grad + weight_decay * param
@@ -48,7 +52,7 @@ def sgd_dense_ref(param, grad, velocity, lr, momentum, weight_decay):
         param -= lr * velocity
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def sgd_dense_nb(param, grad, velocity, lr, momentum, weight_decay):
     """SGD step on a whole array (Numba kernel); same arguments as ``sgd_dense_ref``."""
     p, dp = param.reshape(-1), grad.reshape(-1)
@@ -74,7 +78,7 @@ def sgd_sparse_ref(param, rows, values, velocity, lr, momentum, weight_decay):
         param[rows] -= lr * velocity[rows]
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def sgd_sparse_nb(param, rows, values, velocity, lr, momentum, weight_decay):
     """Lazy SGD step on the given rows (Numba kernel); same arguments as ``sgd_sparse_ref``."""
     real = param.dtype.type
@@ -110,7 +114,7 @@ def adam_dense_ref(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step)
     param -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-@numba.njit(cache=True, inline="always")  # inlined into its callers, who set its precision
+@numba.njit(inline="always", **_JIT)  # inlined into its callers, who set its precision
 def adam_row(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     """Adam on 1-D arrays of one length, in place: a table row, or a whole array raveled.
 
@@ -126,7 +130,7 @@ def adam_row(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1
         param[d] -= lr * (m[d] / correction1) / (np.sqrt(v[d] / correction2) + eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def adam_dense_nb(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Adam step on a whole array (Numba kernel); same arguments as ``adam_dense_ref``."""
     real = param.dtype.type
@@ -145,7 +149,7 @@ def adam_sparse_ref(param, rows, values, m, v, lr, beta1, beta2, eps, weight_dec
     param[rows] -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def adam_sparse_nb(param, rows, values, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Lazy Adam step on the given rows (Numba kernel); same arguments as ``adam_sparse_ref``."""
     real = param.dtype.type
@@ -173,7 +177,7 @@ def adagrad_dense_ref(param, grad, sum_sq, lr, eps, weight_decay):
     param -= lr * g / (np.sqrt(sum_sq) + eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def adagrad_dense_nb(param, grad, sum_sq, lr, eps, weight_decay):
     """Adagrad step on a whole array (Numba kernel); same arguments as ``adagrad_dense_ref``."""
     p, dp, s = param.reshape(-1), grad.reshape(-1), sum_sq.reshape(-1)
@@ -192,7 +196,7 @@ def adagrad_sparse_ref(param, rows, values, sum_sq, lr, eps, weight_decay):
     param[rows] -= lr * g / (np.sqrt(sum_sq[rows]) + eps)
 
 
-@numba.njit(cache=True)
+@numba.njit(**_JIT)
 def adagrad_sparse_nb(param, rows, values, sum_sq, lr, eps, weight_decay):
     """Lazy Adagrad step on the given rows (Numba kernel); same arguments as ``adagrad_sparse_ref``."""
     real = param.dtype.type
