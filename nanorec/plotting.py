@@ -9,14 +9,16 @@ the right (a metric has its own scale and direction, so they do not share an axi
 
 matplotlib is an optional extra (``pip install "nanorec[plot]"``), imported only when a plot is
 drawn. The figure is built with matplotlib's object API and its Agg canvas, never pyplot: no window
-opens and no global plotting state is touched. The file is written atomically, as model files are:
-to a temporary file beside the target, renamed into place once complete.
+opens and no global plotting state is touched. The file is written atomically, as model files are
+(nanorec.io.write_atomically): to a temporary file beside the target, renamed into place once
+complete, with the permissions the umask gives a new file.
 """
 
 import os
-import tempfile
 
 import numpy as np
+
+from nanorec.io import write_atomically
 
 
 def require_matplotlib():
@@ -61,7 +63,7 @@ def plot_history(history, path, title=None):
     Figure, MaxNLocator = require_matplotlib()
     path = os.fspath(path)
     figure = Figure(figsize=(5 * len(curves), 3.6), layout="constrained")
-    image_format = _image_format(figure, path)
+    file_format = image_format(path)
     for position, (name, values) in enumerate(curves.items(), start=1):
         axes = figure.add_subplot(1, len(curves), position)
         epochs = np.arange(1, len(values) + 1)
@@ -73,7 +75,7 @@ def plot_history(history, path, title=None):
         axes.grid(alpha=0.3)
     if title:
         figure.suptitle(title)
-    _save_atomically(figure, path, image_format)
+    write_atomically(path, lambda out: figure.savefig(out, format=file_format))
     return path
 
 
@@ -100,27 +102,16 @@ def check_history(history):
     return curves
 
 
-def _image_format(figure, path):
-    """The format named by the extension of ``path``, if the figure's canvas can write it."""
-    extension = os.path.splitext(path)[1].lstrip(".").lower()
-    supported = figure.canvas.get_supported_filetypes()
+def image_format(path):
+    """The image format named by the extension of ``path`` ("png", "svg", ...): ValueError when
+    matplotlib cannot write it, ImportError without matplotlib. Cheap: check a path before the
+    training whose curve it will hold."""
+    Figure, _ = require_matplotlib()
+    extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    supported = Figure().canvas.get_supported_filetypes()
     if extension not in supported:
         raise ValueError(
-            f"cannot write a plot to {path!r}: the extension must be one of "
+            f"cannot write a plot to {os.fspath(path)!r}: the extension must be one of "
             f"{', '.join('.' + name for name in sorted(supported))}"
         )
     return extension
-
-
-def _save_atomically(figure, path, image_format):
-    """Write to a temporary file in the target folder, then rename it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".nanorec-plot-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            figure.savefig(out, format=image_format)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-

@@ -1,5 +1,7 @@
 import json
 import os
+import stat
+import zipfile
 
 import numpy as np
 import pytest
@@ -76,3 +78,65 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     _, arrays = load_arrays(path)
     np.testing.assert_array_equal(arrays["a"], np.zeros(3))
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def header_file(path, header):
+    np.savez(path, __header__=np.frombuffer(json.dumps(header).encode(), np.uint8))
+    return path
+
+
+def test_issue15_a_damaged_version_is_not_a_newer_one(tmp_path):
+    for version, fragment in (("1", "its format version is '1'"), (None, "is None"),
+                              (True, "is True"), (0, "is 0")):
+        path = header_file(tmp_path / "v.npz", {"format": "nanorec", "version": version, "kind": "X"})
+        with pytest.raises(FormatError, match=fragment) as error:
+            load_arrays(path)
+        assert "upgrade" not in str(error.value) and "damaged header" in str(error.value)
+    path = header_file(tmp_path / "none.npz", {"format": "nanorec", "kind": "X"})
+    with pytest.raises(FormatError, match="damaged header: it gives no format version"):
+        load_arrays(path)
+
+
+def test_issue15_a_folder_or_a_device_is_not_a_file(tmp_path):
+    with pytest.raises(FormatError, match="is a folder, not a nanorec file"):
+        load_arrays(tmp_path)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(FormatError, match="not a regular file"):
+            load_arrays("/dev/zero")
+
+
+def test_issue15_members_that_are_not_plain_arrays_are_refused(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, __header__=np.frombuffer(b'{"format": "nanorec", "version": 2, "kind": "X"}',
+                                            np.uint8), a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(FormatError, match="dtype object; a nanorec file holds only numbers"):
+        load_arrays(path)
+    good = save_arrays(tmp_path / "good.npz", "X", {"a": np.zeros(3)})
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(tmp_path / "text.npz", "w") as zipped:
+        zipped.writestr("__header__.npy", source.read("__header__.npy"))
+        zipped.writestr("notes.txt", "hello")
+    with pytest.raises(FormatError, match="holds 'notes.txt', which is not an array"):
+        load_arrays(tmp_path / "text.npz")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_issue15_new_files_get_the_mode_the_umask_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = save_arrays(tmp_path / "m.npz", "X", {"a": np.zeros(3)})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+    os.chmod(path, 0o640)  # a file replaced keeps its mode
+    save_arrays(path, "X", {"a": np.ones(3)})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_issue15_a_folder_or_an_empty_name_is_not_a_place_to_save(tmp_path):
+    (tmp_path / "models").mkdir()
+    for path, message in ((tmp_path / "models", "is a folder"), ("", "no file name"),
+                          (str(tmp_path / "models") + "/", "is a folder"),
+                          (tmp_path / "nowhere" / "m.npz", "does not exist")):
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            save_arrays(path, "X", {"a": np.zeros(3)})
+    assert os.listdir(tmp_path) == ["models"]  # no models.npz beside the folder

@@ -13,12 +13,18 @@
 Each subcommand is a module with HELP, ``add_options(parser)`` and ``run(args) -> exit code``;
 COMMANDS lists them. Errors a user can cause print ONE line, ``nanorec: error: ...``, on stderr:
 exit code 2 for a bad command line (argparse's checks, UsageError), 1 for a run that failed on the
-package's own errors (a missing or corrupt file, an unknown user, data a model cannot use). Any
-other exception is a bug and keeps its traceback.
+package's own errors (a missing or corrupt file, an unknown user, data a model cannot use, no
+memory left). Any other exception is a bug and keeps its traceback.
+
+Ctrl-C (SIGINT) prints ``nanorec: interrupted`` and exits with 130, as a shell does; files are
+written atomically, so one being saved is left as it was. When the reader of the output goes away
+(``nanorec train ... | head -2``) the command still runs to its end, so a model is saved, and then
+exits with 141 (128 + SIGPIPE), the status a Unix tool killed by the closed pipe would have.
 """
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 
@@ -36,8 +42,10 @@ COMMANDS = {
     "gradcheck": gradchecks,
     "verify": verify,
 }
-# what a user can provoke: bad files and paths (OSError), bad values and ids, a missing extra
-RUN_ERRORS = (ValueError, KeyError, OSError, ImportError, FloatingPointError)
+# what a user can provoke: bad files and paths (OSError), bad values and ids, a missing extra,
+# data too big for the machine
+RUN_ERRORS = (ValueError, KeyError, OSError, ImportError, FloatingPointError, MemoryError)
+INTERRUPTED, CLOSED_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE
 
 
 def main(argv=None):
@@ -45,14 +53,59 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = [DEFAULT_COMMAND, *argv]
-    args = build_parser().parse_args(argv)  # a bad command line exits here with code 2
+    stdout = sys.stdout
+    guard = sys.stdout = _ClosedPipeGuard(stdout)
     try:
+        args = build_parser().parse_args(argv)  # a bad command line exits here with code 2
         with _one_line_warnings():
-            return args.command.run(args)
+            code = args.command.run(args)
+        guard.flush()  # a closed pipe shows here at the latest
     except UsageError as error:
-        return _fail(error, 2)
+        code = _fail(error, 2)
     except RUN_ERRORS as error:
-        return _fail(error, 1)
+        code = _fail(error, 1)
+    except KeyboardInterrupt:
+        print("nanorec: interrupted", file=sys.stderr)
+        code = INTERRUPTED
+    finally:
+        sys.stdout = stdout
+    return CLOSED_PIPE if guard.broken and code == 0 else code
+
+
+class _ClosedPipeGuard:
+    """sys.stdout that survives its reader going away: the first BrokenPipeError points the
+    stream's file at /dev/null (so neither later writes nor Python's flush at exit fail) and
+    sets ``broken``; the command goes on, and saves what it was asked to save."""
+
+    def __init__(self, stream):
+        self._stream, self.broken = stream, False
+
+    def write(self, text):
+        if not self.broken and self._stream is not None:  # None: started with stdout closed
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._close()
+        return len(text)
+
+    def flush(self):
+        if not self.broken and self._stream is not None:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._close()
+
+    def _close(self):
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stream without a file (a StringIO)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def build_parser():
@@ -83,7 +136,10 @@ class CommandLineParser(argparse.ArgumentParser):
 def _fail(error, exit_code):
     # a KeyError's str() quotes its message; its first argument is the message itself
     message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    print(f"nanorec: error: {message}", file=sys.stderr)
+    if isinstance(error, MemoryError):
+        message = (f"out of memory ({message or 'no details'}): use smaller data, or a machine "
+                   "with more memory")
+    print(f"nanorec: error: {message or type(error).__name__}", file=sys.stderr)
     return exit_code
 
 

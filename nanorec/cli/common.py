@@ -2,27 +2,30 @@
 
     REGISTRY          CLI name -> model class (nanorec.models.REGISTRY, filled as the classes
                       are defined; each with its summary, needs and command-line defaults)
-    load_data(spec)   "synthetic[:UxIxN]", "toy", "movielens-100k" or a CSV path -> LoadedData:
-                      the Interactions and an identity (a name, or a CSV's SHA-256) that tells
+    load_data(spec)   "synthetic[:UxIxN]", "toy", "movielens-100k", or the path of a MovieLens
+                      zip or folder or of a CSV/TSV file -> LoadedData: the Interactions and an
+                      identity (a name with a size, or a SHA-256 of the contents) that tells
                       evaluate whether it sees the data the model was trained on
     split(...)        the protocol's (train, test): loo = leave-last-out, holdout = a seeded 20%
                       random holdout, none = train on everything
 
-A model file written by ``nanorec train`` records data, identity, protocol and seed in its header
-metadata (Recommender.save), so that ``nanorec evaluate`` can rebuild exactly the held-out rows.
+A model file written by ``nanorec train`` records data, identity, how a text file was read
+(--sep, --columns, --duplicates), protocol and seed in its header metadata (Recommender.save), so
+that ``nanorec evaluate`` can rebuild exactly the held-out rows.
 """
 
 import argparse
-import csv
 import hashlib
 import math
 import os
 import re
+import zipfile
 from typing import NamedTuple
 
 import nanorec.privacy  # noqa: F401  (registers the privacy models beside nanorec.models')
-from nanorec.data import datasets
-from nanorec.data.interactions import Interactions
+from nanorec import io
+from nanorec.data import datasets, delimited
+from nanorec.data.interactions import DUPLICATE_POLICIES, Interactions
 from nanorec.data.split import holdout, leave_last_out
 from nanorec.models import REGISTRY
 from nanorec.models.base import NEEDS
@@ -70,36 +73,79 @@ def build_model(name, data, data_label, options, seed, verbose):
 
 
 # ---------------------------------------------------------------------- data
+SYNTHETIC_LIMIT = 10**8  # users, items or rows of "--data synthetic:UxIxN"
+NAMED_DATA = "synthetic, synthetic:UxIxN, toy, movielens-100k"
+
+
 class LoadedData(NamedTuple):
-    """Interactions with where they came from: ``spec`` (a CSV as an absolute path) to load them
-    again, and ``identity``, equal for equal data (a CSV's SHA-256: moved or copied files match)."""
+    """Interactions with where they came from: ``spec`` (a path made absolute) to load them
+    again, ``options`` (how a text file was read: sep, columns, duplicates, those given) and
+    ``identity``, equal for equal data (a SHA-256 of the contents: moved or copied files match).
+    ``layout`` describes how a text file was read (None for other data)."""
 
     interactions: Interactions
     spec: str
     identity: str
+    options: dict = None  # None: no options (not a text file, or none given)
+    layout: str = None
 
 
-def load_data(spec):
+def load_data(spec, sep=None, columns=None, duplicates=None):
     """The LoadedData named by ``spec``.
 
     spec : "synthetic" (SYNTHETIC_SIZE), "synthetic:UxIxN" (U users, I items, N rows), "toy",
-        "movielens-100k" (from the data home, see ``nanorec datasets``), or the path of a CSV file
-        whose header names the columns user, item and optionally rating and timestamp.
+        "movielens-100k" (from the data home, see ``nanorec datasets``), or a path: a MovieLens
+        zip in the GroupLens layout or its extracted folder, or a delimited text file (CSV, TSV,
+        MovieLens' u.data), read by Interactions.from_delimited.
+    sep, columns, duplicates : how to read a text file (--sep, --columns, --duplicates); None:
+        detect the separator and the columns, refuse repeated (user, item) pairs.
     """
+    options = {name: value for name, value in
+               (("sep", sep), ("columns", columns), ("duplicates", duplicates)) if value is not None}
     name, _, size = spec.partition(":")
-    if name == "synthetic":
-        n_users, n_items, n_rows = _synthetic_size(size) if size else SYNTHETIC_SIZE
-        data = datasets.load("synthetic", n_users=n_users, n_items=n_items,
-                             n_interactions=n_rows, seed=0)
-        return LoadedData(data, spec, f"synthetic:{n_users}x{n_items}x{n_rows}")
-    if spec in ("toy", "movielens-100k"):
-        return LoadedData(datasets.load(spec), spec, spec)
-    if not os.path.isfile(spec):
-        if spec.lower().endswith(".csv") or os.sep in spec:
+    if name == "synthetic" or spec in ("toy", "movielens-100k"):
+        _no_text_options(options, spec)
+        if name == "synthetic":
+            n_users, n_items, n_rows = _synthetic_size(size) if size else SYNTHETIC_SIZE
+            data = datasets.load("synthetic", n_users=n_users, n_items=n_items,
+                                 n_interactions=n_rows, seed=0)
+            return LoadedData(data, spec, f"synthetic:{n_users}x{n_items}x{n_rows}")
+        data = datasets.load(spec)
+        if spec == "toy":
+            return LoadedData(data, spec, spec)
+        return LoadedData(data, spec, f"movielens-100k:{datasets.movielens_100k_checksum()}")
+    if not os.path.exists(spec):
+        if os.sep in spec or "/" in spec or os.path.splitext(spec)[1]:
             raise FileNotFoundError(f"no such file: {spec}")
-        raise UsageError(f"unknown data {spec!r}: give synthetic, synthetic:UxIxN, toy, "
-                         "movielens-100k or the path of a CSV file")
-    return LoadedData(_read_csv(spec), os.path.abspath(spec), f"csv:{_sha256(spec)}")
+        raise UsageError(f"unknown data {spec!r}: give {NAMED_DATA}, or the path of a CSV/TSV "
+                         "file or of a MovieLens zip or folder")
+    path = os.path.abspath(spec)
+    if not os.path.isdir(spec) and not os.path.isfile(spec):
+        raise UsageError(f"{spec} is not a regular file (a pipe or a device?): --data reads a "
+                         "file twice (to train, then to evaluate), so save the data to a file")
+    if os.path.isdir(spec) or zipfile.is_zipfile(spec):
+        _no_text_options(options, f"{spec} (a MovieLens {'folder' if os.path.isdir(spec) else 'zip'})")
+        if os.path.isdir(spec) and not _holds_movielens(spec):
+            raise UsageError(f"{spec} is a folder without MovieLens' u.data: --data takes a "
+                             "MovieLens folder or zip (GroupLens ml-100k layout), a CSV/TSV "
+                             f"file, or {NAMED_DATA}")
+        data = datasets.load("movielens-100k", path=spec)
+        checksum = datasets.movielens_100k_checksum(path=spec)
+        return LoadedData(data, path, f"movielens-100k:{checksum}")
+    parsed = delimited.read_delimited(spec, sep=sep, columns=columns)
+    data = Interactions.from_parsed(parsed, duplicates=duplicates or "error")
+    return LoadedData(data, path, f"csv:{_sha256(spec)}", options, parsed.layout.describe())
+
+
+def _holds_movielens(folder):
+    return any(os.path.isfile(os.path.join(folder, *parts, "u.data"))
+               for parts in ((), ("ml-100k",)))
+
+
+def _no_text_options(options, what):
+    if options:
+        given = ", ".join(f"--{name}" for name in options)
+        raise UsageError(f"{given} tell how to read a CSV/TSV file; {what} is not one")
 
 
 def _synthetic_size(size):
@@ -107,20 +153,19 @@ def _synthetic_size(size):
     if match is None:
         raise UsageError(f"bad synthetic size {size!r}: write USERSxITEMSxROWS, e.g. "
                          "synthetic:200x100x4000")
-    return tuple(int(number) for number in match.groups())
-
-
-def _read_csv(path):
-    """A CSV with a header: user, item, and rating / timestamp when the header has them."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            header = [field.strip() for field in next(csv.reader(handle), [])]
-        columns = {column: column if column in header else None for column in ("rating", "timestamp")}
-        return Interactions.from_csv(path, user="user", item="item", **columns)
-    except csv.Error as error:
-        raise ValueError(f"{path} is not a readable CSV file: {error}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a UTF-8 text file (a CSV was expected)") from None
+    n_users, n_items, n_rows = (int(number) for number in match.groups())
+    example = f"e.g. synthetic:{max(n_users, 1)}x{max(n_items, 2)}x{max(n_users, 1)}"
+    if n_users < 1 or n_items < 2 or n_rows < 1:
+        raise UsageError(f"bad synthetic size {size!r}: at least 1 user, 2 items and 1 row "
+                         f"({example})")
+    if max(n_users, n_items, n_rows) > SYNTHETIC_LIMIT:
+        raise UsageError(f"bad synthetic size {size!r}: at most {SYNTHETIC_LIMIT:,} users, items "
+                         "or rows")
+    if n_rows > n_users * (n_items - 1):
+        raise UsageError(f"bad synthetic size {size!r}: {n_users:,} users can have at most "
+                         f"{n_users * (n_items - 1):,} rows (each keeps one of the {n_items:,} "
+                         "items unrated)")
+    return n_users, n_items, n_rows
 
 
 def _sha256(path):
@@ -129,6 +174,20 @@ def _sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def output_file(path, option, extension=None):
+    """``path`` for a file to write (``extension`` appended when missing), checked before any
+    work is done: UsageError naming ``option`` for an empty path, a folder, a folder that does
+    not exist or cannot be written."""
+    try:
+        path = io.output_path(path, extension)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(f"{option}: {error}") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option}: cannot write {path}: the folder {folder} is not writable")
+    return path
 
 
 def split(data, protocol, seed):
@@ -152,6 +211,48 @@ def describe(data):
 
 
 # ---------------------------------------------------------------------- option types
+def separator(text):
+    """argparse type of --sep: a character, or tab, comma, semicolon, pipe, space."""
+    try:
+        return delimited.parse_separator_option(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def column_roles(text):
+    """argparse type of --columns: user,item[,rating][,timestamp] in file order, - to skip."""
+    try:
+        return delimited.parse_columns_option(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_data_option(parser, default):
+    """--data, and --sep, --columns, --duplicates for text files."""
+    parser.add_argument(
+        "--data", default=default, metavar="DATA",
+        help="synthetic (1000 users, 500 items, 50,000 rows), synthetic:UxIxN (U users, I items, "
+             "N rows), toy, movielens-100k (from the data home), a MovieLens zip or folder "
+             "(GroupLens ml-100k layout), or a CSV/TSV file: separator and header detected, "
+             "columns user, item[, rating][, timestamp]"
+             + (f" (default: {default})" if default else ""),
+    )
+    parser.add_argument("--sep", type=separator, metavar="SEP",
+                        help="the separator of a text file: a character, or tab, comma, "
+                             "semicolon, pipe, space (default: detected)")
+    parser.add_argument("--columns", type=column_roles, metavar="ROLES",
+                        help="the role of each column of a text file, in order: user, item, "
+                             "rating, timestamp, or - to skip one; e.g. user,item,-,rating "
+                             "(default: from the header, else user,item,rating,timestamp)")
+    parser.add_argument("--duplicates", choices=DUPLICATE_POLICIES, metavar="POLICY",
+                        help="repeated (user, item) pairs in a text file: error (the default), "
+                             "last (keep the latest row) or sum (add up their ratings)")
+
+
+def data_options(args):
+    """The text-file options of the command line, as load_data's keyword arguments."""
+    return {"sep": args.sep, "columns": args.columns, "duplicates": args.duplicates}
+
 def positive_int(text):
     """argparse type: an integer >= 1."""
     try:

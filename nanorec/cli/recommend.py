@@ -1,6 +1,8 @@
 """``nanorec recommend FILE --user ID``: the top-k items of a saved model for one user.
 
-Items the user interacted with in train are left out. The id typed on the command line is text;
+Items the user interacted with in train are left out, and so the list is shorter when fewer
+items are left (a -k above the catalogue gives the whole catalogue). The id typed on the command
+line is text;
 it is matched to the model's ids by their type (an integer when the model's user ids are integers).
 ``--explain`` prints, under each item, why the model scores it so (``model.explain``, see
 nanorec.models.explain); a model without explanations prints its list, then one line saying so
@@ -29,11 +31,15 @@ def add_options(parser):
 def run(args):
     model = Recommender.load(args.file)
     user = parse_id(args.user, model.user_ids_, "user")
-    items, scores = model.recommend(user, k=args.k)
+    items, scores = model.recommend(user, k=min(args.k, model.n_items_))
     unseen = np.isfinite(scores)  # -inf: items the user has seen, placed last when too few are left
     items, scores = items[unseen], scores[unseen]
     explanations, missing = _explanations(model, user, items) if args.explain else ([], None)
-    note = "" if unseen.all() else f"; only {len(items)} items the user has not seen"
+    note = ""
+    if len(items) < args.k:
+        note = f"; only {len(items)} {'item' if len(items) == 1 else 'items'} the user has not seen"
+        if args.k > model.n_items_:
+            note += f" in a catalogue of {model.n_items_}"
     print(f"top {len(items)} items for user {user} ({type(model).__name__}, {args.file}{note})")
     print(f"  {'rank':>4}  {'item':<12}  score")
     for rank, (item, score) in enumerate(zip(items.tolist(), scores.tolist()), start=1):

@@ -1,25 +1,28 @@
 """``nanorec train MODEL --data ... --save FILE``: fit a model on the train part of a split, save it.
 
 The test part of the protocol (--protocol loo or holdout, seeded by --seed) is held out and never
-seen by the model; the file records the data, protocol and seed, so that ``nanorec evaluate`` can
-rebuild the same split and score the model on rows it has not seen.
+seen by the model; the file records the data (and how a text file was read), protocol and seed, so
+that ``nanorec evaluate`` can rebuild the same split and score the model on rows it has not seen.
+Where the model and a --plot go is checked before the data is read: a wrong path fails at once.
 """
 
-import os
 import time
 
 from nanorec.cli.common import (
     REGISTRY,
     PROTOCOL_NAMES,
     UsageError,
+    add_data_option,
     build_model,
+    data_options,
     describe,
     load_data,
+    output_file,
     positive_float,
     positive_int,
     split,
 )
-from nanorec.plotting import plot_history, require_matplotlib
+from nanorec.plotting import image_format, plot_history
 
 HELP = "train a model on a data set and save it to a file"
 
@@ -50,30 +53,27 @@ def add_options(parser):
     parser.add_argument("--quiet", action="store_true", help="print no progress")
 
 
-def add_data_option(parser, default):
-    parser.add_argument(
-        "--data", default=default, metavar="DATA",
-        help="synthetic (1000 users, 500 items, 50,000 rows), synthetic:UxIxN (U users, I items, "
-             "N rows), toy, movielens-100k, or a CSV file with a header user,item[,rating]"
-             "[,timestamp]" + (f" (default: {default})" if default else ""),
-    )
-
-
 def run(args):
-    _check_output_folder(args.save)
-    loaded = load_data(args.data)
+    save = output_file(args.save, "--save", ".npz")  # fail before training, not after
+    plot = None
+    if args.plot is not None:
+        plot = output_file(args.plot, "--plot")
+        try:
+            image_format(plot)  # needs matplotlib (ImportError), and an extension it can write
+        except ValueError as error:
+            raise UsageError(f"--plot: {error}") from None
+    loaded = load_data(args.data, **data_options(args))
     data = loaded.interactions
     options = {"epochs": args.epochs, "factors": args.factors, "lr": args.lr}
     model = build_model(args.model, data, args.data, options, args.seed, verbose=not args.quiet)
-    if args.plot is not None:
-        if "n_epochs" not in model.get_params():
-            raise UsageError(f"model {args.model} is not trained in epochs: it has no learning "
-                             "curve to --plot")
-        _check_output_folder(args.plot)
-        require_matplotlib()
+    if plot is not None and "n_epochs" not in model.get_params():
+        raise UsageError(f"model {args.model} is not trained in epochs: it has no learning "
+                         "curve to --plot")
     train, test = split(data, args.protocol, args.seed)
     say = (lambda *_: None) if args.quiet else print
     say(f"data     {args.data}: {describe(data)}")
+    if loaded.layout:
+        say(f"read as  {loaded.layout}")
     held_out = "nothing held out" if test is None else f"{len(test):,} test rows held out"
     say(f"split    {PROTOCOL_NAMES[args.protocol]}: {len(train):,} train rows, {held_out}")
     say(f"model    {model!r}")
@@ -83,18 +83,14 @@ def run(args):
     seconds = time.perf_counter() - start
     metadata = {"model": args.model, "data": loaded.spec, "data_id": loaded.identity,
                 "protocol": args.protocol, "seed": args.seed}
-    path = model.save(args.save, metadata=metadata)
+    if loaded.options:
+        metadata["data_options"] = {name: list(value) if isinstance(value, tuple) else value
+                                    for name, value in loaded.options.items()}
+    path = model.save(save, metadata=metadata)
     print(f"trained {type(model).__name__} in {seconds:.1f} s; saved to {path}")
-    if test is not None:
+    if test is not None and len(test):
         say(f"next     nanorec evaluate {path}   (scores it on the {len(test):,} held-out rows)")
-    if args.plot is not None:
+    if plot is not None:
         title = f"{type(model).__name__} on {args.data}"
-        print(f"learning curve: {plot_history(model.history_, args.plot, title=title)}")
+        print(f"learning curve: {plot_history(model.history_, plot, title=title)}")
     return 0
-
-
-def _check_output_folder(path):
-    """Fail before training, not after, when a file could not be written where asked."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")

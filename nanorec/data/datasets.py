@@ -8,17 +8,19 @@ Where MovieLens is looked for (the data home), first match wins:
     1. the ``data_home`` argument
     2. the environment variable NANOREC_DATA_HOME
     3. ~/.cache/nanorec
-The data home holds ``ml-100k.zip`` and its extracted folder ``ml-100k/``. A download is written to
-a temporary file, checked against the official SHA-256 and only then renamed into place; the zip is
-extracted only after every member has been checked (no absolute paths, no ``..`` escaping the
-folder, no symlinks). A zip you put in the data home yourself is used as it is (no checksum: it
-may be a copy you rebuilt), and so is a zip or folder given as ``path``.
+The data home holds ``ml-100k.zip``, which is read as it is, straight from the zip: nothing is
+extracted, so a read-only data home works, and a zip replaced by another copy is what the next
+load reads. A folder ``ml-100k/`` (u.data, u.item, ...) is read when there is no zip. A download
+is written to a temporary file, checked against the official SHA-256 and only then renamed into
+place. Every member of a zip is checked before it is read (no absolute paths, no ``..``, no
+symlinks). A zip you put in the data home yourself is used as it is (no checksum: it may be a
+copy you rebuilt), and so is a zip or folder given as ``path``. A file that does not parse gives a
+ValueError naming the zip (or folder), the member and the line.
 """
 
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from urllib.request import urlopen
 import numpy as np
 
 from nanorec.data.interactions import Interactions
+from nanorec.io import umask
 
 MOVIELENS_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # SHA-256 of the official GroupLens archive (4,924,029 bytes; its published MD5 is
@@ -61,12 +64,12 @@ def load(name="synthetic", path=None, data_home=None, **options):
 def available(data_home=None):
     """What ``load`` knows: {name: {"description", "size", "local"}}.
 
-    ``local`` is "built in", or for MovieLens the folder or zip found in the data home (None if
-    absent: ``load`` will download it).
+    ``local`` is "built in", or for MovieLens the zip (else the folder) found in the data home
+    (None if absent: ``load`` will download it).
     """
     home = get_data_home(data_home)
     folder, archive = home / "ml-100k", home / "ml-100k.zip"
-    found = folder if (folder / "u.data").is_file() else archive if archive.is_file() else None
+    found = archive if archive.is_file() else folder if (folder / "u.data").is_file() else None
     return {
         "toy": {
             "description": "the notebook's 9-row log, 0/1 ratings",
@@ -88,10 +91,21 @@ def available(data_home=None):
 
 
 def get_data_home(data_home=None):
-    """The data home: the argument, else $NANOREC_DATA_HOME, else ~/.cache/nanorec."""
+    """The data home: the argument, else $NANOREC_DATA_HOME, else ~/.cache/nanorec.
+
+    NotADirectoryError when it names something other than a folder (a file, say); it need not
+    exist yet (a download creates it).
+    """
+    source = "data_home"
     if data_home is None:
+        source = "NANOREC_DATA_HOME" if os.environ.get("NANOREC_DATA_HOME") else "the data home"
         data_home = os.environ.get("NANOREC_DATA_HOME") or Path.home() / ".cache" / "nanorec"
-    return Path(data_home).expanduser()
+    home = Path(data_home).expanduser()
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(f"{source} {home} is a file, not a folder: point it at a folder "
+                                 "to keep data sets in (NANOREC_DATA_HOME), or unset it to use "
+                                 "~/.cache/nanorec")
+    return home
 
 
 # ---------------------------------------------------------------------- toy
@@ -147,7 +161,7 @@ def synthetic(
     n_items=500,
     n_interactions=50_000,
     n_factors=8,
-    n_genres=10,
+    n_genres=None,
     seed=0,
     popularity_exponent=1.0,
     genre_stickiness=0.7,
@@ -157,7 +171,7 @@ def synthetic(
     """A rating log with planted low-rank preferences; the truth is in ``data.planted``.
 
     How it is made (all draws from ``np.random.default_rng(seed)``; U users, I items, K factors,
-    G genres):
+    G genres, ``n_genres``: by default min(10, I)):
 
     Users      P[u] = A[age[u]] + B[gender[u]] + noise     demographics shape the taste;
                age bucket and gender are one-hot user features
@@ -186,6 +200,8 @@ def synthetic(
     -------
     Interactions with ratings, timestamps, user and item features, and ``.planted`` (SyntheticTruth)
     """
+    if n_genres is None:
+        n_genres = min(10, n_items) if isinstance(n_items, (int, np.integer)) else 10
     _check_synthetic_options(n_users, n_items, n_interactions, n_factors, n_genres,
                              popularity_exponent, genre_stickiness, drift, rating_noise)
     rng = np.random.default_rng(seed)
@@ -333,6 +349,8 @@ def _choose_items(rng, truth, users, n_rows, pool_sizes):
 
 def _order_in_time(rng, truth, users, items, rows_per_user):
     """Sort one chunk's rows into same-genre sessions ordered by drift; add the planted scores."""
+    if len(users) == 0:  # a chunk of users without rows (fewer rows than users)
+        return users, items, np.zeros(0)
     drift_key = np.einsum("nk,nk->n", truth.item_factors[items], truth.user_drift[users])
     genre = truth.item_genre[items]
     user_genre = (users - users[0]) * len(truth.genre_factors) + genre
@@ -390,36 +408,58 @@ def movielens_100k(path=None, data_home=None, download=True):
     data_home : str or Path, optional
         See the module docstring.
     download : bool
-        When the data home has neither the folder nor the zip: download it (True) or raise
+        When the data home has neither the zip nor the folder: download it (True) or raise
         FileNotFoundError saying where to put the zip (False).
     """
+    return _parse_movielens(movielens_source(path, data_home, download))
+
+
+def movielens_100k_checksum(path=None, data_home=None):
+    """SHA-256 of the contents of the five GroupLens files (u.data, u.item, u.user, u.genre,
+    u.occupation) where ``movielens_100k`` reads them: equal for a zip, its extracted folder and
+    the data home's copy of the same data. Nothing is downloaded."""
+    source = movielens_source(path, data_home, download=False)
+    digest = hashlib.sha256()
+    for name in MOVIELENS_100K_FILES:
+        content = source.read(name)
+        digest.update(f"{name}:{len(content)}:".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+class _Source:
+    """The GroupLens files of a zip or a folder: read(name) -> bytes, where(name) -> the text
+    that names the file in messages."""
+
+    def __init__(self, read, where):
+        self.read, self.where = read, where
+
+
+def movielens_source(path=None, data_home=None, download=True):
+    """Where MovieLens 100K is read from: a _Source over ``path`` (a zip or a folder) or the
+    data home (its zip, else its folder, else a download)."""
     if path is not None:
-        if not Path(path).exists():
+        path = Path(path)
+        if not path.exists():
             raise FileNotFoundError(f"{path} does not exist (expected an ml-100k zip or folder)")
-        read = _zip_reader(Path(path)) if Path(path).is_file() else _folder_reader(Path(path))
-    else:
-        read = _folder_reader(_ensure_in_data_home(get_data_home(data_home), download))
-    return _parse_movielens(read)
-
-
-def _ensure_in_data_home(home, download):
-    """The extracted ml-100k folder in the data home, extracting or downloading the zip if needed."""
+        return _zip_reader(path) if path.is_file() else _folder_reader(path)
+    home = get_data_home(data_home)
     folder, archive = home / "ml-100k", home / "ml-100k.zip"
-    if (folder / "u.data").is_file():
-        return folder
+    if archive.is_file():
+        return _zip_reader(archive)  # read straight from the zip: nothing extracted to go stale
     if folder.exists():
-        raise FileNotFoundError(f"{folder} exists but lacks u.data: remove or complete it, then retry")
-    if not archive.is_file():
-        where = (f"put ml-100k.zip (from {MOVIELENS_100K_URL}) at {archive}, or pass path= to the zip "
-                 "or its extracted folder")
-        if not download:
-            raise FileNotFoundError(f"MovieLens 100K is not in the data home {home}: {where}")
+        return _folder_reader(folder)
+    where = (f"put ml-100k.zip (from {MOVIELENS_100K_URL}) at {archive}, or give the zip or its "
+             "extracted folder: nanorec ... --data path/to/ml-100k.zip (Python: "
+             "load('movielens-100k', path=...))")
+    if not download:
+        raise FileNotFoundError(f"MovieLens 100K is not in the data home {home}: {where}")
+    try:
         _download_verified(MOVIELENS_100K_URL, archive, MOVIELENS_100K_SHA256, where)
-    with _open_zip(archive) as zipped:
-        _safe_extract(zipped, home)
-    if not (folder / "u.data").is_file():
-        raise FileNotFoundError(f"{archive} holds no ml-100k/u.data (members: {zipped.namelist()[:8]})")
-    return folder
+    except PermissionError as error:  # a read-only data home
+        raise PermissionError(f"cannot download MovieLens 100K into the data home {home} "
+                              f"({error.strerror}): {where}") from None
+    return _zip_reader(archive)
 
 
 def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60):
@@ -443,6 +483,7 @@ def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60)
             except OSError as error:  # URLError, timeouts and refused connections are OSErrors
                 message = f"could not download {url} ({error}); offline? {where_to_put_it}"
                 raise FileNotFoundError(message) from error
+        os.chmod(temporary, 0o666 & ~umask())  # mkstemp's 0o600 would hide it from others
         if digest.hexdigest() != sha256:
             raise ValueError(
                 f"checksum mismatch for {url}: expected SHA-256 {sha256}, got {digest.hexdigest()}; "
@@ -457,101 +498,101 @@ def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60)
 def _open_zip(path):
     try:
         return zipfile.ZipFile(path)
-    except zipfile.BadZipFile as error:
+    except Exception as error:  # noqa: BLE001 - BadZipFile, whatever a damaged directory raises
         raise ValueError(f"{path} is not a valid zip archive (corrupt or incomplete?): {error}") from None
 
 
-def _check_members(zipped, target=None):
-    """Refuse members that are symlinks, absolute paths or climb out with "..".
-
-    With a ``target`` folder, also refuse a member whose resolved path lies outside it.
-    """
-    root = None if target is None else Path(target).resolve()
+def _check_members(zipped):
+    """Refuse members that are symlinks, absolute paths or climb out with ".."."""
     for member in zipped.infolist():
         name = member.filename
         parts = PurePosixPath(name.replace("\\", "/")).parts
         is_symlink = (member.external_attr >> 16) & 0o170000 == 0o120000
         is_absolute = name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) is not None
-        escapes = ".." in parts or (root is not None and not (root / name).resolve().is_relative_to(root))
-        if is_symlink or is_absolute or escapes:
-            raise ValueError(f"unsafe member {name!r} in {zipped.filename}: refusing to extract or read it")
-
-
-def _safe_extract(zipped, target):
-    """Extract a ZipFile into ``target`` after checking every member (see ``_check_members``).
-
-    Members go to a temporary folder first, which is then moved into place entry by entry, so an
-    interrupted extraction leaves no half-written ``ml-100k`` folder.
-    """
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    _check_members(zipped, target)
-    with tempfile.TemporaryDirectory(dir=target, prefix=".extract.") as staging:
-        try:
-            zipped.extractall(staging)
-        except (zipfile.BadZipFile, OSError) as error:  # a bad CRC or truncated member
-            raise ValueError(f"{zipped.filename} is corrupt: {error}") from None
-        for entry in Path(staging).iterdir():
-            if not (target / entry.name).exists():
-                shutil.move(str(entry), target / entry.name)
+        if is_symlink or is_absolute or ".." in parts:
+            raise ValueError(f"unsafe member {name!r} in {zipped.filename}: refusing to read it")
 
 
 def _zip_reader(path):
-    """A function name -> bytes over the GroupLens files inside a zip (read in memory)."""
+    """A _Source over the GroupLens files inside a zip (read into memory once)."""
     with _open_zip(path) as zipped:
         _check_members(zipped)
         names = set(zipped.namelist())
         prefix = "ml-100k/" if "ml-100k/u.data" in names else ""
         missing = [f for f in MOVIELENS_100K_FILES if prefix + f not in names]
         if missing:
-            raise ValueError(f"{path} lacks {missing} (expected the GroupLens ml-100k layout)")
+            raise ValueError(f"{path} lacks {missing}: --data takes a zip in the GroupLens "
+                             "ml-100k layout (ml-100k/u.data, u.item, u.user, u.genre, "
+                             "u.occupation), a folder of those files, or a CSV/TSV file")
         try:
             contents = {f: zipped.read(prefix + f) for f in MOVIELENS_100K_FILES}
-        except (zipfile.BadZipFile, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - a bad CRC, a cut member, a damaged header
             raise ValueError(f"{path} is corrupt: {error}") from None
-    return contents.__getitem__
+    return _Source(contents.__getitem__, lambda name: f"{path}: {prefix}{name}")
 
 
 def _folder_reader(folder):
-    """A function name -> bytes over the GroupLens files in a folder (or its ml-100k/ subfolder)."""
+    """A _Source over the GroupLens files in a folder (or its ml-100k/ subfolder)."""
     if not (folder / "u.data").is_file() and (folder / "ml-100k" / "u.data").is_file():
         folder = folder / "ml-100k"
     missing = [f for f in MOVIELENS_100K_FILES if not (folder / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder} lacks {missing} (expected the GroupLens ml-100k layout)")
-    return lambda name: (folder / name).read_bytes()
+        raise FileNotFoundError(f"{folder} lacks {missing}: a MovieLens folder holds the GroupLens "
+                                "ml-100k files (u.data, u.item, u.user, u.genre, u.occupation)")
+    return _Source(lambda name: (folder / name).read_bytes(), lambda name: str(folder / name))
 
 
-def _parse_movielens(read):
-    """Interactions from the five GroupLens files, given read(name) -> bytes."""
+def _parse_movielens(source):
+    """Interactions from the five GroupLens files of a _Source."""
+    raw = source.read("u.data")
     try:
-        table = np.array(read("u.data").split(), dtype=np.int64)
-    except ValueError as error:
-        raise ValueError(f"u.data holds a value that is not an integer: {error}") from None
-    if len(table) == 0 or len(table) % 4:
-        raise ValueError("u.data must hold 4 tab-separated integers per line (user, item, rating, time)")
+        table = np.array(raw.split(), dtype=np.int64)
+    except (ValueError, OverflowError):
+        table = None
+    if table is None or len(table) == 0 or len(table) % 4:
+        _raise_at_bad_line(raw, source.where("u.data"))
     users, items, ratings, timestamps = table.reshape(-1, 4).T
 
-    genres = [line.split("|")[0] for line in _lines(read("u.genre"))]
+    genres = [line.split("|")[0] for _, line in _lines(source.read("u.genre"))]
     # id|title|release date|video release date|URL|flags; some copies drop the empty URL field,
     # so the genre flags are read as the LAST fields and the date as the third when present
-    item_rows = [line.split("|") for line in _lines(read("u.item"))]
+    where = source.where("u.item")
     n_genres = len(genres)
-    if any(len(row) < 2 + n_genres for row in item_rows):
-        raise ValueError(f"u.item lines need id|title|...|{n_genres} genre flags")
-    item_ids = np.array([int(row[0]) for row in item_rows])
-    dates = [row[2] if len(row) > 2 + n_genres else "" for row in item_rows]
-    years = np.array([_release_year(date, row[1]) for date, row in zip(dates, item_rows)])
+    item_rows = []
+    for number, line in _lines(source.read("u.item")):
+        row = line.split("|")
+        if len(row) < 2 + n_genres or not all(flag.strip() in ("0", "1") for flag in row[-n_genres:]):
+            raise ValueError(f"{where}, line {number}: expected id|title|...|{n_genres} genre "
+                             "flags (0 or 1)")
+        item_rows.append((_integer(row[0], where, number, "item id"), row))
+    item_ids = np.array([item_id for item_id, _ in item_rows], dtype=np.int64)
+    dates = [row[2] if len(row) > 2 + n_genres else "" for _, row in item_rows]
+    years = np.array([_release_year(date, row[1]) for date, (_, row) in zip(dates, item_rows)])
     years[np.isnan(years)] = np.nanmedian(years) if not np.isnan(years).all() else 0.0
-    flags = np.array([row[-n_genres:] for row in item_rows], dtype=np.float32)
+    flags = np.array([row[-n_genres:] for _, row in item_rows], dtype=np.float32)
     item_features = np.column_stack([flags, _min_max(years)])
 
-    occupations = _lines(read("u.occupation"))
-    user_rows = [line.split("|") for line in _lines(read("u.user"))]
-    user_ids = np.array([int(row[0]) for row in user_rows])
-    ages = np.array([float(row[1]) for row in user_rows])
-    one_hot = [[row[2] == g for g in ("F", "M")] + [row[3] == o for o in occupations] for row in user_rows]
+    occupations = [line for _, line in _lines(source.read("u.occupation"))]
+    where = source.where("u.user")
+    user_rows = []
+    for number, line in _lines(source.read("u.user")):
+        row = line.split("|")
+        if len(row) < 4:
+            raise ValueError(f"{where}, line {number}: expected id|age|gender|occupation|zip")
+        user_rows.append((_integer(row[0], where, number, "user id"),
+                          _integer(row[1], where, number, "age"), row))
+    user_ids = np.array([user_id for user_id, _, _ in user_rows], dtype=np.int64)
+    ages = np.array([age for _, age, _ in user_rows], dtype=np.float64)
+    one_hot = [[row[2] == g for g in ("F", "M")] + [row[3] == o for o in occupations]
+               for _, _, row in user_rows]
     user_features = np.column_stack([_min_max(ages), np.array(one_hot, dtype=np.float32)])
+    for kind, ids, known, file in (("user", users, user_ids, "u.user"),
+                                   ("item", items, item_ids, "u.item")):
+        unknown = ~np.isin(ids, known)
+        if unknown.any():
+            line = _data_line(raw, int(np.argmax(unknown)))
+            raise ValueError(f"{source.where('u.data')}, line {line}: {kind} id "
+                             f"{int(ids[unknown][0])} is not in {file}")
 
     return Interactions.from_arrays(
         users, items, ratings, timestamps, user_ids=user_ids, item_ids=item_ids,
@@ -562,9 +603,36 @@ def _parse_movielens(read):
     )
 
 
+def _raise_at_bad_line(raw, where):
+    """ValueError naming the first line of u.data that is not 4 integers (or an empty file)."""
+    expected = "4 tab-separated integers (user, item, rating, timestamp)"
+    for number, line in _lines(raw):
+        fields = line.split()
+        if len(fields) != 4:
+            raise ValueError(f"{where}, line {number}: {len(fields)} fields, expected {expected}")
+        for field in fields:
+            _integer(field, where, number, "value", expected)
+    raise ValueError(f"{where} holds no ratings: expected lines of {expected}")
+
+
+def _data_line(raw, row):
+    """The line number of the row-th non-blank line of u.data."""
+    return _lines(raw)[row][0]
+
+
+def _integer(text, where, number, what, expected=None):
+    try:
+        return int(text.strip())
+    except ValueError:
+        hint = f" (expected {expected})" if expected else ""
+        raise ValueError(f"{where}, line {number}: the {what} {text.strip()!r} is not an "
+                         f"integer{hint}") from None
+
+
 def _lines(raw):
-    """Non-empty lines of a latin-1 text file."""
-    return [line for line in raw.decode("latin-1").splitlines() if line.strip()]
+    """(1-based line number, line) of the non-empty lines of a latin-1 text file."""
+    lines = re.split(r"\r\n|\r|\n", raw.decode("latin-1"))
+    return [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
 
 
 def _release_year(date, title):

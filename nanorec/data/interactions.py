@@ -15,10 +15,11 @@ Arrays are stored read-only (``flags.writeable = False``): treat an Interactions
 build a new one (``subset``, ``from_arrays``) to change it.
 """
 
-import csv
 from typing import NamedTuple
 
 import numpy as np
+
+from nanorec.data.delimited import read_delimited, repeated_pair
 
 DUPLICATE_POLICIES = ("error", "last", "sum")
 
@@ -216,44 +217,49 @@ class Interactions:
     def from_csv(cls, path, user="user", item="item", rating=None, timestamp=None, sep=",", **options):
         """Build from a delimited text file whose first line names the columns.
 
-        Ids that are all integers (written without leading zeros or signs) become int64, other ids
-        stay strings. Ratings are parsed as floats, timestamps as integers; a value that does not
-        parse raises a ValueError naming the line. Blank lines are skipped; fields are stripped.
-        Any keyword of ``from_arrays`` (``duplicates``, features, vocabularies) passes through.
+        ``rating`` / ``timestamp`` = None leaves them out. Fields are read and checked as
+        nanorec.data.delimited describes: ids that are all plain integers become int64, others
+        stay strings (a column mixing both warns); a blank field, a rating that is not a finite
+        number or a timestamp that is not a whole number raises a ValueError naming the file and
+        the line; a UTF-8 byte-order mark is skipped. Any keyword of ``from_arrays``
+        (``duplicates``, features, vocabularies) passes through. ``from_delimited`` finds the
+        separator and the columns by itself.
         """
-        wanted = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
-        wanted = {role: name for role, name in wanted.items() if name is not None}
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle, delimiter=sep)
-            header = [field.strip() for field in next(reader, [])]
-            missing = [name for name in wanted.values() if name not in header]
-            if missing:
-                raise ValueError(f"{path}: column(s) {missing} not in the header {header}")
-            positions = {role: header.index(name) for role, name in wanted.items()}
-            fields = {role: [] for role in wanted}
-            line_numbers = []
-            for row in reader:
-                if not any(field.strip() for field in row):
-                    continue
-                if len(row) != len(header):
-                    raise ValueError(
-                        f"{path}, line {reader.line_num}: {len(row)} fields, the header has {len(header)}"
-                    )
-                line_numbers.append(reader.line_num)
-                for role, position in positions.items():
-                    fields[role].append(row[position].strip())
-        if not line_numbers:
-            raise ValueError(f"{path}: no interactions (only a header)")
-        parsed = {role: _parse_ids(fields[role]) for role in ("user", "item")}
-        if "rating" in fields:
-            parsed["rating"] = _parse_column(fields["rating"], np.float64, "rating", path, line_numbers)
-        if "timestamp" in fields:
-            parsed["timestamp"] = _parse_column(
-                fields["timestamp"], np.int64, "timestamp", path, line_numbers
-            )
-        return cls.from_arrays(
-            parsed["user"], parsed["item"], parsed.get("rating"), parsed.get("timestamp"), **options
-        )
+        names = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
+        names = {role: name for role, name in names.items() if name is not None}
+        return cls.from_parsed(read_delimited(path, sep=sep, names=names), **options)
+
+    @classmethod
+    def from_delimited(cls, path, sep=None, columns=None, **options):
+        """Build from a log in delimited text: a CSV or TSV with or without a header, MovieLens'
+        ``u.data`` (tab-separated user, item, rating, timestamp).
+
+        The separator and the header are detected, or given: ``sep`` (e.g. "\\t"), ``columns``
+        (the role of each column by position, e.g. ("user", "item", "-", "rating"); "-" skips
+        one). Every field is checked; any problem is a ValueError naming the file and the line
+        (nanorec.data.delimited has the rules). Repeated (user, item) pairs are an error naming
+        both lines unless ``duplicates`` says how to merge them; any other keyword of
+        ``from_arrays`` passes through.
+        """
+        return cls.from_parsed(read_delimited(path, sep=sep, columns=columns), **options)
+
+    @classmethod
+    def from_parsed(cls, parsed, **options):
+        """Build from the columns of a text file as nanorec.data.delimited.read_delimited gives
+        them (``from_csv`` and ``from_delimited`` read and build in one call); a repeated pair
+        is an error naming both lines unless ``duplicates`` says how to merge them."""
+        values, path = parsed.values, parsed.path
+        if options.get("duplicates", "error") == "error":
+            repeat = repeated_pair(values, parsed.lines)
+            if repeat is not None:
+                line, earlier, user, item, count = repeat
+                raise ValueError(
+                    f"{path}, line {line}: user {user!r} and item {item!r} again, as on line "
+                    f"{earlier} ({count} {'row repeats' if count == 1 else 'rows repeat'} an earlier pair): keep the latest with "
+                    "--duplicates last or add them up with --duplicates sum (Python: "
+                    "duplicates='last' or 'sum')")
+        return cls.from_arrays(values["user"], values["item"], values.get("rating"),
+                               values.get("timestamp"), **options)
 
     # ------------------------------------------------------------------ views
     def __len__(self):
@@ -440,7 +446,8 @@ def _as_ratings(values, n_rows):
     if bad.any():
         first = int(np.argmax(bad))
         raise ValueError(
-            f"{int(bad.sum())} ratings are NaN or infinite (first at row {first}: {values[first]})"
+            f"{int(bad.sum())} ratings are NaN or infinite (the first at index {first} of the "
+            f"ratings: {values[first]})"
         )
     return values
 
@@ -539,28 +546,3 @@ def _resolve_duplicates(user_index, item_index, ratings, timestamps, n_items, po
         summed[by_position],
         None if latest is None else latest[by_position],
     )
-
-
-# ---------------------------------------------------------------------- CSV parsing
-def _parse_ids(texts):
-    """int64 ids when every text is a canonical integer ("7", not "07" or "+7"), else strings."""
-    texts = np.array(texts, dtype=str)
-    try:
-        numbers = texts.astype(np.int64)
-    except (ValueError, OverflowError):
-        return texts
-    return numbers if (numbers.astype(str) == texts).all() else texts
-
-
-def _parse_column(texts, dtype, what, path, line_numbers):
-    """Parse a column of numbers; on failure name the first line that does not parse."""
-    try:
-        return np.array(texts, dtype=str).astype(dtype)
-    except (ValueError, OverflowError):
-        for text, line in zip(texts, line_numbers):
-            try:
-                np.array([text]).astype(dtype)
-            except (ValueError, OverflowError):
-                kind = np.dtype(dtype).name
-                raise ValueError(f"{path}, line {line}: cannot parse {what} {text!r} as {kind}") from None
-        raise

@@ -70,7 +70,7 @@ def leave_last_out(data):
     latest timestamp, the one with the LARGER raw item id (in the sort order of ``item_ids``) is
     held out. Users with a single interaction keep it in train (they have no history to predict
     from), so test holds at most one row per user and never a row older than a train row of the
-    same user.
+    same user. When no user has two rows, nothing is held out, with a UserWarning saying so.
 
     Returns
     -------
@@ -86,6 +86,10 @@ def leave_last_out(data):
     # a (user, item) pair occurs once, so exactly one row per user passes both tests
     is_last = at_latest & (item_rank[data.item_index] == largest_rank[users])
     has_history = np.bincount(users, minlength=data.n_users) > 1
+    if not has_history.any():
+        warnings.warn("leave_last_out: no user has two rows or more, so nothing is held out (the "
+                      "test part is empty); use a random holdout to test on such a log",
+                      UserWarning, stacklevel=2)
     return _split(data, is_last & has_history[users], "leave_last_out")
 
 

@@ -95,11 +95,17 @@ class EvaluationResult(dict):
         mean), the users in the order of ``users``: what ``paired_bootstrap`` compares.
     users : array (n_users,)
         Raw ids of the evaluated users.
+    n_baseline : int
+        Test rows of the rating metrics (rmse, mae) answered by ``model.baseline_score()``
+        because the model cannot score them (evaluate's ``unknown="baseline"``); 0 otherwise.
+    baseline : float or None
+        That score, when n_baseline > 0.
     """
 
     def __init__(self, values, protocol, n_users, n_skipped_cold, n_skipped_no_test,
-                 per_user=None, users=None):
+                 per_user=None, users=None, n_baseline=0, baseline=None):
         super().__init__(values)
+        self.n_baseline, self.baseline = n_baseline, baseline
         self.protocol = protocol
         self.n_users = n_users
         self.n_skipped_cold = n_skipped_cold
@@ -109,10 +115,14 @@ class EvaluationResult(dict):
 
     def summary(self):
         """One line: the protocol and the user counts."""
-        return (
+        line = (
             f"protocol: {self.protocol}; {self.n_users} users evaluated, {self.n_skipped_cold} "
             f"skipped as cold, {self.n_skipped_no_test} skipped without new test items"
         )
+        if self.n_baseline:
+            line += (f"; {self.n_baseline} test rows the model cannot score got the baseline "
+                     f"{self.baseline:.4g}")
+        return line
 
     def to_markdown(self):
         """The summary line, then a markdown table | metric | value |."""
@@ -137,6 +147,7 @@ def evaluate(
     n_negatives=100,
     chunk_size=None,
     seed=0,
+    unknown="skip",
 ):
     """Evaluate a fitted model on held-out interactions.
 
@@ -165,11 +176,19 @@ def evaluate(
     seed : int
         Seeds the negatives of the sampled protocol. Each user's row of random keys is drawn in user
         order from one generator, so the result does not depend on chunk_size.
+    unknown : {"skip", "baseline"}
+        The test rows of rmse and mae that the model cannot score (model.scorable_pairs: a user
+        or an item without train rows, unless the model's ``cold_start`` names them). "skip"
+        (the default): the rows of users without train interactions are left out, the others
+        scored by the model. "baseline": every test row counts, those the model cannot score
+        with ``model.baseline_score()`` (the mean train rating of rating models);
+        ``result.n_baseline`` says how many. Ranking metrics always leave cold users out.
 
     Returns
     -------
     EvaluationResult
     """
+    _checks.one_of(unknown, "unknown", ("skip", "baseline"), "evaluate")
     specs = parse_metrics(metrics)
     label, n_negatives = _protocol(protocol, n_negatives)
     if chunk_size is not None:
@@ -187,12 +206,14 @@ def evaluate(
         values, per_user = _ranking_metrics(
             model, ranking_specs, users, relevant, train_csr, chunk_size, n_negatives, rng
         )
+    n_baseline = 0
     for key, name, _ in specs:
         if name in _RATING:
-            values[key] = _rating_metric(model, test, train_csr, name)
+            values[key], n_baseline = _rating_metric(model, test, train_csr, name, unknown)
     ordered = {key: values[key] for key, _, _ in specs}
+    baseline = model.baseline_score() if n_baseline else None
     return EvaluationResult(ordered, label, len(users), n_skipped_cold, n_skipped_no_test,
-                            per_user, model.user_ids_[users])
+                            per_user, model.user_ids_[users], n_baseline, baseline)
 
 
 def _protocol(protocol, n_negatives):
@@ -426,16 +447,26 @@ def _user_auc(scores, is_relevant, raw_user_ids):
     return values
 
 
-def _rating_metric(model, test, train_csr, name):
-    """rmse or mae of model.score_pairs on the test rows of the users with train interactions."""
+def _rating_metric(model, test, train_csr, name, unknown):
+    """(rmse or mae, rows answered by the baseline): unknown="skip" scores the test rows of the
+    users with train interactions by model.score_pairs; "baseline" scores every test row, those
+    the model cannot score by model.baseline_score()."""
     if test.ratings is None:
         raise ValueError(f"{name} needs explicit ratings, but the test set is implicit")
+    label = f"{type(model).__name__} predictions"
+    if unknown == "baseline":
+        scorable = model.scorable_pairs(test.user_index, test.item_index)
+        predicted = np.full(len(test), model.baseline_score())
+        if scorable.any():
+            predicted[scorable] = model.score_pairs(test.user_index[scorable],
+                                                    test.item_index[scorable])
+        value = _RATING[name](*check_pair(test.ratings, predicted, pred_name=label))
+        return value, int(np.count_nonzero(~scorable))
     rows = (np.diff(train_csr.indptr) > 0)[test.user_index]
     if not np.any(rows):
         raise ValueError(f"{name}: no test row belongs to a user with train interactions")
     predicted = model.score_pairs(test.user_index[rows], test.item_index[rows])
-    label = f"{type(model).__name__} predictions"
-    return _RATING[name](*check_pair(test.ratings[rows], predicted, pred_name=label))
+    return _RATING[name](*check_pair(test.ratings[rows], predicted, pred_name=label)), 0
 
 
 def cross_validate(

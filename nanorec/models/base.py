@@ -26,6 +26,9 @@ model: a new model is one file.
 
 import importlib
 import inspect
+import numbers
+import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,10 +36,11 @@ import numpy as np
 from nanorec import _checks
 from nanorec.data.interactions import CSR
 from nanorec.evaluation.protocols import evaluate
-from nanorec.io import FORMAT_VERSION, FormatError, load_arrays, save_arrays
+from nanorec.io import FORMAT_VERSION, FormatError, open_arrays, save_arrays
 from nanorec.scoring import ColdStartError, csr_entries, row_blocks, top_k
 from nanorec.training import Samples, run_epochs, train_epoch
 
+BASELINE_PAIRS = 10_000  # train pairs whose mean score is the baseline of a ranking model
 REGISTRY = {}  # registered name -> model class, filled by @register as the classes are defined
 
 # what a model can need of its data: name -> (test on an Interactions, what it is, said to a user)
@@ -196,6 +200,7 @@ class Recommender:
         self.n_users_, self.n_items_ = int(train.n_users), int(train.n_items)
         self.train_csr_ = train.to_csr()
         self._lookups = {}  # raw id -> index dicts, built on first use
+        self._baseline = None  # baseline_score(), computed on first use
 
     def _fit(self, train, valid):
         """Learn the parameters; subclasses implement it (fit has already set the ``*_`` ids)."""
@@ -241,19 +246,105 @@ class Recommender:
             raise ValueError(f"{type(self).__name__}.score_items returned NaN or inf scores")
         return scores
 
-    def predict(self, user_ids, item_ids, user_features=None):
+    def predict(self, user_ids, item_ids, user_features=None, unknown="error", return_flags=False):
         """Scores of (user, item) pairs given by raw ids: ``(n,)`` float64 for n = len(user_ids).
 
-        Raises KeyError naming the first unknown id, ValueError for a user who chose not to be
-        personalised, and RuntimeError before fit. ``user_features`` (n, F) describe ids outside
-        the vocabulary, for the models that use them (ContentBased, Hybrid, ColdStartRecommender).
+        Parameters
+        ----------
+        user_ids, item_ids : sequences of n raw ids
+        user_features : array (n, F), optional
+            Describe ids outside the vocabulary, for the models that use them (ContentBased,
+            Hybrid, ColdStartRecommender).
+        unknown : {"error", "baseline"}
+            A pair the model cannot score is one whose user or item is not in the vocabulary it
+            was fitted on, or (for a model whose ``cold_start`` does not name them) a user or an
+            item without train rows, of which it learned nothing. "error" (the default): raise
+            KeyError naming the first id outside the vocabulary, ColdStartError for a user
+            without train rows (items without train rows get the model's score). "baseline":
+            answer such pairs with ``baseline_score()`` instead (a user outside the vocabulary is
+            scored by the model when it has a row of ``user_features`` and the model scores users
+            from features), so a test set with a few new ids is scored as a whole.
+        return_flags : bool
+            Also return which pairs got the baseline: ``(scores, flags)``, flags bool (n,).
+
+        Raises ValueError for a user who chose not to be personalised, and RuntimeError before
+        fit.
         """
-        private = self._not_personalised(np.atleast_1d(user_ids))
+        _checks.one_of(unknown, "unknown", ("error", "baseline"), f"{type(self).__name__}.predict")
+        users, items = np.atleast_1d(user_ids), np.atleast_1d(item_ids)
+        private = self._not_personalised(users)
         if private.any():
-            raw_id = np.atleast_1d(user_ids)[private].tolist()[0]
+            raw_id = users[private].tolist()[0]
             raise ValueError(f"user id {raw_id!r} chose not to be personalised: a prediction would "
                              "use their data; recommend() serves them the most popular items")
-        return self._predict(user_ids, item_ids, user_features)
+        if unknown == "error":
+            scores = self._predict(user_ids, item_ids, user_features)
+            flags = np.zeros(len(scores), dtype=bool)
+        else:
+            if users.ndim != 1 or items.ndim != 1 or len(users) != len(items):
+                raise ValueError(f"predict got {len(users)} user ids but {len(items)} item ids")
+            user_index = self._index_or_missing(users, "user")
+            item_index = self._index_or_missing(items, "item")
+            scorable = self.scorable_pairs(user_index, item_index)
+            if user_features is not None and "users" in self.cold_start:
+                scorable |= (user_index < 0) & (item_index >= 0)  # scored from their features
+            scores = np.full(len(users), self.baseline_score())
+            if scorable.any():
+                features = None if user_features is None else np.asarray(user_features)[scorable]
+                scores[scorable] = self._predict(users[scorable], items[scorable], features)
+            flags = ~scorable
+        return (scores, flags) if return_flags else scores
+
+    def scorable_pairs(self, user_index, item_index):
+        """bool (n,): which (user, item) index pairs the model scores itself; index -1 means an
+        id outside the vocabulary. A pair is scorable when both indices are in the vocabulary,
+        and its user (item) has train rows or the model's ``cold_start`` names "users"
+        ("items"). The others get ``baseline_score()`` from predict(..., unknown="baseline")
+        and evaluate(..., unknown="baseline")."""
+        user_index, item_index = np.asarray(user_index), np.asarray(item_index)
+        csr = self.train_csr_
+        user_rows = np.diff(csr.indptr) > 0
+        item_rows = np.bincount(csr.indices, minlength=self.n_items_) > 0
+        known_user = (user_index >= 0) & (user_rows[np.maximum(user_index, 0)]
+                                          | ("users" in self.cold_start))
+        known_item = (item_index >= 0) & (item_rows[np.maximum(item_index, 0)]
+                                          | ("items" in self.cold_start))
+        return known_user & known_item
+
+    def baseline_score(self):
+        """The score of a pair the model cannot score (see ``predict``'s ``unknown``):
+
+            models that predict ratings (``needs`` has "ratings": BiasedMF, AutoRec, DPBiasedMF,
+            FederatedMF): the mean train rating, as Surprise answers (global_mean_ when the
+            model keeps no train rows)
+            other models: the mean of the model's own scores of its train pairs (of at most
+            BASELINE_PAIRS of them, evenly spaced): a typical score of a known interaction
+
+        Computed once per fit and kept.
+        """
+        if getattr(self, "_baseline", None) is None:
+            csr = self.train_csr_
+            if "ratings" in getattr(self, "needs", ()):
+                value = csr.data.mean() if len(csr.data) else getattr(self, "global_mean_", 0.0)
+            elif len(csr.indices) == 0:
+                value = 0.0
+            else:
+                rows = np.unique(np.linspace(0, len(csr.indices) - 1, BASELINE_PAIRS).astype(int))
+                users = np.searchsorted(csr.indptr, rows, side="right") - 1
+                value = np.mean(self.score_pairs(users, csr.indices[rows]))
+            self._baseline = float(value)
+        return self._baseline
+
+    def _index_or_missing(self, raw_ids, kind):
+        """Indices (n,) int64 of raw ids, -1 for an id outside the vocabulary."""
+        lookup = self._lookup(kind)
+        index = np.empty(len(raw_ids), dtype=np.int64)
+        for position, raw in enumerate(raw_ids.tolist()):
+            try:
+                index[position] = lookup.get(raw, -1)
+            except TypeError:  # unhashable, e.g. a list
+                index[position] = -1
+        return index
 
     def _predict(self, user_ids, item_ids, user_features):
         _no_features(self, user_features)
@@ -426,37 +517,167 @@ class Recommender:
     def load(cls, path):
         """Read a model written by :meth:`save`. ``Recommender.load`` accepts any registered model
         class; ``BiasedMF.load`` insists the file holds a BiasedMF (and reads one of any class
-        so named, registered or not). Raises nanorec.io.FormatError on a truncated, foreign,
-        other-model, older- or newer-version file."""
-        header, arrays = load_arrays(path, kind=None if cls is Recommender else cls.__name__)
-        if header["version"] < FORMAT_VERSION:
-            raise FormatError(f"{path} holds a model of file format {header['version']}, saved "
-                              "before nanorec's models were networks: fit it again")
-        model_class = _registered_class(header) if cls is Recommender else cls
-        if model_class is None:
-            raise FormatError(f"{path} holds an unknown model class {header['kind']!r}")
-        return model_class._from_state(header, arrays)
+        so named, registered or not).
+
+        The file is checked before any array is read (nanorec.io.open_arrays): the class is
+        known, the header's hyperparameters are those of its constructor, the arrays are the
+        ones the model saves, with the sizes its header gives (n_users_, n_items_, the network's
+        widths) and a bounded total. Once read, the ids, the training CSR and the network's
+        parameters are checked against those sizes and the model scores a first and a last user.
+        Any failure is one nanorec.io.FormatError naming the file and the problem: truncated,
+        corrupt, foreign, other-model, older- or newer-version, or inconsistent files alike.
+        """
+        path = os.fspath(path)
+        with open_arrays(path, kind=None if cls is Recommender else cls.__name__) as archive:
+            header = archive.header
+            if header["version"] < FORMAT_VERSION:
+                raise FormatError(f"{path} holds a model of file format {header['version']}, "
+                                  "saved before nanorec's models were networks: fit it again")
+            model_class = _registered_class(header) if cls is Recommender else cls
+            if model_class is None:
+                raise FormatError(f"{path} holds an unknown model class {header['kind']!r}")
+            try:
+                model_class._check_file(header, archive.declared)
+            except FormatError as error:
+                raise FormatError(f"{path}: {error}") from None
+            arrays = archive.read()
+        try:
+            model = model_class._from_state(header, arrays)
+            model._check_scores()
+        except FormatError as error:
+            raise FormatError(f"{path}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - an untrusted file: the file is at fault
+            raise FormatError(f"{path} does not hold a working {model_class.__name__} "
+                              f"({_reason(error)})") from None
+        return model
+
+    @classmethod
+    def _check_file(cls, header, declared):
+        """FormatError (its message without the path) unless ``header`` and the arrays it comes
+        with, ``declared`` (name -> (shape, dtype), from their .npy headers: nothing read yet),
+        describe a fitted model of this class as :meth:`_state` writes one.
+
+        Sizes first: n_users_ and n_items_ are whole numbers, and the ids, the training CSR and
+        the network parameters have shapes that agree with them; a network's width arguments
+        (SIZE_ARGUMENTS) are no larger than the largest dimension of its saved parameters, so
+        building the network to compare its shapes allocates a bounded amount.
+        """
+        for key, kind in (("params", dict), ("fitted", dict), ("networks", list)):
+            if not isinstance(header.get(key), kind):
+                raise FormatError(f"its header lacks {key!r} (a {kind.__name__})")
+        if not isinstance(header.get("metadata", {}), dict):
+            raise FormatError("its header's metadata is not a dict")
+        _check_params(cls, header["params"])
+        fitted, networks = header["fitted"], header["networks"]
+        for name in fitted:
+            _check_learned_name(cls, name, "header value")
+        sizes = {}
+        for name in ("n_users_", "n_items_"):
+            value = fitted.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FormatError(f"its header gives {name} = {value!r}, not a size >= 1")
+            sizes[name] = value
+        n_users, n_items = sizes["n_users_"], sizes["n_items_"]
+        privacy = fitted.get("privacy_")
+        if privacy is not None and not (isinstance(privacy, dict) and all(
+                isinstance(ids, list) for ids in privacy.values())):
+            raise FormatError(f"its header's privacy_ is {privacy!r}, not lists of user ids")
+
+        missing = [name for name in _VOCABULARY_ARRAYS if name not in declared]
+        if missing:
+            raise FormatError(f"it lacks the array(s) {missing} that every fitted model has")
+        indices_shape = declared["train_csr_.indices"][0]
+        if len(indices_shape) != 1:
+            raise FormatError(f"array 'train_csr_.indices' has shape {indices_shape}, not one "
+                              "dimension")
+        expected = {"user_ids_": ((n_users,), "iufU"), "item_ids_": ((n_items,), "iufU"),
+                    "train_csr_.indptr": ((n_users + 1,), "iu"),
+                    "train_csr_.indices": (indices_shape, "iu"),
+                    "train_csr_.data": (indices_shape, "biuf"),
+                    "train_csr_.shape": ((2,), "iu")}
+        for name, (shape, kinds) in expected.items():
+            _check_declared(name, declared[name], shape, kinds, sizes)
+
+        for network in networks:
+            if not isinstance(network, str) or not hasattr(cls, "_build_network"):
+                raise FormatError(f"its header names a network {network!r} that "
+                                  f"{cls.__name__} does not have")
+            _check_learned_name(cls, network, "network")
+            if not any(name.startswith(network + ".") for name in declared):
+                raise FormatError(f"it lacks the parameters of {network}")
+        in_network = [name for name in declared if name.partition(".")[0] in networks
+                      and "." in name]
+        for name in in_network:
+            if declared[name][1].kind not in "biuf":
+                raise FormatError(f"array {name!r} has dtype {declared[name][1]}, not numbers")
+        for name in set(declared) - set(expected) - set(in_network):
+            _check_learned_name(cls, name, "array")
+            if name in fitted:
+                raise FormatError(f"it gives {name} twice, in its header and as an array")
+            shape, dtype = declared[name]
+            if dtype.kind not in "biuf":  # only ids are text
+                raise FormatError(f"array {name!r} has dtype {dtype}, not numbers")
+            if not shape or shape[0] not in (n_users, n_items):  # a row per user or per item
+                raise FormatError(f"array {name!r} has shape {shape}: neither a row per user "
+                                  f"(n_users_={n_users}) nor per item (n_items_={n_items})")
+        if networks:
+            _check_widths(cls, header["params"], fitted, [declared[name][0] for name in in_network])
 
     @classmethod
     def _from_state(cls, header, arrays):
-        """The model that :meth:`_state` described (``arrays`` is consumed)."""
+        """The model that :meth:`_state` described (``arrays`` is consumed), after
+        :meth:`_check_file` passed on the same header and arrays; FormatError when the arrays'
+        values disagree with it."""
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in header["params"].items()}
         if "dtype" in params:  # JSON keeps tuples as lists and dtypes by name, e.g. "float32"
             params["dtype"] = np.dtype(params["dtype"]).type
+        fitted = header["fitted"]
+        _check_vocabulary(arrays, fitted["n_users_"], fitted["n_items_"])
         model = cls(**params)
-        for name, value in header["fitted"].items():
+        for name, value in fitted.items():
             setattr(model, name, value)
-        model.train_csr_ = CSR(*(arrays.pop(f"train_csr_.{field}") for field in CSR._fields))
+        model.train_csr_ = CSR(*(arrays.pop(f"train_csr_.{field}") for field in CSR._fields[:3]),
+                               (fitted["n_users_"], fitted["n_items_"]))
+        arrays.pop("train_csr_.shape")
         for name in header["networks"]:
             network = model._build_network()  # a subclass with a network knows its shape
+            saved = {key.partition(".")[2] for key in arrays if key.partition(".")[0] == name}
+            if saved != set(network.params):
+                missing = sorted(set(network.params) - saved)
+                extra = sorted(saved - set(network.params))
+                raise FormatError(f"the parameters of {name} do not match {cls.__name__}'s "
+                                  f"network (missing {missing}, unexpected {extra})")
             for key, param in network.params.items():
-                param[...] = arrays.pop(f"{name}.{key}")
+                array = arrays.pop(f"{name}.{key}")
+                if array.shape != param.shape:
+                    raise FormatError(
+                        f"array '{name}.{key}' has shape {array.shape}, but the sizes in the "
+                        f"header (n_users_={fitted['n_users_']}, n_items_={fitted['n_items_']} "
+                        f"and the hyperparameters) make it {param.shape}")
+                param[...] = array
             setattr(model, name, network.eval())
+        largest = max(fitted["n_users_"], fitted["n_items_"])
         for name, value in arrays.items():
+            is_index = value.dtype.kind in "iu" and name not in ("user_ids_", "item_ids_")
+            if is_index and value.size and (value.min() < 0 or value.max() > largest):
+                raise FormatError(f"array {name!r} holds indices outside 0 .. {largest}")
             setattr(model, name, value)
         model.metadata_ = header.get("metadata", {})  # files of older versions have none
         model._lookups = {}
         return model
+
+    def _check_scores(self):
+        """FormatError (or the error of the model's own code) unless the model scores its first
+        and last user, every item by score_items and a pair by score_pairs, with finite numbers:
+        a loaded model whose arrays disagree with each other fails here, not later in the middle
+        of an evaluation."""
+        users = np.array(sorted({0, self.n_users_ - 1}))
+        self.checked_scores(users)  # ValueError for a wrong shape, NaN or inf scores
+        items = np.array([0, self.n_items_ - 1])[: len(users)]
+        pairs = np.asarray(self.score_pairs(users, items))
+        if pairs.shape != (len(users),) or pairs.dtype.kind not in "biuf" \
+                or not np.all(np.isfinite(pairs)):
+            raise FormatError("its parameters give no finite score to a (user, item) pair")
 
     def __repr__(self):
         hyperparameters = {k: v for k, v in vars(self).items() if k[-1] != "_" and k[0] != "_"}
@@ -653,3 +874,113 @@ def _registered_class(header):
             return None
         by_class_name = {model.__name__: model for model in REGISTRY.values()}
     return by_class_name.get(kind)
+
+
+# ---------------------------------------------------------------------- checking a model file
+# what every fitted model saves (Recommender._state): the vocabularies and the training CSR
+_VOCABULARY_ARRAYS = ("user_ids_", "item_ids_") + tuple(f"train_csr_.{f}" for f in CSR._fields)
+# constructor arguments that are widths of a network's parameters: a width is a dimension of
+# some parameter, so a file whose width exceeds every saved dimension is damaged, and is refused
+# before building the network (which would allocate by that width)
+SIZE_ARGUMENTS = ("n_factors", "n_hidden", "hidden", "layers", "n_horizontal", "n_vertical",
+                  "seq_len")
+_LEARNED_NAME = re.compile(r"[a-z][a-z0-9_]*_")
+
+
+def _check_params(cls, params):
+    """Each saved hyperparameter is a constructor argument, of the type of its default."""
+    signature = inspect.signature(cls.__init__).parameters
+    for name, value in params.items():
+        if name not in signature or name == "self":
+            raise FormatError(f"its header gives the argument {name!r}, which {cls.__name__} "
+                              "does not take (a file of another model?)")
+        default = signature[name].default
+        if not _like(value, default):
+            raise FormatError(f"its header gives {name} = {value!r}, not a value like "
+                              f"{cls.__name__}'s default {default!r}")
+
+
+def _like(value, default):
+    """Whether a JSON value can stand for an argument whose default is ``default``."""
+    if default is inspect.Parameter.empty or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (type, np.dtype)):  # dtype: saved by name
+        return isinstance(value, str) and value in ("float32", "float64")
+    if value is None:  # e.g. random_state=None
+        return True
+    if isinstance(default, numbers.Integral):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, numbers.Real):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (tuple, list)):  # saved as a list, entries like the default's
+        if not isinstance(value, list):
+            return False
+        return not default or all(entry is not None and _like(entry, default[0])
+                                  for entry in value)
+    return True
+
+
+def _check_learned_name(cls, name, what):
+    """A saved name must be a learned attribute (lower case, ending in "_") the class does not
+    define: a file cannot replace a method or a class attribute."""
+    if not isinstance(name, str) or not _LEARNED_NAME.fullmatch(name) or hasattr(cls, name):
+        raise FormatError(f"its {what} {name!r} is not a learned attribute of {cls.__name__}")
+
+
+def _check_declared(name, declared, shape, kinds, sizes):
+    """An array's declared shape and dtype against the ones the header's sizes give."""
+    got_shape, dtype = declared
+    if got_shape != shape:
+        given = ", ".join(f"{key}={value}" for key, value in sizes.items())
+        raise FormatError(f"array {name!r} has shape {got_shape}, but the header ({given}) "
+                          f"makes it {shape}")
+    if dtype.kind not in kinds:
+        raise FormatError(f"array {name!r} has dtype {dtype}, which it never has")
+
+
+def _check_widths(cls, params, fitted, shapes):
+    """The width arguments (and fitted feature counts n_*_features_) are no larger than the
+    largest dimension of the saved network parameters: see SIZE_ARGUMENTS."""
+    largest = max((dim for shape in shapes for dim in shape), default=0)
+    widths = {name: params[name] for name in SIZE_ARGUMENTS if name in params}
+    widths.update({name: value for name, value in fitted.items()
+                   if name.startswith("n_") and name.endswith("_features_")})
+    for name, value in widths.items():
+        for width in value if isinstance(value, list) else [value]:
+            if isinstance(width, int) and not isinstance(width, bool) and width > largest:
+                raise FormatError(f"its header gives {name} = {value!r}, larger than any "
+                                  f"dimension of the saved network ({largest}): the file is "
+                                  "damaged")
+
+
+def _check_vocabulary(arrays, n_users, n_items):
+    """The ids and the training CSR hold values that agree with n_users and n_items."""
+    for kind in ("user", "item"):
+        ids = arrays[f"{kind}_ids_"]
+        if ids.dtype.kind == "f" and np.isnan(ids).any():
+            raise FormatError(f"its {kind} ids hold NaN")
+        if len(np.unique(ids)) != len(ids):
+            raise FormatError(f"its {kind} ids repeat an id")
+    indptr, indices = arrays["train_csr_.indptr"], arrays["train_csr_.indices"]
+    data, shape = arrays["train_csr_.data"], arrays["train_csr_.shape"]
+    if shape.tolist() != [n_users, n_items]:
+        raise FormatError(f"its training CSR has shape {shape.tolist()}, not "
+                          f"[{n_users}, {n_items}]")
+    if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+        raise FormatError("its training CSR's row pointers are not 0 .. its number of entries, "
+                          "in order")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
+        raise FormatError(f"its training CSR names items outside 0 .. {n_items - 1}")
+    if not np.all(np.isfinite(data)):
+        raise FormatError("its training CSR holds NaN or infinite values")
+
+
+def _reason(error):
+    """An exception as a short phrase for a one-line message: 'IndexError: index 9 ...'."""
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -43,6 +43,7 @@ import numpy as np
 
 from nanorec.data.features import unit_rows
 from nanorec import _checks
+from nanorec.io import FormatError
 from nanorec.models.base import Recommender, _jsonable, _registered_class, register
 from nanorec.models.mf import BPRMF
 from nanorec.scoring import ColdStartError, csr_entries, row_blocks
@@ -318,6 +319,41 @@ class ColdStartRecommender(Recommender):
                   "primary": {"kind": type(self.primary_).__name__, **primary_header},
                   "metadata": _jsonable(getattr(self, "metadata_", {}) if metadata is None else metadata)}
         return arrays, header
+
+    @classmethod
+    def _check_file(cls, header, declared):
+        """The primary's own checks on its header and arrays ("primary/..."), then the fallback
+        chain's: neighbours, the user feature names and the (U, F) user features."""
+        primary_header = header.get("primary")
+        primary_class = _registered_class(primary_header) if isinstance(primary_header, dict) \
+            else None
+        if primary_class is None or issubclass(primary_class, ColdStartRecommender):
+            kind = primary_header.get("kind") if isinstance(primary_header, dict) else None
+            raise FormatError(f"its primary model {kind!r} is not a registered model class")
+        primary_class._check_file(primary_header, {
+            name.split("/", 1)[1]: value for name, value in declared.items()
+            if name.startswith("primary/")})
+        neighbours, names = header.get("neighbours"), header.get("user_feature_names")
+        if not isinstance(neighbours, int) or isinstance(neighbours, bool) or neighbours < 1:
+            raise FormatError(f"its header gives neighbours = {neighbours!r}, not an integer >= 1")
+        if names is not None and not (isinstance(names, list)
+                                      and all(isinstance(name, str) for name in names)):
+            raise FormatError("its header's user_feature_names are not a list of names")
+        if not isinstance(header.get("metadata", {}), dict) or \
+                not isinstance(header.get("privacy") or {}, dict):
+            raise FormatError("its header's metadata or privacy is not a dict")
+        others = {name for name in declared if not name.startswith("primary/")}
+        if others - {"user_features_"}:
+            raise FormatError(f"it holds arrays a cold-start model never saves: "
+                              f"{sorted(others - {'user_features_'})}")
+        n_users = primary_header["fitted"]["n_users_"]
+        if ("user_features_" in declared) != (names is not None):
+            raise FormatError("its user features and their names do not come together")
+        if names is not None:
+            shape, dtype = declared["user_features_"]
+            if shape != (n_users, len(names)) or dtype.kind != "f":
+                raise FormatError(f"array 'user_features_' has shape {shape} ({dtype}), not "
+                                  f"({n_users}, {len(names)}) numbers")
 
     @classmethod
     def _from_state(cls, header, arrays):

@@ -144,16 +144,18 @@ def test_movielens_from_an_extracted_folder(movielens_zip, tmp_path):
     check_tiny_movielens(load("movielens-100k", path=tmp_path / "unpacked" / "ml-100k"))
 
 
-def test_movielens_zip_in_the_data_home_is_extracted_once(movielens_zip, tmp_path, monkeypatch):
+def test_movielens_zip_in_the_data_home_is_read_in_place(movielens_zip, tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     (home / "ml-100k.zip").write_bytes(movielens_zip.read_bytes())
     monkeypatch.setenv("NANOREC_DATA_HOME", str(home))
     assert get_data_home() == home and available()["movielens-100k"]["local"] == str(home / "ml-100k.zip")
     check_tiny_movielens(load("movielens-100k", download=False))
-    assert (home / "ml-100k" / "u.data").is_file()
+    assert os.listdir(home) == ["ml-100k.zip"]  # nothing extracted: nothing to go stale
+    (home / "ml-100k.zip").unlink()
+    with zipfile.ZipFile(movielens_zip) as zipped:
+        zipped.extractall(home)  # a folder alone, put there by hand, serves too
     assert available()["movielens-100k"]["local"] == str(home / "ml-100k")
-    (home / "ml-100k.zip").unlink()  # the folder alone suffices now
     check_tiny_movielens(load("movielens-100k", data_home=home, download=False))
 
 
@@ -209,14 +211,17 @@ def serve(payload, calls=None):
     return fake_urlopen
 
 
-def test_download_is_verified_then_extracted(movielens_zip, tmp_path, monkeypatch):
+def test_download_is_verified_then_read(movielens_zip, tmp_path, monkeypatch):
     payload, calls = movielens_zip.read_bytes(), []
     monkeypatch.setattr(datasets, "urlopen", serve(payload, calls))
     monkeypatch.setattr(datasets, "MOVIELENS_100K_SHA256", hashlib.sha256(payload).hexdigest())
     home = tmp_path / "home"
     check_tiny_movielens(load("movielens-100k", data_home=home))
     assert calls == [datasets.MOVIELENS_100K_URL]
-    assert sorted(os.listdir(home)) == ["ml-100k", "ml-100k.zip"]  # no temporary files left
+    assert os.listdir(home) == ["ml-100k.zip"]  # no temporary files left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(home / "ml-100k.zip").st_mode & 0o777 == 0o666 & ~mask  # issue 15: shareable
     load("movielens-100k", data_home=home)
     assert len(calls) == 1  # found locally the second time
 
@@ -265,3 +270,98 @@ def test_data_home_defaults_to_the_user_cache(monkeypatch):
     monkeypatch.delenv("NANOREC_DATA_HOME", raising=False)
     assert get_data_home() == get_data_home("~/.cache/nanorec")
     assert str(get_data_home()).endswith(os.path.join(".cache", "nanorec"))
+
+
+# ---------------------------------------------------------------------- issue 15
+def test_issue15_a_read_only_data_home_with_only_the_zip_works(movielens_zip, tmp_path,
+                                                              monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ml-100k.zip").write_bytes(movielens_zip.read_bytes())
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    for name in ("mkstemp", "mkdtemp"):  # nothing may be written in the data home
+        monkeypatch.setattr(datasets.tempfile, name, read_only)
+    monkeypatch.setattr(os, "mkdir", read_only)
+    check_tiny_movielens(load("movielens-100k", data_home=home, download=False))
+    assert os.listdir(home) == ["ml-100k.zip"]
+
+
+def test_issue15_the_zip_of_the_data_home_is_what_is_read(make_movielens_zip, movielens_zip,
+                                                          tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ml-100k").mkdir()  # a stale folder of an older nanorec, with other rows
+    (home / "ml-100k" / "u.data").write_text("not\tthe\tdata\n")
+    bad = make_movielens_zip()
+    with zipfile.ZipFile(io.BytesIO(bad)) as source:
+        files = {info.filename: source.read(info) for info in source.infolist()}
+    files["ml-100k/u.data"] = b"1\t10\t4\t5\n\n2\t10\t3\t6\n3\t30\t1\tlater\n"
+    with zipfile.ZipFile(home / "ml-100k.zip", "w") as zipped:
+        for name, content in files.items():
+            zipped.writestr(name, content)
+    with pytest.raises(ValueError, match=r"ml-100k.zip: ml-100k/u.data, line 4: the value "
+                                         r"'later' is not an integer"):
+        load("movielens-100k", data_home=home, download=False)
+    (home / "ml-100k.zip").write_bytes(movielens_zip.read_bytes())  # copied over the bad one
+    check_tiny_movielens(load("movielens-100k", data_home=home, download=False))
+
+
+@pytest.mark.parametrize("member, content, message", [
+    ("u.data", "1\t10\t4\n", r"u.data, line 1: 3 fields, expected 4 tab-separated integers"),
+    ("u.data", "1\t10\t4\t5\n9\t10\t4\t6\n", r"u.data, line 2: user id 9 is not in u.user"),
+    ("u.item", "x|Alpha|||http://x|0|1|0\n", r"u.item, line 1: the item id 'x' is not an integer"),
+    ("u.item", "10|Alpha|||http://x|0|yes|0\n", r"u.item, line 1: expected id\|title"),
+    ("u.user", "1|20|M\n", r"u.user, line 1: expected id\|age\|gender\|occupation"),
+])
+def test_issue15_a_bad_line_of_a_movielens_file_is_named(make_movielens_zip, tmp_path, member,
+                                                        content, message):
+    with zipfile.ZipFile(io.BytesIO(make_movielens_zip())) as source:
+        files = {info.filename: source.read(info) for info in source.infolist()}
+    files[f"ml-100k/{member}"] = content.encode()
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as zipped:
+        for name, data in files.items():
+            zipped.writestr(name, data)
+    with pytest.raises(ValueError, match=f"bad.zip: ml-100k/{message}"):
+        load("movielens-100k", path=path)
+
+
+def test_issue15_a_data_home_that_is_a_file_is_one_clear_error(tmp_path, monkeypatch):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(a_file))
+    with pytest.raises(NotADirectoryError, match=f"NANOREC_DATA_HOME {a_file} is a file, not a "
+                                                 "folder"):
+        load("movielens-100k")
+    with pytest.raises(NotADirectoryError, match="data_home .* is a file"):
+        get_data_home(a_file)
+
+
+def test_issue15_offline_says_how_to_give_the_zip_on_the_command_line(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load("movielens-100k", data_home=tmp_path / "home", download=False)
+    assert "--data path/to/ml-100k.zip" in str(error.value)
+    assert "pass path=" not in str(error.value)
+
+
+def test_issue15_the_checksum_is_the_same_for_a_zip_and_its_folder(movielens_zip, tmp_path):
+    with zipfile.ZipFile(movielens_zip) as zipped:
+        zipped.extractall(tmp_path / "unpacked")
+    by_zip = datasets.movielens_100k_checksum(path=movielens_zip)
+    assert by_zip == datasets.movielens_100k_checksum(path=tmp_path / "unpacked")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ml-100k.zip").write_bytes(movielens_zip.read_bytes())
+    assert by_zip == datasets.movielens_100k_checksum(data_home=home)
+
+
+def test_issue15_synthetic_sizes_the_user_gives_are_enough():
+    small = synthetic(n_users=10, n_items=5, n_interactions=3)  # n_genres follows n_items
+    assert small.item_features.shape == (5, 5) and len(small) == 3
+    sparse = synthetic(n_users=150_000, n_items=1000, n_interactions=10)  # most users: no rows
+    assert (sparse.n_users, len(sparse)) == (150_000, 10)
+    with pytest.raises(ValueError, match="n_genres .11. cannot exceed n_items .10."):
+        synthetic(n_items=10, n_genres=11)

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nanorec.data.delimited import IdTypeWarning
 from nanorec.data.interactions import Interactions
 
 
@@ -236,7 +237,8 @@ def test_from_dataframe_reads_named_columns():
 def test_from_csv_parses_named_columns(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("when;item;user;stars\n5;007;1;4.5\n\n6;12;2;3\n")
-    data = Interactions.from_csv(path, rating="stars", timestamp="when", sep=";")
+    with pytest.warns(IdTypeWarning, match="item ids read as text, as line 2 holds '007'"):
+        data = Interactions.from_csv(path, rating="stars", timestamp="when", sep=";")
     assert data.user_ids.dtype.kind == "i" and data.user_ids.tolist() == [1, 2]
     assert data.item_ids.tolist() == ["007", "12"]  # "007" is not a canonical int: ids stay strings
     assert data.ratings.tolist() == [4.5, 3.0] and data.timestamps.tolist() == [5, 6]
@@ -246,8 +248,11 @@ def test_from_csv_parses_named_columns(tmp_path):
     "text, message",
     [
         ("user,item\n1,2\n", r"column\(s\) \['stars'\] not in the header"),
-        ("user,item,stars\n1,2,4\n1,3,four\n", "line 3: cannot parse rating 'four'"),
-        ("user,item,stars\n1,2,4\n1,3\n", "line 3: 2 fields, the header has 3"),
+        ("user,item,stars\n1,2,4\n1,3,four\n", "line 3: the rating 'four' is not a finite number"),
+        ("user,item,stars\n1,2,4\n1,3,nan\n", "line 3: the rating 'nan' is not a finite number"),
+        ("user,item,stars\n1,2,4\n1,3\n", r"line 3: 2 fields where the header \(line 1\) has 3"),
+        ("user,item,stars\n1,2,4\n5,,3\n", "line 3: the item field is blank"),
+        ("user,item,stars\n1,2,4\n1,2,5\n", "line 3: user 1 and item 2 again, as on line 2"),
         ("user,item,stars\n", "no interactions"),
     ],
 )

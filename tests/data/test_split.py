@@ -84,7 +84,12 @@ def test_holdout_sizes_and_partition(data, test_size, seed):
 @settings(max_examples=50, deadline=None)
 @given(data=timed_logs())
 def test_leave_last_out_matches_the_stated_rule(data):
-    train, test = leave_last_out(data)
+    single_rows = np.bincount(data.user_index).max() < 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train, test = leave_last_out(data)
+    said = any("nothing is held out" in str(warning.message) for warning in caught)
+    assert said == single_rows  # issue 15: an empty test part is said, never silent
     assert_partition(data, train, test)
     expected = set()
     for u in range(data.n_users):
