@@ -18,6 +18,7 @@ Its relative error is below 1e-7, and the activations built on it agree with Num
 float32 ulps (below 1e-6 relative): the tests' tolerance.
 """
 
+import os
 import types as pytypes
 
 import numba
@@ -25,25 +26,64 @@ import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.extending import intrinsic
+from numba.np.ufunc.parallel import _launch_threads as launch_threads
 
 # fastmath without "nnan" and "ninf": LLVM may reorder and fuse, but NaN and inf stay what they are
 # (a diverging network must still show NaN downstream, where the loss reports it)
 _JIT = dict(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
             error_model="numpy", boundscheck=False)
 PARALLEL_FROM = 2**17  # entries of work: below, one thread (opening a threaded region costs more)
+_threads_started = False  # Numba's thread pool, started by the first threaded kernel
 
 
 class Kernel:
     """A kernel compiled twice from one function: serial, and threaded (its ``prange`` loops
-    spread over Numba's threads) for calls whose first array has PARALLEL_FROM entries or more."""
+    spread over Numba's threads) for calls whose work array, argument ``work`` (the first by
+    default), has PARALLEL_FROM entries or more.
 
-    def __init__(self, function):
+        @Kernel                 the first argument measures the work
+        @Kernel.measured_by(2)  the third does (e.g. the output of a gather from a large table)
+    """
+
+    def __init__(self, function, work=0):
         self.serial = numba.njit(**_JIT)(function)
         self.parallel = numba.njit(parallel=True, **_JIT)(_renamed(function, "_parallel"))
+        self.work = work
         self.__doc__, self.__name__ = function.__doc__, function.__name__
 
+    @classmethod
+    def measured_by(cls, work):
+        return lambda function: cls(function, work)
+
     def __call__(self, *args):
-        return (self.parallel if args[0].size >= PARALLEL_FROM else self.serial)(*args)
+        if args[self.work].size < PARALLEL_FROM:
+            return self.serial(*args)
+        _start_sleeping_threads()
+        return self.parallel(*args)
+
+
+def _start_sleeping_threads():
+    """Start Numba's threads, telling OpenMP to let them sleep between kernels.
+
+    An OpenMP thread spins for a while after each threaded region (OMP_WAIT_POLICY=ACTIVE, GNU's
+    default), and on a machine with as many cores as threads it then takes the core a BLAS thread
+    needs for the next matrix product: Caser's epoch on 2 cores took 9.9 s that way, 0.93 s with
+    PASSIVE threads. OpenMP reads the policy once, when its library loads (at the first threaded
+    kernel), so it is set for that moment only, unless the user chose one; libraries loaded later
+    (PyTorch's own OpenMP) see the environment as it was.
+    """
+    global _threads_started
+    if _threads_started:
+        return
+    chosen = "OMP_WAIT_POLICY" in os.environ
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        launch_threads()
+    finally:
+        if not chosen:
+            del os.environ["OMP_WAIT_POLICY"]
+    _threads_started = True
 
 
 def _renamed(function, suffix):
@@ -167,7 +207,7 @@ def elementwise(kernel, *arrays, scalars=()):
 
 
 # ---------------------------------------------------------------------- tables
-@Kernel
+@Kernel.measured_by(2)
 def gather_rows_nb(table, ids, out):
     """out[k] = table[ids[k]] for the 1-D ids (Embedding.forward); returns the position of the
     first id outside [0, R), or -1 when every id is in range (then out is filled)."""
@@ -229,7 +269,7 @@ def max_over_time_forward_nb(x, y, argmax):
             argmax[n, c] = at
 
 
-@Kernel
+@Kernel.measured_by(2)
 def max_over_time_backward_nb(dy, argmax, dx):
     """dx[n, argmax[n, c], c] = dy[n, c], 0 elsewhere (dx (N, T, C) is zeroed here)."""
     n_batch, n_steps, n_channels = dx.shape
