@@ -12,8 +12,20 @@
                         nanorec.privacy: federated, DP-SGD, UserPrivacy, forget
 """
 
-from nanorec.data import datasets, split
-from nanorec.testing.gradcheck import gradcheck
+import importlib
 
 __version__ = "0.1.0"
 __all__ = ["gradcheck", "datasets", "split", "__version__"]
+
+# loaded on first use (PEP 562), so that ``import nanorec.<anything>`` stays light and the command
+# line can catch a Ctrl-C while it imports the models (nanorec._console)
+_LAZY = {"datasets": ("nanorec.data.datasets", None), "split": ("nanorec.data.split", None),
+         "gradcheck": ("nanorec.testing.gradcheck", "gradcheck")}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nanorec' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attribute is None else getattr(module, attribute)

@@ -1,6 +1,6 @@
-"""``python -m nanorec``: the nanorec command line (see nanorec.cli)."""
+"""``python -m nanorec``: the nanorec command line (see nanorec.cli and nanorec._console)."""
 
-from nanorec.cli import main
+from nanorec._console import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -19,7 +19,7 @@ LAYERS = {
     "evaluation": 4,
     "models": 5,
     "privacy": 6, "testing": 6, "plotting": 6,
-    "cli": 7, "__init__": 8, "__main__": 8,
+    "cli": 7, "__init__": 8, "_console": 8, "__main__": 9,
 }
 
 

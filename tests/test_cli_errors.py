@@ -315,6 +315,23 @@ def test_issue15_4_ctrl_c_during_training_ends_with_130_and_keeps_the_file(tmp_p
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".nanorec-")]
 
 
+def test_issue15_4_ctrl_c_while_python_imports_the_models_is_one_line(capsys, monkeypatch):
+    """The entry point (nanorec._console) imports the command line inside its try: an interrupt
+    during that import, before nanorec.cli can catch anything, still ends with 130."""
+    from nanorec import _console
+
+    class Interrupting:
+        def find_spec(self, name, path=None, target=None):
+            if name == "nanorec.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "nanorec.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert _console.main() == 130
+    assert capsys.readouterr().err == "nanorec: interrupted\n"
+
+
 def test_issue15_4_ctrl_c_during_the_save_leaves_the_old_file(capsys, monkeypatch, tmp_path):
     model = tmp_path / "model.npz"
     model.write_bytes(b"the previous model")
