@@ -2,9 +2,10 @@
 
 Each layer runs its kernel on float32 C-contiguous arrays and its NumPy reference otherwise; the
 tests run a layer on one float32 array twice: as it is (the kernel), and with ``kernels.fits``
-patched to say no (the reference). Values are drawn near the kinks (0) and far into saturation (|x| up to
-100), batch sizes from 1. The exp of the sigmoid and tanh kernels is a polynomial (the kernels
-module's docstring): they agree with NumPy to a few float32 ulps, not bit for bit.
+patched to say no (the reference: ``kernel_and_reference``). Values are drawn near the kinks (0)
+and far into saturation (|x| up to 100), batch sizes from 1, ids repeated. The exp of the sigmoid
+and tanh kernels is a polynomial (the kernels module's docstring): they agree with NumPy to a few
+float32 ulps, not bit for bit; kernels that sum in another order agree to float32 rounding.
 """
 
 import numpy as np
@@ -28,21 +29,28 @@ values = st.one_of(st.floats(-100, 100, width=32), st.floats(-2**-10, 2**-10, wi
 batches = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=9), elements=values)
 
 
+def kernel_and_reference(run):
+    """run() twice: as it is (the kernels), then with ``kernels.fits`` patched to say no (the
+    NumPy reference); returns both results."""
+    results = [run()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "fits", lambda *arrays: False)
+        results.append(run())
+    return results
+
+
 def both_ways(make_layer, x, dy, with_grads=False):
     """(kernel y, kernel dx), (reference y, reference dx) of one layer on the same values; with
     ``with_grads`` each also holds the parameter gradients {key: dense array}."""
-    results = []
-    for reference in (False, True):
-        with pytest.MonkeyPatch.context() as patch:
-            if reference:
-                patch.setattr(kernels, "fits", lambda *arrays: False)
-            layer = make_layer()
-            y = layer.forward(x)
-            dx = layer.backward(dy)
-            grads = {key: g.to_dense() if isinstance(g, RowSparseGrad) else g.copy()
-                     for key, g in layer.grads.items()}
-            results.append((y, dx, grads) if with_grads else (y, dx))
-    return results
+    def run():
+        layer = make_layer()
+        y = layer.forward(x)
+        dx = layer.backward(dy)
+        grads = {key: g.to_dense() if isinstance(g, RowSparseGrad) else g.copy()
+                 for key, g in layer.grads.items()}
+        return (y, dx, grads) if with_grads else (y, dx)
+
+    return kernel_and_reference(run)
 
 
 def assert_close_float32(got, expected, scale=1.0):
@@ -130,14 +138,12 @@ def test_softmax_cross_entropy_kernel_equals_the_numpy_lines(n, n_classes, seed,
     z = (scale * rng.standard_normal((n, n_classes))).astype(np.float32)
     target = rng.integers(0, n_classes, n)
     weight = rng.uniform(0, 2, n) if weighted else None
-    results = []
-    for reference in (False, True):
-        with pytest.MonkeyPatch.context() as patch:
-            if reference:
-                patch.setattr(kernels, "fits", lambda *arrays: False)
-            loss = SoftmaxCrossEntropyLoss()
-            results.append((loss.forward(z, target, weight), loss.backward()))
-    (value, dz), (value_ref, dz_ref) = results
+
+    def run():
+        loss = SoftmaxCrossEntropyLoss()
+        return loss.forward(z, target, weight), loss.backward()
+
+    (value, dz), (value_ref, dz_ref) = kernel_and_reference(run)
     assert value == pytest.approx(value_ref, rel=1e-5, abs=1e-5)
     assert dz.dtype == np.float32
     np.testing.assert_allclose(dz, dz_ref, rtol=1e-5, atol=1e-6)
