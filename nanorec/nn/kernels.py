@@ -1,10 +1,15 @@
 """Numba accelerators of the engine's layers and losses: their float32 fast paths.
 
 Each layer's NumPy forward and backward, written in the layer, stay the reference its docstring
-explains; a kernel here computes the same thing in one compiled pass (threads over the entries
-with ``parallel=True``), and tests hold each equal to its reference. A layer runs its kernel when
-``fits(...)`` says the arrays are float32 and C-contiguous, the reference otherwise: float64
-gradient checks always run the readable NumPy lines.
+explains; a kernel here computes the same thing in one compiled pass, and tests hold each equal to
+its reference. A layer runs its kernel when ``fits(...)`` says the arrays are float32 and
+C-contiguous, the reference otherwise: float64 gradient checks always run the readable NumPy lines.
+
+One thread. Threaded kernels (``parallel=True``) did not pay on a 2-core machine: OpenMP threads
+that spin between kernels take the cores BLAS needs for the next matrix product, threads told to
+sleep wake too slowly to gain on a million entries, and the policy, set in the one OpenMP library
+a process loads, also binds PyTorch in the same process (benchmarks/README.md). The matrix
+products, the bulk of every network, run on BLAS's threads.
 
 exp. Numba has no vectorized exp of its own (without Intel's SVML it calls the C library once per
 entry), so ``exp_nonpositive`` computes e^x for x <= 0 the way vector math libraries do, and LLVM
@@ -18,82 +23,16 @@ Its relative error is below 1e-7, and the activations built on it agree with Num
 float32 ulps (below 1e-6 relative): the tests' tolerance.
 """
 
-import os
-import types as pytypes
-
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.extending import intrinsic
-from numba.np.ufunc.parallel import _launch_threads as launch_threads
 
 # fastmath without "nnan" and "ninf": LLVM may reorder and fuse, but NaN and inf stay what they are
 # (a diverging network must still show NaN downstream, where the loss reports it)
 _JIT = dict(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
             error_model="numpy", boundscheck=False)
-PARALLEL_FROM = 2**17  # entries of work: below, one thread (opening a threaded region costs more)
-_threads_started = False  # Numba's thread pool, started by the first threaded kernel
-
-
-class Kernel:
-    """A kernel compiled twice from one function: serial, and threaded (its ``prange`` loops
-    spread over Numba's threads) for calls whose work array, argument ``work`` (the first by
-    default), has PARALLEL_FROM entries or more.
-
-        @Kernel                 the first argument measures the work
-        @Kernel.measured_by(2)  the third does (e.g. the output of a gather from a large table)
-    """
-
-    def __init__(self, function, work=0):
-        self.serial = numba.njit(**_JIT)(function)
-        self.parallel = numba.njit(parallel=True, **_JIT)(_renamed(function, "_parallel"))
-        self.work = work
-        self.__doc__, self.__name__ = function.__doc__, function.__name__
-
-    @classmethod
-    def measured_by(cls, work):
-        return lambda function: cls(function, work)
-
-    def __call__(self, *args):
-        if args[self.work].size < PARALLEL_FROM:
-            return self.serial(*args)
-        _start_sleeping_threads()
-        return self.parallel(*args)
-
-
-def _start_sleeping_threads():
-    """Start Numba's threads, telling OpenMP to let them sleep between kernels.
-
-    An OpenMP thread spins for a while after each threaded region (OMP_WAIT_POLICY=ACTIVE, GNU's
-    default), and on a machine with as many cores as threads it then takes the core a BLAS thread
-    needs for the next matrix product: Caser's epoch on 2 cores took 9.9 s that way, 0.93 s with
-    PASSIVE threads. OpenMP reads the policy once, when its library loads (at the first threaded
-    kernel), so it is set for that moment only, unless the user chose one; libraries loaded later
-    (PyTorch's own OpenMP) see the environment as it was.
-    """
-    global _threads_started
-    if _threads_started:
-        return
-    chosen = "OMP_WAIT_POLICY" in os.environ
-    if not chosen:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        launch_threads()
-    finally:
-        if not chosen:
-            del os.environ["OMP_WAIT_POLICY"]
-    _threads_started = True
-
-
-def _renamed(function, suffix):
-    """A copy of ``function`` under another name: Numba caches compiled code by function name,
-    and the threaded variant must not be mistaken for the serial one."""
-    name = function.__name__ + suffix
-    copy = pytypes.FunctionType(function.__code__.replace(co_name=name), function.__globals__, name,
-                                function.__defaults__)
-    copy.__qualname__ = function.__qualname__ + suffix
-    return copy
 
 
 def fits(*arrays):
@@ -124,29 +63,29 @@ def exp_nonpositive(x):
 
 
 # ---------------------------------------------------------------------- activations
-@Kernel
+@numba.njit(**_JIT)
 def sigmoid_forward_nb(x, y):
     """y = 1 / (1 + e^-x), entry by entry: with z = e^-|x|, 1 / (1 + z) for x >= 0, z / (1 + z)
     else (1-D arrays; Sigmoid.forward is the reference)."""
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         z = exp_nonpositive(-abs(v))
         s = np.float32(1.0) / (np.float32(1.0) + z)
         y[i] = s if v >= 0 else z * s
 
 
-@Kernel
+@numba.njit(**_JIT)
 def sigmoid_backward_nb(y, dy, dx):
     """dx = dy * y * (1 - y) (Sigmoid.backward)."""
-    for i in prange(y.size):
+    for i in range(y.size):
         dx[i] = dy[i] * y[i] * (np.float32(1.0) - y[i])
 
 
-@Kernel
+@numba.njit(**_JIT)
 def tanh_forward_nb(x, y):
     """y = tanh(x) (Tanh.forward): for |x| >= 0.3, sign(x) (1 - z) / (1 + z) with z = e^-2|x|;
     below, the Taylor series to x^11 (1 - z would lose digits to cancellation there)."""
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         a = abs(v)
         z = exp_nonpositive(np.float32(-2.0) * a)
@@ -158,44 +97,44 @@ def tanh_forward_nb(x, y):
         y[i] = t if v >= 0 else -t
 
 
-@Kernel
+@numba.njit(**_JIT)
 def tanh_backward_nb(y, dy, dx):
     """dx = dy * (1 - y^2) (Tanh.backward)."""
-    for i in prange(y.size):
+    for i in range(y.size):
         dx[i] = dy[i] * (np.float32(1.0) - y[i] * y[i])
 
 
-@Kernel
+@numba.njit(**_JIT)
 def leaky_relu_forward_nb(x, alpha, y):
     """y = x where x > 0, alpha x elsewhere (LeakyReLU.forward)."""
     a = np.float32(alpha)
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 else a * v
 
 
-@Kernel
+@numba.njit(**_JIT)
 def leaky_relu_backward_nb(x, dy, alpha, dx):
     """dx = dy where x > 0, alpha dy elsewhere (LeakyReLU.backward)."""
     a = np.float32(alpha)
-    for i in prange(x.size):
+    for i in range(x.size):
         dx[i] = dy[i] if x[i] > 0 else a * dy[i]
 
 
-@Kernel
+@numba.njit(**_JIT)
 def dropout_forward_nb(x, uniforms, p, y, scaled_mask):
     """scaled_mask = [u >= p] / (1 - p);  y = x * scaled_mask (Dropout.forward, from its draws)."""
     scale = np.float32(1.0) / np.float32(1.0 - p)  # as the reference: a float32 division
-    for i in prange(x.size):
+    for i in range(x.size):
         m = scale if uniforms[i] >= p else np.float32(0.0)
         scaled_mask[i] = m
         y[i] = x[i] * m
 
 
-@Kernel
+@numba.njit(**_JIT)
 def multiply_nb(a, b, out):
     """out = a * b, entry by entry (Dropout.backward: dy times the mask)."""
-    for i in prange(a.size):
+    for i in range(a.size):
         out[i] = a[i] * b[i]
 
 
@@ -207,7 +146,7 @@ def elementwise(kernel, *arrays, scalars=()):
 
 
 # ---------------------------------------------------------------------- tables
-@Kernel.measured_by(2)
+@numba.njit(**_JIT)
 def gather_rows_nb(table, ids, out):
     """out[k] = table[ids[k]] for the 1-D ids (Embedding.forward); returns the position of the
     first id outside [0, R), or -1 when every id is in range (then out is filled)."""
@@ -215,7 +154,7 @@ def gather_rows_nb(table, ids, out):
     for k in range(ids.size):  # check first: a bad id must not be read
         if ids[k] < 0 or ids[k] >= n_rows:
             return k
-    for k in prange(ids.size):
+    for k in range(ids.size):
         out[k] = table[ids[k]]
     return -1
 
@@ -255,11 +194,11 @@ def coalesce_nb(rows, values, position, unique, sums):
 
 
 # ---------------------------------------------------------------------- pooling, convolution
-@Kernel
+@numba.njit(**_JIT)
 def max_over_time_forward_nb(x, y, argmax):
     """y[n, c] = max over t of x[n, t, c], argmax[n, c] the first t holding it (MaxOverTime)."""
     n_batch, n_steps, n_channels = x.shape
-    for n in prange(n_batch):
+    for n in range(n_batch):
         for c in range(n_channels):
             best, at = x[n, 0, c], 0
             for t in range(1, n_steps):
@@ -269,11 +208,11 @@ def max_over_time_forward_nb(x, y, argmax):
             argmax[n, c] = at
 
 
-@Kernel.measured_by(2)
+@numba.njit(**_JIT)
 def max_over_time_backward_nb(dy, argmax, dx):
     """dx[n, argmax[n, c], c] = dy[n, c], 0 elsewhere (dx (N, T, C) is zeroed here)."""
     n_batch, n_steps, n_channels = dx.shape
-    for n in prange(n_batch):
+    for n in range(n_batch):
         for t in range(n_steps):
             for c in range(n_channels):
                 dx[n, t, c] = 0
@@ -281,23 +220,23 @@ def max_over_time_backward_nb(dy, argmax, dx):
             dx[n, argmax[n, c], c] = dy[n, c]
 
 
-@Kernel
+@numba.njit(**_JIT)
 def windows_nb(x, width, out):
     """out[n, t, k C + c] = x[n, t + k, c]: the flattened windows of a Conv1d (im2col)."""
     n_batch, n_steps, n_channels = x.shape
-    for n in prange(n_batch):
+    for n in range(n_batch):
         for t in range(out.shape[1]):
             for k in range(width):
                 for c in range(n_channels):
                     out[n, t, k * n_channels + c] = x[n, t + k, c]
 
 
-@Kernel
+@numba.njit(**_JIT)
 def add_windows_nb(dwindows, width, dx):
     """dx[n, t + k, c] = sum over (t, k) of dwindows[n, t, k C + c] (the adjoint of windows_nb;
     dx (N, T, C) is zeroed here)."""
     n_batch, n_steps, n_channels = dx.shape
-    for n in prange(n_batch):
+    for n in range(n_batch):
         for t in range(n_steps):
             for c in range(n_channels):
                 dx[n, t, c] = 0
@@ -308,14 +247,14 @@ def add_windows_nb(dwindows, width, dx):
 
 
 # ---------------------------------------------------------------------- losses
-@Kernel
+@numba.njit(**_JIT)
 def softmax_cross_entropy_nb(z, target, weight, dz):
     """Per row n of logits z (N, C): l_n = logsumexp(z_n) - z_n[t_n] (0 where weight[n] is 0);
     dz[n] = (softmax(z_n) - onehot(t_n)) * weight[n] / N. Returns sum over n of weight[n] l_n.
     (SoftmaxCrossEntropyLoss: forward and backward in one pass per row.)"""
     n_rows, n_classes = z.shape
     losses = np.zeros(n_rows)
-    for n in prange(n_rows):
+    for n in range(n_rows):
         top = z[n, 0]
         for c in range(1, n_classes):
             top = max(top, z[n, c])
@@ -349,8 +288,7 @@ def sparse_rows_times_nb(indptr, indices, values, W, out):
 
 @numba.njit(**_JIT)
 def sparse_rows_transpose_times_nb(indptr, indices, values, dy, dW):
-    """dW[indices[k]] += values[k] dy[n] for k in row n  (dW += X^T dy, SparseDense.backward;
-    one thread: rows of dW are shared between the rows of X)."""
+    """dW[indices[k]] += values[k] dy[n] for k in row n  (dW += X^T dy, SparseDense.backward)."""
     for n in range(indptr.size - 1):
         for k in range(indptr[n], indptr[n + 1]):
             target = dW[indices[k]]
@@ -373,7 +311,7 @@ def pair_scores_forward_nb(rows, columns, h, W, b, out):
 @numba.njit(**_JIT)
 def pair_scores_backward_nb(rows, columns, h, W, dy, dh, dW, db):
     """dh[rows[k]] += dy[k] W[columns[k]];  dW[columns[k]] += dy[k] h[rows[k]];
-    db[columns[k]] += dy[k]  (PairScores.backward; one thread: pairs share rows and columns)."""
+    db[columns[k]] += dy[k]  (PairScores.backward)."""
     for k in range(rows.size):
         r, c, g = rows[k], columns[k], dy[k]
         for d in range(h.shape[1]):

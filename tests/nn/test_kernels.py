@@ -235,23 +235,3 @@ def test_coalesce_kernel_equals_its_numpy_twin(rows, dim, seed):
     np.testing.assert_allclose(sums[order], sums_ref.reshape(-1, dim), rtol=1e-12, atol=1e-12)
     assert np.all(grad._position == -1)
 
-
-def test_threaded_variants_equal_the_serial_ones_and_leave_the_environment_alone():
-    """Work of PARALLEL_FROM entries or more runs threaded (work measured on the output for a
-    gather from a large table); the results are the serial ones, and starting the threads leaves
-    OMP_WAIT_POLICY as it was."""
-    import os
-
-    rng = np.random.default_rng(0)
-    policy = os.environ.get("OMP_WAIT_POLICY")
-    x = (10 * rng.standard_normal(kernels.PARALLEL_FROM + 3)).astype(np.float32)
-    serial, threaded = np.empty_like(x), np.empty_like(x)
-    kernels.sigmoid_forward_nb.serial(x, serial)
-    kernels.sigmoid_forward_nb(x, threaded)
-    np.testing.assert_array_equal(threaded, serial)
-    assert os.environ.get("OMP_WAIT_POLICY") == policy
-    table = rng.standard_normal((kernels.PARALLEL_FROM, 2)).astype(np.float32)
-    ids = rng.integers(0, len(table), kernels.PARALLEL_FROM // 2 + 1)
-    out = np.empty((len(ids), 2), np.float32)
-    assert kernels.gather_rows_nb(table, ids, out) == -1
-    np.testing.assert_array_equal(out, table[ids])
