@@ -4,6 +4,7 @@ Every script prints the machine (CPU, cores, load average at its start) and the 
 numbers, since timings only compare within one run on one machine.
 """
 
+import concurrent.futures
 import datetime
 import importlib
 import importlib.metadata
@@ -138,24 +139,35 @@ def measure(function, repeats=5, min_repeat_s=0.01, budget_s=10.0):
             "loops": loops}
 
 
-def machine_peaks(matmul_size=2048, copy_mb=256, repeats=5):
+def machine_peaks(matmul_size=2048, copy_mb=256, repeats=5, threads=1):
     """What this machine reaches now, measured in the run that uses it as the 100% mark.
 
-    flops      a float32 BLAS matmul (n x n) @ (n x n): 2 n^3 flops, GFLOP/s of the median call
-    bandwidth  np.copyto of a float32 array of ``copy_mb`` MB (far beyond the caches): it reads and
-               writes every byte, so 2 * size bytes per call, GB/s of the median call
+    flops      a float32 BLAS matmul (n x n) @ (n x n): 2 n^3 flops, GFLOP/s of the median call,
+               on the BLAS threads this process was started with (OPENBLAS_NUM_THREADS, ...)
+    bandwidth  np.copyto of a float32 array of ``copy_mb`` MB (far beyond the caches), split into
+               ``threads`` contiguous parts copied at once by as many Python threads (NumPy
+               releases the GIL while it copies): it reads and writes every byte, so 2 * size
+               bytes per call, GB/s of the median call
     """
     rng = np.random.default_rng(0)
     a, b = (rng.random((matmul_size, matmul_size), dtype=np.float32) for _ in range(2))
     matmul = measure(lambda: a @ b, repeats=repeats)
     source = np.ones(copy_mb * 2**20 // 4, np.float32)
     target = np.empty_like(source)
-    copy = measure(lambda: np.copyto(target, source), repeats=repeats)
+    bounds = [len(source) * part // threads for part in range(threads + 1)]
+    parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        def copy_all():
+            for done in [pool.submit(np.copyto, target[part], source[part]) for part in parts]:
+                done.result()
+
+        copy = measure(copy_all, repeats=repeats)
     return {
         "gflops": 2 * matmul_size**3 / matmul["median_s"] / 1e9,
         "gbytes_per_s": 2 * source.nbytes / copy["median_s"] / 1e9,
         "matmul_size": matmul_size,
         "copy_mb": copy_mb,
+        "copy_threads": threads,
     }
 
 

@@ -47,9 +47,10 @@ def test_measure_separates_the_first_call_and_takes_the_median():
     assert timing["first_s"] > timing["median_s"] > 0
 
 
-def test_machine_peaks_are_positive_rates():
-    peaks = _common.machine_peaks(matmul_size=64, copy_mb=1, repeats=1)
-    assert peaks["gflops"] > 0 and peaks["gbytes_per_s"] > 0
+@pytest.mark.parametrize("threads", [1, 2])
+def test_machine_peaks_are_positive_rates(threads):
+    peaks = _common.machine_peaks(matmul_size=64, copy_mb=1, repeats=1, threads=threads)
+    assert peaks["gflops"] > 0 and peaks["gbytes_per_s"] > 0 and peaks["copy_threads"] == threads
 
 
 def test_run_fresh_python_returns_the_last_json_line():
@@ -85,33 +86,160 @@ def test_publish_prints_the_report_and_writes_json_and_png(tmp_path, capsys):
 # ------------------------------------------------------------------ bench_engine
 @pytest.mark.parametrize("case", bench_engine.layer_cases(), ids=lambda case: case.name)
 def test_every_layer_case_runs_forward_and_backward(case):
-    inputs = case.inputs(np.random.default_rng(0), 3)
+    inputs = case.inputs(np.random.default_rng(0), 9)
     case.nanorec(*inputs)()
-    if case.numpy is not None:
-        case.numpy(*inputs)()
-    work = case.flops(3) if case.flops is not None else case.bytes(3)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        case.torch(torch, *inputs)()
+    work = case.flops(9) if case.flops is not None else case.bytes(9)
     assert work > 0
 
 
-def test_layer_rows_say_skipped_without_torch(monkeypatch):
-    def no_torch():
+def test_embedding_rows_repeat_ids_and_coalesce_both_gradients():
+    (case,) = [case for case in bench_engine.layer_cases() if case.name.startswith("Embedding")]
+    ids, dy = case.inputs(np.random.default_rng(0), 4096)
+    assert len(np.unique(ids)) <= 4096 // 4 + 1
+    layer = bench_engine.Embedding(bench_engine.R, bench_engine.K)
+    calls = []
+    layer.grads["W"].coalesce = lambda: calls.append("coalesce")  # what the step must run
+    bench_engine.embedding_step(layer, ids, dy)()
+    assert calls == ["coalesce"]
+
+
+def one_thread(monkeypatch):
+    """A worker's check of its threads passes (this process keeps whatever it has)."""
+    monkeypatch.setattr(bench_engine, "threads_in_effect", lambda: {"numba": 1, "blas": [1]})
+    monkeypatch.setattr(bench_engine, "machine_peaks", lambda **options: PEAKS)
+
+
+def test_a_torch_worker_says_skipped_without_torch(monkeypatch):
+    def no_torch(threads):
         raise _common.Skipped("skipped (pip install torch)")
 
-    dense = bench_engine.layer_cases()[:1]
+    one_thread(monkeypatch)
     monkeypatch.setattr(bench_engine, "_torch_or_skip", no_torch)
-    monkeypatch.setattr(bench_engine, "layer_cases", lambda: dense)
-    rows = bench_engine.benchmark_layers((2,), 1, PEAKS)
-    assert rows[0]["torch_s"] == "skipped (pip install torch)"
-    assert rows[0]["gflops"] > 0 and rows[0]["pct_of_peak"] == pytest.approx(10 * rows[0]["gflops"])
-    assert "skipped (pip install torch)" in bench_engine.layer_table(rows)
-
-
-def test_layer_rows_against_torch(monkeypatch):
-    pytest.importorskip("torch")
     dense = bench_engine.layer_cases()[:1]
     monkeypatch.setattr(bench_engine, "layer_cases", lambda: dense)
-    (row,) = bench_engine.benchmark_layers((2,), 1, PEAKS)
-    assert row["torch_s"] > 0 and row["numpy_s"] > 0
+    workers = [bench_engine.layer_worker(library, 1, quick=True) for library in ("nanorec", "torch")]
+    assert workers[1]["skipped"] == "skipped (pip install torch)" and workers[1]["times"] == []
+    (row,) = bench_engine.layer_rows(workers)
+    assert row["torch_s"] == "skipped (pip install torch)" and "torch_rate" not in row
+    assert row["unit"] == "GFLOP/s" and row["nanorec_pct"] == pytest.approx(10 * row["nanorec_rate"])
+    assert "skipped (pip install torch)" in bench_engine.layer_table([row])
+
+
+def test_layer_times_through_torch():
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()  # a worker sets it: keep this process's
+    ours, theirs = (bench_engine.time_layers((2,), 1, library) for library in (None, torch))
+    assert [(t["case"], t["n"]) for t in ours] == [(t["case"], t["n"]) for t in theirs]
+    assert all(t["seconds"] > 0 for t in ours + theirs) and torch.get_num_threads() == threads
+
+
+def times(case_seconds, n=256):
+    return [{"case": case, "n": n, "seconds": seconds} for case, seconds in case_seconds]
+
+
+def test_workers_merge_into_one_table_with_the_thread_counts_side_by_side():
+    dense, relu = "Dense 256->256", "ReLU (256 wide)"
+    peaks = {"gflops": 100.0, "gbytes_per_s": 10.0}
+    workers = [  # as run: per thread count, nanorec's worker then PyTorch's
+        {"library": "nanorec", "threads": 1, "peaks": peaks,
+         "times": times([(dense, 2e-3), (relu, 1e-3)])},
+        {"library": "torch", "threads": 1, "times": times([(dense, 1e-3), (relu, 1e-3)])},
+        {"library": "nanorec", "threads": 2, "peaks": {**peaks, "gflops": 200.0},
+         "times": times([(dense, 1e-3), (relu, 1e-3)])},
+        {"library": "torch", "threads": 2, "skipped": "skipped (pip install torch)", "times": []},
+    ]
+    rows = bench_engine.layer_rows(workers)
+    assert [(row["case"], row["threads"]) for row in rows] == [(dense, 1), (dense, 2), (relu, 1),
+                                                                (relu, 2)]
+    flops = 3 * 2 * 256 * 256 * 256
+    assert rows[0]["nanorec_rate"] == pytest.approx(flops / 2e-3 / 1e9)
+    assert rows[1]["nanorec_pct"] == pytest.approx(100 * flops / 1e-3 / 1e9 / 200)
+    assert rows[2]["unit"] == "GB/s" and rows[2]["torch_pct"] == pytest.approx(
+        100 * 5 * 256 * 256 * 4 / 1e-3 / 1e9 / 10)
+    lines = bench_engine.layer_table(rows).splitlines()
+    assert lines[0].startswith("| layer (fwd + bwd) | N | threads | nanorec ms | PyTorch ms | "
+                               "nanorec / PyTorch | nanorec rate | nanorec % of peak | "
+                               "PyTorch rate | PyTorch % of peak |")
+    assert lines[2] == "| Dense 256->256 | 256 | 1 | 2 | 1 | 2.00 | 50.3 GFLOP/s | 50% | " \
+                       "101 GFLOP/s | 101% |"
+    assert lines[3].startswith("| Dense 256->256 | 256 | 2 | 1 | skipped (pip install torch) |  |")
+    assert bench_engine.slower_than_torch(rows) == {1: [(dense, 256)]}  # a ratio of 1 is not
+
+
+def test_report_prints_every_table_from_one_run():
+    peaks = {"gflops": 10.0, "gbytes_per_s": 5.0, "matmul_size": 2048, "copy_mb": 256}
+    workers = [{"library": "nanorec", "threads": threads, "peaks": peaks,
+                "times": times([("Dense 256->256", 2e-3)])} for threads in (1, 2)]
+    workers += [{"library": "torch", "threads": threads, "times": times([("Dense 256->256", 1e-3)])}
+                for threads in (1, 2)]
+    memory = {"model": "M", "rows": 100, "train_bytes": 2400, "batches": 2,
+              "composed_epoch_peak": 5000, "step_peak": 1000, "fused_epoch_peak": None,
+              "fused_numba_allocations": None}
+    results = {
+        "benchmark": "engine", "layers": bench_engine.layer_rows(workers),
+        "peaks": {"1": peaks, "2": peaks},
+        "machine": {"cpu": "c", "cores": 2, "load_average_at_start": [0.5, 0.4, 0.3],
+                    "load_average_at_end": [0.7, 0.5, 0.3], "python": "3", "versions": {}},
+        "config": {"dtype": "float32", "repeats": 1, "thread_counts": [1, 2], "batch_sizes": [256],
+                   "seed": 0, "parent_threads": {"NUMBA_NUM_THREADS": "2"}, "sizes": {},
+                   "threads_in_effect": {"nanorec, 1": {"numba": 1, "blas": [1]},
+                                         "torch, 1": {"numba": 1, "blas": [1], "torch": 1}}},
+        "kernels": [], "memory": [memory, {**memory, "fused_epoch_peak": 6000}],
+        "startup": {"import_s": 0.1, "fits": {}},
+    }
+    text = bench_engine.report(results)
+    assert "[0.5, 0.4, 0.3] at the start, [0.7, 0.5, 0.3] at the end" in text
+    assert "| 1 | 10.0 | 5.0 | nanorec worker: numba 1, blas [1]; torch worker: numba 1, " \
+           "blas [1], torch 1 |" in text
+    assert "- 1 thread(s): Dense 256->256 (N=256)\n- 2 thread(s): Dense 256->256 (N=256)" in text
+    assert "| M | 100 | 2,400 | 2 | 5,000 | 1,000 | — | — |" in text
+    assert "| 6,000 | not counted (NUMBA_NRT_STATS off) |" in text
+    if importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+
+        pyplot.close(bench_engine.plot_rates(results)(pyplot))
+
+
+def test_a_worker_gets_its_threads_before_it_starts(tmp_path):
+    argv, environment = bench_engine.worker_command("torch", 1, True, tmp_path / "w.json")
+    assert argv[1:] == [str(BENCHMARKS / "bench_engine.py"), "--worker", "torch", "--threads", "1",
+                        "--json-out", str(tmp_path / "w.json"), "--quick"]
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        assert environment[name] == "1"
+
+
+def test_a_worker_refuses_to_run_on_other_threads(monkeypatch):
+    monkeypatch.setattr(bench_engine, "threads_in_effect", lambda: {"numba": 2, "blas": [2]})
+    with pytest.raises(SystemExit, match="set OPENBLAS_NUM_THREADS, .* to 1"):
+        bench_engine.layer_worker("nanorec", 1, quick=True)
+
+
+def test_memory_rows_trace_a_steady_epoch_and_one_step():
+    data = load("synthetic", n_users=30, n_items=40, n_interactions=300, seed=0)
+    quarter = data.subset(np.arange(0, len(data), 4))
+    smaller = {bench_engine.Caser: dict(n_factors=4, seq_len=2, n_horizontal=2, n_vertical=1),
+               bench_engine.AutoRec: dict(n_hidden=8), bench_engine.NeuMF: dict(layers=(8, 4))}
+    models = {name: (model_class, {**options, **smaller.get(model_class, {})})
+              for name, (model_class, options) in bench_engine.MEMORY_MODELS.items()}
+    rows = bench_engine.memory_rows([quarter, data], models)
+    assert [row["rows"] for row in rows] == [75, 300] * len(bench_engine.MEMORY_MODELS)
+    assert rows[1]["train_bytes"] == sum(array.nbytes for array in (
+        data.user_index, data.item_index, data.ratings, data.timestamps))
+    for row in rows:
+        assert row["composed_epoch_peak"] > 0 and row["step_peak"] > 0 and row["batches"] >= 1
+        fused = not row["model"].startswith(("Caser", "AutoRec"))
+        assert (row["fused_epoch_peak"] is not None) == fused
+        if fused:
+            assert row["fused_epoch_peak"] > 0
+            assert row["fused_numba_allocations"] is None or row["fused_numba_allocations"] >= 0
+    assert "| 300 |" in bench_engine.memory_table(rows)
 
 
 def test_kernel_rows_on_a_tiny_problem(monkeypatch):
