@@ -32,9 +32,9 @@ Each family's rows come from its own module (``_deep_autoencoders``, ``_deep_seq
 ``_deep_content``), whose docstrings give the protocol and the hyperparameters and how they were
 chosen (on validation splits of the train part, never on the test rows). Fit seconds exclude Numba's
 compile or cache load. These models multiply small matrices, where a second BLAS thread on a busy
-2-core machine costs more than it gives: the script runs BLAS on one thread, as every peer row here.
-nanorec's Numba kernels use NUMBA_NUM_THREADS (printed under the tables); the twins' torch
-threads are in their row names.
+2-core machine costs more than it gives: the script runs BLAS on one thread unless
+OPENBLAS_NUM_THREADS says otherwise (printed under the tables; nanorec's Numba kernels are serial);
+the twins' torch threads are in their row names.
 Results go to benchmarks/results/bench_deep-<time>.json with the machine facts.
 """
 
@@ -109,7 +109,8 @@ def main(argv=None):
     for protocol, (header, body) in tables(rows).items():
         print(f"\n## {protocol}\n\n{markdown_table(header, body)}")
     print(f"\nMachine: {machine['cpu']}, {machine['cores']} cores, load average at start "
-          f"{machine['load_average_at_start']}; nanorec: BLAS threads 1, Numba threads "
+          f"{machine['load_average_at_start']}; nanorec: BLAS threads "
+          f"{os.environ['OPENBLAS_NUM_THREADS']}, Numba threads "
           f"{numba.config.NUMBA_NUM_THREADS}; twin threads "
           f"{', '.join(map(str, twin_threads)) or 'none'}, init {args.twin_init}; "
           f"quick={args.quick}; "
