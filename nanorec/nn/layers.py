@@ -573,7 +573,8 @@ class SparseDense(Layer):
         if "b" in self.params:
             y += self.params["b"]
         if kernels.fits(W, y):
-            kernels.sparse_rows_times_nb(x.indptr, x.indices, x.values.astype(W.dtype), W, y)
+            kernels.sparse_rows_times_nb(x.indptr, x.indices,
+                                         x.values.astype(W.dtype, copy=False), W, y)
         else:
             rows = np.repeat(np.arange(len(x)), np.diff(x.indptr))
             np.add.at(y, rows, x.values[:, None] * W[x.indices])
@@ -585,8 +586,8 @@ class SparseDense(Layer):
         dy = check_upstream(dy, (len(x), self.d_out), "SparseDense")
         dW = self.grads["W"]
         if kernels.fits(dW, dy):
-            kernels.sparse_rows_transpose_times_nb(x.indptr, x.indices, x.values.astype(dW.dtype),
-                                                   dy, dW)
+            kernels.sparse_rows_transpose_times_nb(x.indptr, x.indices,
+                                                   x.values.astype(dW.dtype, copy=False), dy, dW)
         else:
             rows = np.repeat(np.arange(len(x)), np.diff(x.indptr))
             np.add.at(dW, x.indices, x.values[:, None] * dy[rows])

@@ -115,9 +115,9 @@ class RNN(Layer):
                 d_pre[t] = dh * (1 - states[t] * states[t])
             dh_from_next = d_pre[t] @ W_h.T
         dA = d_pre.transpose(1, 0, 2).reshape(n * t_steps, self.hidden)  # (N T, H), batch-major
-        h_prev = np.concatenate([h0[None], states[:-1]]).transpose(1, 0, 2)  # h_{t-1} of each step
+        h_prev = np.concatenate([h0[None], states[:-1]])  # h_{t-1} of each step, time-major as d_pre
         self.grads["W_x"] += x.reshape(n * t_steps, -1).T @ dA
-        self.grads["W_h"] += h_prev.reshape(n * t_steps, self.hidden).T @ dA
+        self.grads["W_h"] += h_prev.reshape(-1, self.hidden).T @ d_pre.reshape(-1, self.hidden)
         if "b" in self.grads:
             self.grads["b"] += d_pre.sum(axis=(0, 1))
         dx = (dA @ W_x.T).reshape(n, t_steps, -1)
