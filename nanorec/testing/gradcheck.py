@@ -31,15 +31,27 @@ import numpy as np
 
 from nanorec.nn.base import RowSparseGrad
 from nanorec.nn.layers import SparseRows
+from nanorec.testing.diagnose import FailedGradient, diagnose
 
 
 @dataclass
 class GradcheckRow:
+    """One checked array: its errors and, when it failed, where and (if recognised) why.
+
+    ``worst`` is the index of the entry with the largest |analytic - numeric| (None when the
+    shapes differ); ``suspect`` is a bug class of nanorec.testing.diagnose.BUG_CLASSES, or None,
+    and ``hint`` says in a sentence what the analytic gradient looks like."""
+
     name: str
     shape: tuple
     max_abs_error: float
     rel_error: float
     passed: bool
+    worst: tuple = None
+    analytic_at_worst: float = float("nan")
+    numeric_at_worst: float = float("nan")
+    suspect: str = None
+    hint: str = ""
 
 
 @dataclass
@@ -149,15 +161,32 @@ def _is_float(a):
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
 
 
-def _row(name, analytic, numeric, tol, magnitude):
+def _row(name, analytic, numeric, tol, magnitude, context):
+    """The row of one array, diagnosed when it fails (context: the other fields of
+    FailedGradient). A gradient of the wrong shape fails with an infinite error."""
     analytic = np.asarray(analytic, dtype=np.float64)
+    row = _compare(name, analytic, numeric, tol, magnitude)
+    if not row.passed:
+        found = diagnose(FailedGradient(name, analytic, numeric, **context))
+        if found:
+            row.suspect, row.hint = found
+    return row
+
+
+def _compare(name, analytic, numeric, tol, magnitude):
     if analytic.shape != numeric.shape:
-        raise ValueError(f"gradient of {name} has shape {analytic.shape}, expected {numeric.shape}")
+        return GradcheckRow(name, numeric.shape, np.inf, np.inf, False,
+                            hint=f"shape {analytic.shape}, expected {numeric.shape}")
     diff = np.abs(analytic - numeric)
     max_abs = float(diff.max(initial=0.0))
     scale = float((np.abs(analytic) + np.abs(numeric)).max(initial=0.0))
     rel = max_abs / max(scale, 1e-3 * magnitude, 1e-8)
-    return GradcheckRow(name, numeric.shape, max_abs, rel, bool(rel < tol))
+    passed = bool(rel < tol)  # False for a NaN
+    if passed or diff.size == 0:
+        return GradcheckRow(name, numeric.shape, max_abs, rel, passed)
+    worst = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), diff.shape)
+    return GradcheckRow(name, numeric.shape, max_abs, rel, passed, tuple(int(i) for i in worst),
+                        float(analytic[worst]), float(numeric[worst]))
 
 
 def numeric_gradient(f, a, h=1e-6):
@@ -224,36 +253,43 @@ def _check_layer(layer, inputs, dy, h, tol, seed):
             if da is None:
                 raise ValueError(f"{type(layer).__name__}.backward returned no gradient for input {k}")
             label = "input" if len(x_leaves) == 1 else f"input {k}"
-            rows.append(_row(label, da, numeric_gradient(f, a, h), tol, magnitude))
+            context = dict(value=a, target=layer, inputs=inputs, dy=dy, output=y)
+            rows.append(_row(label, da, numeric_gradient(f, a, h), tol, magnitude, context))
     analytic = {}
     for name, g in layer.grads.items():
         analytic[name] = g.to_dense() if isinstance(g, RowSparseGrad) else g.copy()
     for name, p in layer.params.items():
+        context = dict(value=p, target=layer, inputs=inputs, dy=dy, output=y)
         rows.append(
-            _row(f"param {name}", analytic[name], numeric_gradient(f, p, h), tol, magnitude)
+            _row(f"param {name}", analytic[name], numeric_gradient(f, p, h), tol, magnitude,
+                 context)
         )
     return rows
 
 
 def _check_loss(loss, inputs, h, tol):
-    magnitude = abs(loss.forward(*inputs))
+    value = loss.forward(*inputs)
+    magnitude = abs(value)
     grads = loss.backward()
     grads = grads if isinstance(grads, tuple) else (grads,)
     rows = []
     for k, g in enumerate(grads):
         a = inputs[k]
         numeric = numeric_gradient(lambda: loss.forward(*inputs), a, h)
-        rows.append(_row(f"input {k}", g, numeric, tol, magnitude))
+        context = dict(value=a, target=loss, inputs=inputs, output=value)
+        rows.append(_row(f"input {k}", g, numeric, tol, magnitude, context))
     return rows
 
 
 def _check_function(fn, grad, inputs, h, tol):
-    magnitude = abs(float(fn(*inputs)))
+    value = float(fn(*inputs))
+    magnitude = abs(value)
     grads = grad(*inputs)
     grads = grads if isinstance(grads, (tuple, list)) else (grads,)
     rows = []
     for k, (a, g) in enumerate(zip(inputs, grads)):
         if g is not None and _is_float(a):
             numeric = numeric_gradient(lambda: fn(*inputs), a, h)
-            rows.append(_row(f"input {k}", g, numeric, tol, magnitude))
+            context = dict(value=a, target=fn, inputs=inputs, output=value)
+            rows.append(_row(f"input {k}", g, numeric, tol, magnitude, context))
     return rows

@@ -97,9 +97,19 @@ class UpstreamAsInputGradient(Dense):
         return dy
 
 
-def test_a_gradient_of_the_wrong_shape_is_reported():
-    with pytest.raises(ValueError, match=r"gradient of input has shape \(4, 2\), expected \(4, 3\)"):
-        gradcheck(UpstreamAsInputGradient(3, 2, rng=0, dtype=F64), random_input((4, 3)))
+def test_a_gradient_of_the_wrong_shape_fails_its_row_and_says_so():
+    report = gradcheck(UpstreamAsInputGradient(3, 2, rng=0, dtype=F64), random_input((4, 3)))
+    row = next(row for row in report.rows if row.name == "input")
+    assert not row.passed and row.rel_error == np.inf
+    assert row.hint == "shape (4, 2), expected (4, 3)"
+
+
+def test_a_failing_row_names_its_worst_entry():
+    report = gradcheck(UntransposedInputGradient(3, 3, rng=0, dtype=F64), random_input((4, 3)))
+    row = next(row for row in report.rows if row.name == "input")
+    assert not row.passed
+    assert abs(row.analytic_at_worst - row.numeric_at_worst) == pytest.approx(row.max_abs_error)
+    assert all(row.passed and row.worst is None for row in report.rows if row.name != "input")
 
 
 def test_losses_pass_or_fail_on_their_gradient():
