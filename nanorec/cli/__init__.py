@@ -4,6 +4,7 @@
                                             (the default command)
     nanorec train MODEL --data D --save F   fit a model on the train part of a split, save it
     nanorec evaluate F [--protocol P]       score it on the held-out part, or cross-validate it
+    nanorec tune MODEL --grid SPEC          search settings on folds of train, save the best
     nanorec recommend F --user ID           its top-k items for a user (--explain: why)
     nanorec datasets                        the known data sets and where they live
     nanorec gradcheck [NAME|all]            backward vs finite differences, layer by layer
@@ -29,7 +30,7 @@ import sys
 import warnings
 
 from nanorec import __version__
-from nanorec.cli import data_info, demo, evaluate, gradchecks, recommend, train, verify
+from nanorec.cli import data_info, demo, evaluate, gradchecks, recommend, train, tune, verify
 from nanorec.cli.common import UsageError
 
 DEFAULT_COMMAND = "demo"
@@ -37,6 +38,7 @@ COMMANDS = {
     "demo": demo,
     "train": train,
     "evaluate": evaluate,
+    "tune": tune,
     "recommend": recommend,
     "datasets": data_info,
     "gradcheck": gradchecks,
