@@ -376,23 +376,34 @@ def test_paired_lines_compare_rows_user_by_user(implicit_data):
     assert f"hr@10 {1.0 - np.mean(per_user):+.4f} [" in line
 
 
-def test_bpr_defaults_folds_step_back_in_time_and_the_rule_picks_m_1(implicit_data):
-    train, _ = bench_implicit.splits(implicit_data, "leave-last-out", 0)
-    folds = bench_bpr_defaults.validation_folds(train)
-    assert len(folds) == bench_bpr_defaults.N_FOLDS
-    sizes = [len(fold_train) for fold_train, _ in folds]
-    assert sizes == sorted(sizes, reverse=True) and sizes[0] < len(train)
-    for fold_train, held_out in folds:  # one held-out row per user, later than the user's train
-        assert len(np.unique(held_out.user_index)) == len(held_out)
-        latest_train = np.zeros(train.n_users)
-        np.maximum.at(latest_train, fold_train.user_index, fold_train.timestamps)
-        assert np.all(held_out.timestamps >= latest_train[held_out.user_index])
+def test_bpr_defaults_is_a_search_and_the_rule_picks_m_1(implicit_data, monkeypatch):
+    searches = []
+    real_search = bench_bpr_defaults.search
+
+    def recording_search(make_model, candidates, train, **options):
+        searches.append((candidates, len(train), options))
+        return real_search(make_model, candidates, train, **options)
+
+    monkeypatch.setattr(bench_bpr_defaults, "search", recording_search)
+    tiny = dict(n_factors=4, n_epochs=1, lr=0.01, reg=0.01)
+    rows, chosen, how = bench_bpr_defaults.compare(implicit_data, tiny)
+    candidates, n_train, options = searches[0]
+    assert candidates == list(bench_bpr_defaults.SETTINGS.values())  # the same grid
+    assert n_train < len(implicit_data) and options["validation"] == "loo"
+    assert options["n_splits"] == bench_bpr_defaults.N_FOLDS and "3 splits" in how
+    assert [row["setting"] for row in rows] == [*bench_bpr_defaults.SETTINGS,
+                                                bench_bpr_defaults.PEER]
+    fast = [row for row in rows if "m = 1" in row["setting"]]
+    assert chosen == max(fast, key=lambda row: row["validation"]["hr@10"])["setting"]
     results = {"benchmark": "b", "machine": {"cpu": "c"}, "hyperparameters": {}, "chosen": "x",
-               "rows": [{"setting": "x", "validation": {"hr@10": 0.2, "ndcg@10": 0.1},
-                         "test": {"hr@10": 0.1, "ndcg@10": 0.05}},
-                        {"setting": "peer", "skipped": "skipped (pip install implicit)"}]}
+               "validation": "v", "rows": [{"setting": "x", "validation": {"hr@10": 0.2,
+                                                                          "ndcg@10": 0.1},
+                                            "validation_seconds": 1.25,
+                                            "test": {"hr@10": 0.1, "ndcg@10": 0.05}},
+                                           {"setting": "peer",
+                                            "skipped": "skipped (pip install implicit)"}]}
     text = bench_bpr_defaults.report(results)
-    assert "| x | 0.2000 / 0.1000 | 0.1000 / 0.0500 | chosen |" in text
+    assert "| x | 0.2000 / 0.1000 | 1.2 | 0.1000 / 0.0500 | chosen |" in text
     assert "skipped (pip install implicit)" in text
 
 
@@ -407,8 +418,7 @@ def test_epochs_are_timed_through_the_network_and_the_fused_kernel(implicit_data
 
 def test_bpr_settings_use_the_sampler_arguments(implicit_data):
     for options in bench_bpr_defaults.SETTINGS.values():
-        model = bench_bpr_defaults.bprmf(options)(0)
-        assert set(options) <= set(model.get_params())
+        assert set(options) <= set(bench_bpr_defaults.BPRMF().get_params())
     (plain,) = [r for r in bench_implicit.make_runners() if "plain BPR" in r.name]
     assert plain.make(0).distribution == "uniform"
 
