@@ -36,7 +36,8 @@ def tiny_log(n_users=50, n_items=30, n_rows=700):
 
 def pairs(data):
     """The (user, item) pairs of an Interactions, as raw ids (a pair occurs once in a log)."""
-    return set(zip(data.user_ids[data.user_index].tolist(), data.item_ids[data.item_index].tolist()))
+    users, items = data.user_ids[data.user_index], data.item_ids[data.item_index]
+    return set(zip(users.tolist(), items.tolist()))
 
 
 def table(result):
@@ -288,6 +289,21 @@ def test_halving_keeps_the_best_ceil_n_over_eta_and_multiplies_the_epochs(
         assert len(after) == math.ceil(len(before) / eta)
     assert result.best.rung == len(rungs) - 1
     assert result.best_params["reg"] == max(t.params["reg"] for t in by_rung[-1])
+
+
+def test_halving_drops_failed_trials(monkeypatch):
+    def fake_fit_and_score(make_model, params, fit_part, valid_part, options):
+        if params["reg"] < 0:
+            return None, 0.0, "failed: diverged"
+        return {"hr@10": params["reg"]}, 0.0, None
+
+    monkeypatch.setattr(tune, "_fit_and_score", fake_fit_and_score)
+    candidates = [{"reg": -1.0}, {"reg": 0.1}, {"reg": -2.0}, {"reg": 0.2}]
+    result = tune.successive_halving(BPRMF, candidates, tiny_log(), eta=2, metrics=("hr@10",),
+                                     refit=False)
+    assert [t.params["reg"] for t in result.trials if t.rung == 1] == [0.1, 0.2]
+    with pytest.raises(FloatingPointError, match="every trial failed"):
+        tune.successive_halving(BPRMF, candidates[::2], tiny_log(), eta=2, metrics=("hr@10",))
 
 
 def test_halving_refits_the_survivor_with_its_epochs():

@@ -339,8 +339,8 @@ def successive_halving(make_model, candidates, data, min_epochs=1, eta=3, max_ep
     give them eta times more epochs, and so on (Jamieson & Talwalkar, AISTATS 2016).
 
     Rung r fits its candidates with n_epochs = min(min_epochs * eta**r, max_epochs) and keeps the
-    ceil(n / eta) best by ``metric`` (failed trials last, ties to the earlier candidate) for rung
-    r + 1. It stops after the rung that has one candidate left or that reached max_epochs (None: no
+    ceil(n / eta) best by ``metric`` (ties to the earlier candidate; failed trials are dropped) for
+    rung r + 1. It stops after the rung that has one candidate left or that reached max_epochs (None: no
     cap); the best trial is the best of that last rung.
 
     Epochs are continued by refitting: no nanorec model resumes a fit, so a survivor is fitted
@@ -381,7 +381,11 @@ def successive_halving(make_model, candidates, data, min_epochs=1, eta=3, max_ep
         trials += rung_trials
         if len(survivors) == 1 or (max_epochs is not None and epochs >= max_epochs):
             return plan.result(trials, rung_trials, refit)
-        kept = plan.ranking(rung_trials)[:math.ceil(len(survivors) / eta)]
+        n_kept = math.ceil(len(survivors) / eta)
+        kept = [position for position in plan.ranking(rung_trials)[:n_kept]
+                if rung_trials[position].error is None]
+        if not kept:
+            return plan.result(trials, rung_trials, refit)  # raises: every trial failed
         survivors = [survivors[position] for position in sorted(kept)]
         epochs = epochs * eta if max_epochs is None else min(epochs * eta, max_epochs)
 
