@@ -346,10 +346,15 @@ def test_a_search_on_a_dask_cluster_gives_the_serial_table(dask_cluster):
 
 
 def test_the_command_line_runs_the_fits_on_a_scheduler(dask_cluster, tmp_path, capsys):
-    code = cli.main(["tune", "bpr", "--data", "synthetic:40x30x500", "--epochs", "1",
-                     "--grid", "n_factors=2,4", "--scheduler", dask_cluster.scheduler_address])
+    from dask import distributed
+
+    address = dask_cluster.scheduler_address
+    with distributed.Client(address) as watcher, distributed.get_task_stream(watcher) as tasks:
+        code = cli.main(["tune", "bpr", "--data", "synthetic:40x30x500", "--epochs", "1",
+                         "--grid", "n_factors=2,4", "--scheduler", address])
     out = capsys.readouterr().out
-    assert code == 0 and f"on the Dask cluster at {dask_cluster.scheduler_address}" in out
+    assert code == 0 and f"on the Dask cluster at {address}" in out
+    assert len(tasks.data) >= 2  # the two fits ran on the cluster's workers
     assert out.count("| best |") == 1
 
 

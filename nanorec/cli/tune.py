@@ -174,7 +174,8 @@ def run(args):
         print(f"data     {args.data}: {describe(data)}")
         held_out = "nothing held out" if test is None else f"{len(test):,} test rows set aside"
         print(f"split    {PROTOCOL_NAMES[args.protocol]}: {len(train):,} train rows, {held_out}")
-        print(f"search   {len(candidates)} candidates of {type(model).__name__}"
+        plural = "s" * (len(candidates) > 1)
+        print(f"search   {len(candidates)} candidate{plural} of {type(model).__name__}"
               + (f", successive halving (eta {args.halving})" if args.halving else "")
               + (f" on the Dask cluster at {args.scheduler}" if backend else ""))
         start = time.perf_counter()
