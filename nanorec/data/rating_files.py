@@ -65,8 +65,8 @@ def parse_amazon_ratings(stream, where, engine="auto"):
     columns = {"user": (0, "id"), "item": (1, "id"), "rating": (2, "float"),
                "timestamp": (3, "int")}
     values = read_columns(stream, where, ",", 4, columns, 0, engine)
-    return Interactions.from_arrays(values["user"], values["item"], values["rating"],
-                                    values["timestamp"], duplicates="last")
+    return _with_text_ids(values["user"], values["item"], values["rating"], values["timestamp"],
+                          "last")
 
 
 def parse_lastfm_1k(stream, where, engine="auto"):
@@ -76,7 +76,7 @@ def parse_lastfm_1k(stream, where, engine="auto"):
     values = read_columns(stream, where, "\t", 6, columns, 0, engine)
     items = _artist_keys(values["mbid"], values["name"], where)
     times = _iso_seconds(values["time"], where)
-    return Interactions.from_arrays(values["user"], items, None, times, duplicates="sum")
+    return _with_text_ids(values["user"], items, None, times, "sum")
 
 
 def parse_lastfm_360k(stream, where, engine="auto"):
@@ -86,7 +86,7 @@ def parse_lastfm_360k(stream, where, engine="auto"):
                "plays": (3, "float")}
     values = read_columns(stream, where, "\t", 4, columns, 0, engine)
     items = _artist_keys(values["mbid"], values["name"], where)
-    return Interactions.from_arrays(values["user"], items, values["plays"], duplicates="sum")
+    return _with_text_ids(values["user"], items, values["plays"], None, "sum")
 
 
 RECBOLE_FIELDS = {"user": "user_id", "item": "item_id", "rating": "rating",
@@ -125,9 +125,35 @@ def parse_recbole_inter(stream, where, engine="auto"):
             columns[role] = (position, "float" if numeric else "id")
     values = read_columns(stream, where, "\t", len(fields), columns, 0, engine, first_line=2)
     times = values.get("timestamp")
-    return Interactions.from_arrays(
-        values["user"], values["item"], values.get("rating"),
-        None if times is None else np.floor(times).astype(np.int64), duplicates="last")
+    return _with_text_ids(values["user"], values["item"], values.get("rating"),
+                          None if times is None else np.floor(times).astype(np.int64), "last")
+
+
+def _with_text_ids(users, items, ratings, timestamps, duplicates):
+    """Interactions.from_arrays for text ids, with each id column factorized first.
+
+    Sorting millions of strings (np.unique inside from_arrays) took most of the load time; the
+    codes of a sorted factorization (pandas' hash table when installed, else np.unique) are
+    integers in the same order as the ids, so from_arrays builds the same Interactions from them,
+    and the text ids are put back as the vocabularies.
+    """
+    user_ids, user_codes = _factorized(users)
+    item_ids, item_codes = _factorized(items)
+    coded = Interactions.from_arrays(user_codes, item_codes, ratings, timestamps,
+                                     duplicates=duplicates)
+    # every code has a row, so coded's vocabularies are 0..n-1 and its indices are the codes
+    return Interactions(coded.user_index, coded.item_index, user_ids, item_ids, coded.ratings,
+                        coded.timestamps, check_duplicates=False)
+
+
+def _factorized(ids):
+    """(sorted unique ids as str (n,), code of each row (N,)): ids[k] = uniques[codes[k]]."""
+    pd = _pandas()
+    if pd is not None:
+        codes, uniques = pd.factorize(ids, sort=True)
+        return np.asarray(uniques, dtype=str), codes
+    uniques, codes = np.unique(np.asarray(ids, dtype=str), return_inverse=True)
+    return uniques, codes
 
 
 # ---------------------------------------------------------------------- reading columns
@@ -174,10 +200,11 @@ def read_columns(stream, where, sep, n_fields, columns, skip_lines=0, engine="au
         values = _read_lines(stream, where, sep, n_fields, columns, skip_lines, first_line)
     if not values or len(next(iter(values.values()))) == 0:
         raise ValueError(f"{where} holds no rows")
-    dtypes = {"int": np.int64, "float": np.float64, "id": str, "text": str}
+    numbers = {"int": np.int64, "float": np.float64}
     for role, (_, kind) in columns.items():
         _check_values(values[role], kind, role, where)
-        values[role] = np.asarray(values[role]).astype(dtypes[kind], copy=False)
+        if kind in numbers:  # text stays as the engine gives it (str or object): no copy
+            values[role] = np.asarray(values[role]).astype(numbers[kind], copy=False)
     return values
 
 
@@ -193,7 +220,7 @@ def _read_with_pandas(stream, where, sep, columns, skip_lines):
     """pandas.read_csv with the C parser: "::" becomes ":" with the empty fields between skipped."""
     pd = _pandas()
     stride = 2 if sep == "::" else 1
-    dtypes = {"int": np.int64, "float": np.float64, "id": str, "text": str}
+    dtypes = {"int": np.int64, "float": np.float64, "id": str, "text": str}  # str: object
     use = {position * stride: (role, dtypes[kind]) for role, (position, kind) in columns.items()}
     try:
         frame = pd.read_csv(
@@ -271,7 +298,7 @@ def _check_values(values, kind, role, where):
     if kind == "text":
         return
     if kind == "id":
-        blank = np.char.str_len(values.astype(str)) == 0 if len(values) else np.zeros(0, bool)
+        blank = np.asarray(values) == ""
         if blank.any():
             raise ValueError(f"{where}: the {role} of row {int(np.argmax(blank)) + 1} is blank")
         return
@@ -286,17 +313,17 @@ def _check_values(values, kind, role, where):
 
 def _artist_keys(mbids, names, where):
     """The artist of each row: its MusicBrainz id, or its name where the id is blank."""
-    mbids, names = np.asarray(mbids, dtype=str), np.asarray(names, dtype=str)
-    no_id = np.char.str_len(mbids) == 0
-    if np.any(no_id & (np.char.str_len(names) == 0)):
-        row = int(np.argmax(no_id & (np.char.str_len(names) == 0))) + 1
+    mbids, names = np.asarray(mbids), np.asarray(names)
+    no_id = mbids == ""
+    if np.any(no_id & (names == "")):
+        row = int(np.argmax(no_id & (names == ""))) + 1
         raise ValueError(f"{where}: row {row} names no artist (blank MBID and name)")
     return np.where(no_id, names, mbids)
 
 
 def _iso_seconds(times, where):
     """"2009-05-04T23:08:57Z" -> unix seconds (int64); the first 19 characters are the UTC time."""
-    times = np.asarray(times, dtype=str)
+    times = np.asarray(times)
     try:
         return times.astype("U19").astype("datetime64[s]").astype(np.int64)
     except ValueError:

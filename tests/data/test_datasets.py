@@ -10,8 +10,10 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nanorec.data import datasets
+from nanorec.data import datasets, rating_files
 from nanorec.data.datasets import available, get_data_home, load, synthetic
 from nanorec.data.interactions import Interactions
 
@@ -656,3 +658,21 @@ def test_the_published_checksums_are_pinned_and_unknown_ones_are_none():
         else:
             assert spec.checksum is None and (spec.url is None or spec.checksum_note)
         assert spec.url is None or spec.url.endswith(spec.file)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["A1", "B2", "0007", "x-y"]),
+                               st.sampled_from(["0000013714", "B00004TBLW", "i"]),
+                               st.integers(1, 5), st.integers(0, 2**31)),
+                     min_size=1, max_size=12))
+def test_engines_agree_with_the_rows_on_random_amazon_files(rows):
+    content = "".join(f"{u},{i},{r}.0,{t}\n" for u, i, r, t in rows).encode()
+    latest = {}
+    for u, i, r, t in rows:  # the latest row of each pair; equal times: the later line
+        if (u, i) not in latest or t >= latest[(u, i)][1]:
+            latest[(u, i)] = (r, t)
+    for engine in ENGINES:
+        data = rating_files.parse_amazon_ratings(io.BytesIO(content), "f", engine=engine)
+        got = {(data.user_ids[u], data.item_ids[i]): (r, t) for u, i, r, t in
+               zip(data.user_index, data.item_index, data.ratings, data.timestamps)}
+        assert got == latest
