@@ -856,7 +856,10 @@ def _ratings_stream(target, member):
             with archive.extractfile(info) as stream:
                 yield stream, f"{target}: {member}"
     elif target.name.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
-        raise ValueError(f"{target} is not a valid archive (corrupt or incomplete?)")
+        problem = ("is an archive, but this data set is read from its ratings file itself: give "
+                   "that file" if member is None else
+                   "is not a valid archive (corrupt or incomplete?)")
+        raise ValueError(f"{target} {problem}")
     else:
         with open(target, "rb") as stream:
             yield stream, str(target)

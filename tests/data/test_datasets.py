@@ -610,6 +610,8 @@ def test_unsafe_members_are_refused_in_zips_and_tars(member, tmp_path):
 
 
 def test_an_archive_without_the_ratings_file_says_so(tmp_path):
+    with pytest.raises(ValueError, match="read from its ratings file itself"):
+        load("recbole", path=write(tmp_path / "atomic.zip", zip_of({"x.inter": RECBOLE})))
     with pytest.raises(ValueError, match="lacks ml-10M100K/ratings.dat"):
         load("movielens-10m", path=write(tmp_path / "ml-10m.zip", zip_of({"x/ratings.dat": b""})))
     (tmp_path / "empty").mkdir()
