@@ -271,9 +271,15 @@ def test_datasets_lists_the_data_home_and_what_is_there(capsys, monkeypatch, tmp
     assert code == 0
     assert f"data home: {tmp_path}" in out and "NANOREC_DATA_HOME" in out
     assert "not in the data home yet" in out and "943 users" in out
+    assert "movielens-20m" in out and "20,000,263 rows" in out and "lastfm-1k" in out
+    assert "recbole" in out and "no official download" in out
     write_fake_movielens(tmp_path / "ml-100k")
+    (tmp_path / "ml-1m.zip").write_bytes(b"")  # present is present: the listing does not parse
     code, out, _ = run(capsys, "datasets")
-    assert str(tmp_path / "ml-100k") in out and "not in the data home yet" not in out
+    assert str(tmp_path / "ml-100k") in out and str(tmp_path / "ml-1m.zip") in out
+    listed = dict(block.split(":", 1) for block in out.split("\n\n")[1:-1])
+    assert "not in the data home yet" not in listed["movielens-100k"]
+    assert "not in the data home yet" in listed["movielens-10m"]
 
 
 def test_movielens_is_read_from_the_data_home(capsys, monkeypatch, tmp_path):

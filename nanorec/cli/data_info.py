@@ -15,7 +15,12 @@ def run(args):
     print(f"data home: {home}")
     print("  (set NANOREC_DATA_HOME to use another folder; the default is ~/.cache/nanorec)")
     for name, info in datasets.available().items():
-        local = info["local"] or "not in the data home yet: downloaded on first use"
+        if info["local"] is not None:
+            local = info["local"]
+        elif info.get("url"):
+            local = f"not in the data home yet: downloaded on first use from {info['url']}"
+        else:
+            local = f"no official download: give the file (Python: load({name!r}, path=...))"
         print(f"\n{name}: {info['description']}")
         print(f"  size   {info['size']}")
         print(f"  where  {local}")

@@ -3,6 +3,10 @@
     toy              the nine-row log of the original notebook (users 1-3, products 1-4, 0/1)
     synthetic        generated with planted preferences, any size (the default data set)
     movielens-100k   GroupLens MovieLens 100K, read from a zip or folder, downloaded when missing
+    the standard rating logs of DATASETS (one table of specs): MovieLens 1M, 10M, 20M, 25M and
+    latest-small, Amazon "ratings only" CSVs, Last.fm 1K and 360K, a RecBole atomic .inter file;
+    each read from its official archive (or its extracted ratings file) by the parser of its file
+    layout (nanorec.data.rating_files), with pandas when installed (``engine``)
 
 Where MovieLens is looked for (the data home), first match wins:
     1. the ``data_home`` argument
@@ -11,9 +15,11 @@ Where MovieLens is looked for (the data home), first match wins:
 The data home holds ``ml-100k.zip``, which is read as it is, straight from the zip: nothing is
 extracted, so a read-only data home works, and a zip replaced by another copy is what the next
 load reads. A folder ``ml-100k/`` (u.data, u.item, ...) is read when there is no zip. A download
-is written to a temporary file, checked against the official SHA-256 and only then renamed into
-place. Every member of a zip is checked before it is read (no absolute paths, no ``..``, no
-symlinks). A zip you put in the data home yourself is used as it is (no checksum: it may be a
+is written to a temporary file, checked against the official checksum (SHA-256 for 100K, the MD5
+that GroupLens publishes beside the other MovieLens archives; none where the publisher gives
+none, see DATASETS) and only then renamed into place. Every member of a zip is checked before it is read (no absolute paths, no ``..``, no
+symlinks; for a tar archive also no hard links or devices), and nothing is ever extracted to
+disk: the ratings file is read from inside the archive. A zip you put in the data home yourself is used as it is (no checksum: it may be a
 copy you rebuilt), and so is a zip or folder given as ``path``. A file that does not parse gives a
 ValueError naming the zip (or folder), the member and the line.
 """
@@ -21,14 +27,20 @@ ValueError naming the zip (or folder), the member and the line.
 import hashlib
 import os
 import re
+import tarfile
 import tempfile
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Callable, Optional
 from urllib.request import urlopen
 
 import numpy as np
 
+from nanorec.data import rating_files
 from nanorec.data.interactions import Interactions
 from nanorec.io import umask
 
@@ -44,16 +56,20 @@ def load(name="synthetic", path=None, data_home=None, **options):
 
     Parameters
     ----------
-    name : {"synthetic", "toy", "movielens-100k"}
+    name : {"synthetic", "toy", "movielens-100k"} or a name of DATASETS
     path : str or Path, optional
-        movielens-100k only: a zip in the GroupLens layout, or its extracted folder.
+        movielens-100k: a zip in the GroupLens layout, or its extracted folder; DATASETS: the
+        archive, its extracted folder or the ratings file itself (see ``load_dataset``).
     data_home : str or Path, optional
-        movielens-100k only: where to find or download the data (see the module docstring).
+        Where to find or download the data (see the module docstring).
     **options
-        synthetic: the arguments of ``synthetic``; movielens-100k: ``download=True``.
+        synthetic: the arguments of ``synthetic``; movielens-100k: ``download=True``; DATASETS:
+        ``download=True``, ``engine="auto"``.
     """
     if name == "movielens-100k":
         return movielens_100k(path=path, data_home=data_home, **options)
+    if name in DATASETS:
+        return load_dataset(name, path=path, data_home=data_home, **options)
     if name not in ("toy", "synthetic"):
         raise ValueError(f"unknown data set {name!r}; known: {sorted(available())}")
     if path is not None or data_home is not None:
@@ -64,8 +80,9 @@ def load(name="synthetic", path=None, data_home=None, **options):
 def available(data_home=None):
     """What ``load`` knows: {name: {"description", "size", "local"}}.
 
-    ``local`` is "built in", or for MovieLens the zip (else the folder) found in the data home
-    (None if absent: ``load`` will download it).
+    ``local`` is "built in", or the archive (else the extracted folder or file) found in the data
+    home: None if absent (``load`` downloads it when the entry's "url" is not None, and needs a
+    ``path`` otherwise).
     """
     home = get_data_home(data_home)
     folder, archive = home / "ml-100k", home / "ml-100k.zip"
@@ -86,7 +103,11 @@ def available(data_home=None):
             "size": "943 users, 1682 items, 100,000 rows (4.9 MB zip)",
             "local": None if found is None else str(found),
             "data_home": str(home),
+            "url": MOVIELENS_100K_URL,
         },
+        **{name: {"description": spec.description, "size": spec.size,
+                  "local": _found_in(spec, home), "data_home": str(home), "url": spec.url}
+           for name, spec in DATASETS.items()},
     }
 
 
@@ -455,25 +476,28 @@ def movielens_source(path=None, data_home=None, download=True):
     if not download:
         raise FileNotFoundError(f"MovieLens 100K is not in the data home {home}: {where}")
     try:
-        _download_verified(MOVIELENS_100K_URL, archive, MOVIELENS_100K_SHA256, where)
+        _download_verified(MOVIELENS_100K_URL, archive, f"sha256:{MOVIELENS_100K_SHA256}", where)
     except PermissionError as error:  # a read-only data home
         raise PermissionError(f"cannot download MovieLens 100K into the data home {home} "
                               f"({error.strerror}): {where}") from None
     return _zip_reader(archive)
 
 
-def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60):
-    """Download url to destination only if its SHA-256 matches; no partial file is ever left.
+def _download_verified(url, destination, checksum, where_to_put_it="", timeout=60):
+    """Download url to destination only if its checksum matches; no partial file is ever left.
 
-    The bytes go to a temporary file beside ``destination``, hashed on the way; on a match the file
-    is renamed to ``destination`` (atomic on one file system), otherwise it is deleted and a
-    ValueError is raised. A network failure raises FileNotFoundError with ``where_to_put_it``.
+    ``checksum`` is "sha256:<hex>" or "md5:<hex>", or None where the publisher gives none (the
+    file is then taken as it comes). The bytes go to a temporary file beside ``destination``,
+    hashed on the way; on a match the file is renamed to ``destination`` (atomic on one file
+    system), otherwise it is deleted and a ValueError is raised. A network failure raises
+    FileNotFoundError with ``where_to_put_it``.
     """
+    algorithm, _, expected = (checksum or "sha256:").partition(":")
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".download.", suffix=".tmp")
     try:
-        digest = hashlib.sha256()
+        digest = hashlib.new(algorithm)
         with os.fdopen(handle, "wb") as out:
             try:
                 with urlopen(url, timeout=timeout) as response:
@@ -484,10 +508,10 @@ def _download_verified(url, destination, sha256, where_to_put_it="", timeout=60)
                 message = f"could not download {url} ({error}); offline? {where_to_put_it}"
                 raise FileNotFoundError(message) from error
         os.chmod(temporary, 0o666 & ~umask())  # mkstemp's 0o600 would hide it from others
-        if digest.hexdigest() != sha256:
+        if checksum is not None and digest.hexdigest() != expected:
             raise ValueError(
-                f"checksum mismatch for {url}: expected SHA-256 {sha256}, got {digest.hexdigest()}; "
-                "the download was discarded"
+                f"checksum mismatch for {url}: expected {algorithm.upper()} {expected}, got "
+                f"{digest.hexdigest()}; the download was discarded"
             )
         os.replace(temporary, destination)
     finally:
@@ -647,3 +671,224 @@ def _min_max(values):
     """Scale to [0, 1] (all zeros when the values are constant)."""
     span = values.max() - values.min()
     return (values - values.min()) / span if span > 0 else np.zeros_like(values)
+
+
+# ---------------------------------------------------------------------- the standard rating logs
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One standard data set: where its ratings file is and which parser reads it.
+
+    file      its name in the data home: the official archive, or the ratings file itself
+              (None: no official file, a ``path`` is always needed)
+    member    the ratings file inside the archive (None when ``file`` is the ratings file); an
+              extracted copy at data_home/member is read when the archive is not there
+    parse     (binary stream, where, engine) -> Interactions: the parser of the file layout
+    url       the official download, or None
+    checksum  "md5:<hex>" / "sha256:<hex>" as the publisher gives it, or None where none is
+              published (the download is then not verified: see ``checksum_note``)
+    """
+
+    description: str
+    size: str
+    file: Optional[str]
+    member: Optional[str]
+    parse: Callable
+    url: Optional[str] = None
+    checksum: Optional[str] = None
+    checksum_note: str = ""
+
+
+GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
+AMAZON_2014 = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles/"
+LASTFM = "http://mtg.upf.edu/static/datasets/last.fm/"
+# the 2014 "ratings only" files (McAuley et al.) and their published numbers of ratings
+AMAZON_CATEGORIES = {"Beauty": 2_023_070, "Books": 22_507_155, "CDs_and_Vinyl": 3_749_004,
+                     "Electronics": 7_824_482, "Movies_and_TV": 4_607_047,
+                     "Musical_Instruments": 500_176}
+_dat = partial(rating_files.parse_movielens_ratings, sep="::", header=False)
+_csv = partial(rating_files.parse_movielens_ratings, sep=",", header=True)
+_NO_CHECKSUM = "no checksum is published for this file, so a download is not verified"
+
+DATASETS = {
+    "movielens-1m": DatasetSpec(
+        "GroupLens MovieLens 1M, ratings 1-5 with timestamps",
+        "6,040 users, 3,706 items, 1,000,209 rows (5.9 MB zip)",
+        "ml-1m.zip", "ml-1m/ratings.dat", _dat, GROUPLENS + "ml-1m.zip",
+        "md5:c4d9eecfca2ab87c1945afe126590906"),
+    "movielens-10m": DatasetSpec(
+        "GroupLens MovieLens 10M, ratings 0.5-5 (half stars) with timestamps",
+        "69,878 users, 10,677 items, 10,000,054 rows (63 MB zip)",
+        "ml-10m.zip", "ml-10M100K/ratings.dat", _dat, GROUPLENS + "ml-10m.zip",
+        "md5:ce571fd55effeba0271552578f2648bd"),
+    "movielens-20m": DatasetSpec(
+        "GroupLens MovieLens 20M, ratings 0.5-5 with timestamps",
+        "138,493 users, 26,744 items, 20,000,263 rows (190 MB zip)",
+        "ml-20m.zip", "ml-20m/ratings.csv", _csv, GROUPLENS + "ml-20m.zip",
+        "md5:cd245b17a1ae2cc31bb14903e1204af3"),
+    "movielens-25m": DatasetSpec(
+        "GroupLens MovieLens 25M, ratings 0.5-5 with timestamps",
+        "162,541 users, 59,047 items, 25,000,095 rows (250 MB zip)",
+        "ml-25m.zip", "ml-25m/ratings.csv", _csv, GROUPLENS + "ml-25m.zip",
+        "md5:6b51fb2759a8657d3bfcbfc42b592ada"),
+    "movielens-latest-small": DatasetSpec(
+        "GroupLens MovieLens latest-small (changes between releases), ratings 0.5-5",
+        "610 users, 9,724 items, 100,836 rows in the 2018 release (1 MB zip)",
+        "ml-latest-small.zip", "ml-latest-small/ratings.csv", _csv,
+        GROUPLENS + "ml-latest-small.zip", None,
+        "GroupLens regenerates the 'latest' archives, so no checksum can be pinned"),
+    **{f"amazon-{category.lower().replace('_', '-')}": DatasetSpec(
+        f"Amazon {category.replace('_', ' ')} ratings only (2014), ratings 1-5, text ids",
+        f"{n_rows:,} rows before repeated pairs are merged (a plain CSV)",
+        f"ratings_{category}.csv", None, rating_files.parse_amazon_ratings,
+        f"{AMAZON_2014}ratings_{category}.csv", None, _NO_CHECKSUM)
+       for category, n_rows in AMAZON_CATEGORIES.items()},
+    "lastfm-1k": DatasetSpec(
+        "Last.fm 1K listening histories folded into (user, artist) play counts",
+        "992 users, about 19.15 million plays (a tar.gz)",
+        "lastfm-dataset-1K.tar.gz",
+        "lastfm-dataset-1K/userid-timestamp-artid-artname-traid-traname.tsv",
+        rating_files.parse_lastfm_1k, LASTFM + "lastfm-dataset-1K.tar.gz", None, _NO_CHECKSUM),
+    "lastfm-360k": DatasetSpec(
+        "Last.fm 360K (user, artist, plays), no timestamps",
+        "359,347 users, about 17.5 million rows (a tar.gz)",
+        "lastfm-dataset-360K.tar.gz", "lastfm-dataset-360K/usersha1-artmbid-artname-plays.tsv",
+        rating_files.parse_lastfm_360k, LASTFM + "lastfm-dataset-360K.tar.gz", None,
+        _NO_CHECKSUM),
+    "recbole": DatasetSpec(
+        "a RecBole atomic .inter file (user_id:token, item_id:token, rating, timestamp)",
+        "any: give the .inter file as path", None, None,
+        rating_files.parse_recbole_inter),
+}
+
+
+def load_dataset(name, path=None, data_home=None, download=True, engine="auto"):
+    """One of DATASETS as Interactions (ids, ratings and timestamps as the parser of its layout
+    gives them: nanorec.data.rating_files).
+
+    Parameters
+    ----------
+    name : str
+        A key of DATASETS.
+    path : str or Path, optional
+        The official archive (zip or tar.gz; the ratings file is read from inside it), a folder
+        holding the extracted ratings file (at its ``member`` path or directly), or the ratings
+        file itself. By default the data home: the archive, else the extracted file, else a
+        download (when the data set has a url).
+    data_home : str or Path, optional
+        See the module docstring.
+    download : bool
+        When the data home lacks the data: download it (True) or raise FileNotFoundError saying
+        where to put it (False).
+    engine : {"auto", "pandas", "python"}
+        How text is parsed (rating_files): pandas when installed, else the pure fallback.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; known: {sorted(available())}")
+    spec = DATASETS[name]
+    target = Path(path) if path is not None else _local_or_download(name, spec, data_home, download)
+    if not target.exists():
+        raise FileNotFoundError(f"{target} does not exist (expected the {name} archive, its "
+                                "folder or its ratings file)")
+    with _ratings_stream(target, spec.member) as (stream, where):
+        try:
+            return spec.parse(stream, where, engine=engine)
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as error:
+            raise ValueError(f"{where} is corrupt (a damaged or incomplete archive?): "
+                             f"{error}") from None
+
+
+def _found_in(spec, home):
+    """The archive in the data home, else the extracted ratings file, else None."""
+    if spec.file is None:
+        return None
+    for candidate in (home / spec.file, home / spec.member if spec.member else None):
+        if candidate is not None and candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def _local_or_download(name, spec, data_home, download):
+    """The data home's copy of a data set (archive or extracted file), downloaded if asked."""
+    home = get_data_home(data_home)
+    found = _found_in(spec, home)
+    if found is not None:
+        return Path(found)
+    if spec.url is None:
+        raise FileNotFoundError(f"{name} has no official download: give the file, "
+                                f"load({name!r}, path=...)")
+    destination = home / spec.file
+    where = (f"put {spec.file} (from {spec.url}) at {destination}, or give the archive or its "
+             f"ratings file: load({name!r}, path=...)")
+    if not download:
+        raise FileNotFoundError(f"{name} is not in the data home {home}: {where}")
+    try:
+        _download_verified(spec.url, destination, spec.checksum, where)
+    except PermissionError as error:
+        raise PermissionError(f"cannot download {name} into the data home {home} "
+                              f"({error.strerror}): {where}") from None
+    return destination
+
+
+@contextmanager
+def _ratings_stream(target, member):
+    """``(binary stream, where)`` of the ratings file: a member of a zip or tar archive (every
+    member checked first, nothing extracted), a file in a folder, or the file itself."""
+    if target.is_dir():
+        names = [member, PurePosixPath(member).name] if member else []
+        found = next((target / name for name in names if (target / name).is_file()), None)
+        if found is None:
+            raise FileNotFoundError(f"{target} holds no {' or '.join(names) or 'ratings file'}")
+        target, member = found, None
+    if member is not None and zipfile.is_zipfile(target):
+        with _open_zip(target) as zipped:
+            _check_members(zipped)
+            if member not in zipped.namelist():
+                raise ValueError(f"{target} lacks {member}: not the official archive?")
+            with zipped.open(member) as stream:
+                yield stream, f"{target}: {member}"
+    elif member is not None and _is_tar(target):
+        with _open_tar(target) as archive:
+            _check_tar_members(archive, target)
+            try:
+                info = archive.getmember(member)
+            except KeyError:
+                raise ValueError(f"{target} lacks {member}: not the official archive?") from None
+            with archive.extractfile(info) as stream:
+                yield stream, f"{target}: {member}"
+    elif target.name.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
+        problem = ("is an archive, but this data set is read from its ratings file itself: give "
+                   "that file" if member is None else
+                   "is not a valid archive (corrupt or incomplete?)")
+        raise ValueError(f"{target} {problem}")
+    else:
+        with open(target, "rb") as stream:
+            yield stream, str(target)
+
+
+def _is_tar(path):
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def _open_tar(path):
+    try:
+        return tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is not a valid tar archive (corrupt or incomplete?): "
+                         f"{error}") from None
+
+
+def _check_tar_members(archive, path):
+    """Refuse members that are links, devices, absolute paths or climb out with ".."."""
+    try:
+        members = archive.getmembers()
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is corrupt (a damaged or incomplete archive?): {error}") from None
+    for member in members:
+        name = member.name
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        is_absolute = name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) is not None
+        if not (member.isfile() or member.isdir()) or is_absolute or ".." in parts:
+            raise ValueError(f"unsafe member {name!r} in {path}: refusing to read it")

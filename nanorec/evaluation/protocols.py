@@ -17,7 +17,7 @@ instead of being credited with the luck of a tie-break.
 
 Memory. Users are scored chunk_size at a time (model.score_items on a chunk), so the work arrays
 are (chunk_size, I): the float64 scores and a few temporaries of that shape, at most about 40 bytes
-per cell (the sampled protocol and coverage@k need the most). The default chunk holds about 2**21
+per cell (the sampled protocol and the metrics of the top-k lists need the most). The default chunk holds about 2**21
 cells (~ 80 MB at the peak), whatever U and I.
 """
 
@@ -27,9 +27,16 @@ import numpy as np
 from nanorec import _checks
 
 from nanorec.data.split import kfold
+from nanorec.metrics.beyond_accuracy import (
+    catalogue_coverage,
+    gini_index,
+    intra_list_diversity,
+    novelty,
+    recommendation_counts,
+    shannon_entropy,
+)
 from nanorec.metrics.ranking import (
     average_precision_from_hits,
-    catalogue_coverage,
     hit_rate_from_hits,
     ndcg_from_hits,
     precision_from_hits,
@@ -48,7 +55,16 @@ FROM_HITS = {
     "ndcg": ndcg_from_hits,
     "map": average_precision_from_hits,
 }
-_AT_K = tuple(FROM_HITS) + ("coverage",)
+# Metrics of all the top-k lists together: (lists, n_items) -> one value, no per-user values.
+CATALOGUE = {
+    "coverage": catalogue_coverage,
+    "gini": lambda lists, n_items: gini_index(recommendation_counts(lists, n_items)),
+    "entropy": lambda lists, n_items: shannon_entropy(recommendation_counts(lists, n_items)),
+}
+# Metrics of each top-k list (one value per user); what they need besides the lists is bound by
+# _per_list_metrics.
+PER_LIST = ("novelty", "ild")
+_AT_K = tuple(FROM_HITS) + tuple(CATALOGUE) + PER_LIST
 _WHOLE_RANKING = ("mrr", "auc")
 _RATING = {"rmse": rmse, "mae": mae}
 _VALID_NAMES = ", ".join([f"{name}@k" for name in _AT_K] + list(_WHOLE_RANKING) + list(_RATING))
@@ -67,6 +83,9 @@ def parse_metrics(metrics):
         key = str(metric).strip().lower()
         name, at, k_text = key.partition("@")
         if name in _AT_K and k_text.isdigit() and int(k_text) >= 1:
+            if name == "ild" and int(k_text) < 2:
+                raise ValueError(f"{metric!r}: intra-list diversity compares pairs of items, so "
+                                 "it needs k >= 2")
             parsed[key] = (key, name, int(k_text))
         elif (name in _WHOLE_RANKING or name in _RATING) and not at:
             parsed[key] = (key, name, None)
@@ -91,8 +110,9 @@ class EvaluationResult(dict):
     n_skipped_no_test : int
         Users whose test items are all among their train items (nothing new to find), left out.
     per_user : dict of str -> float64 array (n_users,)
-        Each user's value of the per-user ranking metrics (all but coverage; the metric is their
-        mean), the users in the order of ``users``: what ``paired_bootstrap`` compares.
+        Each user's value of the per-user ranking metrics (all but the catalogue metrics coverage,
+        gini and entropy; the metric is their mean), the users in the order of ``users``: what
+        ``paired_bootstrap`` compares.
     users : array (n_users,)
         Raw ids of the evaluated users.
     n_baseline : int
@@ -148,6 +168,7 @@ def evaluate(
     chunk_size=None,
     seed=0,
     unknown="skip",
+    item_features=None,
 ):
     """Evaluate a fitted model on held-out interactions.
 
@@ -161,12 +182,23 @@ def evaluate(
         The interactions to leave out of each user's candidates and to tell cold users; by
         default the model's own train set.
     metrics : sequence of str
-        From hr@k, precision@k, recall@k, ndcg@k, map@k, coverage@k, mrr, auc, rmse, mae; the
-        definitions are in nanorec.metrics. coverage@k = share of the catalogue in the top-k list
-        of at least one evaluated user (equal scores ordered by item index, as in recommend). auc =
-        per user, AUC of the relevant items against the other candidates (ties averaged), then the
-        mean over users. rmse and mae compare model.score_pairs with the test ratings, on the test
-        rows of users with train interactions.
+        From hr@k, precision@k, recall@k, ndcg@k, map@k, coverage@k, gini@k, entropy@k,
+        novelty@k, ild@k (k >= 2), mrr, auc, rmse, mae; the definitions are in nanorec.metrics.
+        auc = per user, AUC of the relevant items against the other candidates (ties averaged),
+        then the mean over users. rmse and mae compare model.score_pairs with the test ratings, on
+        the test rows of users with train interactions.
+        The beyond-accuracy metrics read the top-k list of each evaluated user (its candidates'
+        best k, equal scores ordered by item index, as in recommend; shorter when the user has
+        fewer than k candidates), not the test items:
+        coverage@k, gini@k, entropy@k  of all lists together, over the I items of the model
+                                       (catalogue_coverage, gini_index and shannon_entropy of
+                                       the recommendation counts);
+        novelty@k                      mean over users of the list's novelty, p(i) from the
+                                       train users per item and the number of users with
+                                       train rows (metrics.novelty);
+        ild@k                          mean over users of the list's intra-list diversity (mean
+                                       pairwise cosine distance of the items' features,
+                                       metrics.intra_list_diversity).
     protocol : {"full", "sampled"}
         See the module docstring.
     n_negatives : int
@@ -183,6 +215,10 @@ def evaluate(
         scored by the model. "baseline": every test row counts, those the model cannot score
         with ``model.baseline_score()`` (the mean train rating of rating models);
         ``result.n_baseline`` says how many. Ranking metrics always leave cold users out.
+    item_features : array (I, D), optional
+        The item feature vectors of ild@k; by default those of ``train`` (when given), else those
+        of ``test`` (the parts of one split share their features). ild@k without any is a
+        ValueError.
 
     Returns
     -------
@@ -196,6 +232,7 @@ def evaluate(
     train_csr = _train_csr(model, train)
     test_csr = check_same_vocabulary(model, test, "test").to_csr()
     users, relevant, n_skipped_cold, n_skipped_no_test = _test_users(train_csr, test_csr)
+    per_list = _per_list_metrics(specs, model.n_items_, train_csr, train, test, item_features)
 
     values, per_user = {}, {}
     ranking_specs = [spec for spec in specs if spec[1] not in _RATING]
@@ -204,7 +241,7 @@ def evaluate(
             raise ValueError("no test user has both train interactions and new test items")
         rng = np.random.default_rng(seed)
         values, per_user = _ranking_metrics(
-            model, ranking_specs, users, relevant, train_csr, chunk_size, n_negatives, rng
+            model, ranking_specs, users, relevant, train_csr, chunk_size, n_negatives, rng, per_list
         )
     n_baseline = 0
     for key, name, _ in specs:
@@ -214,6 +251,33 @@ def evaluate(
     baseline = model.baseline_score() if n_baseline else None
     return EvaluationResult(ordered, label, len(users), n_skipped_cold, n_skipped_no_test,
                             per_user, model.user_ids_[users], n_baseline, baseline)
+
+
+def _per_list_metrics(specs, n_items, train_csr, train, test, item_features):
+    """{name: lists -> values (N,)} of the per-list metrics in specs, their inputs bound.
+
+    novelty: the train users of each item and the number of users with train rows (train_csr's
+    rows are distinct (user, item) pairs). ild: item_features, else train's, else test's.
+    """
+    names = {name for _, name, _ in specs}
+    metrics = {}
+    if "novelty" in names:
+        item_counts = np.bincount(train_csr.indices, minlength=n_items)
+        n_users = int(np.count_nonzero(np.diff(train_csr.indptr)))
+        metrics["novelty"] = lambda lists: novelty(lists, item_counts, n_users)
+    if "ild" in names:
+        if item_features is None:
+            item_features = next((data.item_features for data in (train, test)
+                                  if data is not None and data.item_features is not None), None)
+        if item_features is None:
+            raise ValueError("ild@k needs item features: pass evaluate(..., item_features=(I, D) "
+                             "array), or data whose Interactions hold item features")
+        features = np.asarray(item_features)
+        if features.ndim != 2 or len(features) != n_items:
+            raise ValueError(f"item_features must have shape ({n_items}, D), one row per item of "
+                             f"the model, got {features.shape}")
+        metrics["ild"] = lambda lists: intra_list_diversity(lists, features)
+    return metrics
 
 
 def _protocol(protocol, n_negatives):
@@ -282,16 +346,19 @@ def _pair_keys(csr):
     return user * csr.shape[1] + csr.indices
 
 
-def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_negatives, rng):
+def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_negatives, rng,
+                     per_list):
     """({metric: mean over users}, {metric: value per user (n_users,)}) of the ranking metrics,
-    computed one chunk of users at a time (coverage, a property of all lists, has no per-user
-    values).
+    computed one chunk of users at a time (the catalogue metrics, properties of all lists, have
+    no per-user values).
 
     n_negatives=None is the full protocol; an int, the sampled one (negatives drawn with rng).
+    per_list: what ``_per_list_metrics`` returns.
     """
     n_items = model.n_items_
-    per_user = {key: np.zeros(len(users)) for key, name, _ in specs if name != "coverage"}
-    recommended = {key: [] for key, name, _ in specs if name == "coverage"}
+    per_user = {key: np.zeros(len(users)) for key, name, _ in specs if name not in CATALOGUE}
+    recommended = {key: [] for key, name, _ in specs if name in CATALOGUE}
+    list_k = max([k for _, name, k in specs if name in CATALOGUE or name in PER_LIST], default=0)
     for block in row_blocks(len(users), n_items, chunk_size):
         chunk = users[block]
         scores = model.checked_scores(chunk)
@@ -305,18 +372,40 @@ def _ranking_metrics(model, specs, users, relevant, train_csr, chunk_size, n_neg
                                    model.user_ids_[chunk])
         for key, value in chunk_values.items():
             per_user[key][block] = value
+        if list_k == 0:
+            continue
+        # one top list per user, its first k items are the top k for every k <= list_k
+        top_items, top_scores = top_k(scores, min(list_k, n_items))
         for key, name, k in specs:
-            if name == "coverage":
-                top_items, top_scores = top_k(scores, min(k, n_items))
-                recommended[key].append(top_items[np.isfinite(top_scores)])
+            if name in CATALOGUE:
+                recommended[key].append(top_items[:, :k][np.isfinite(top_scores[:, :k])])
+            elif name in PER_LIST:
+                lists = _top_lists(top_items[:, :k], top_scores[:, :k], key,
+                                   model.user_ids_[chunk])
+                per_user[key][block] = per_list[name](lists)
     values = {key: float(np.mean(value)) for key, value in per_user.items()}
-    for key, lists in recommended.items():
-        values[key] = catalogue_coverage(lists, n_items)
+    for key, entries in recommended.items():  # entries of all lists: counts are all they need
+        values[key] = CATALOGUE[key.partition("@")[0]]([np.concatenate(entries)], n_items)
     return values, per_user
 
 
+def _top_lists(top_items, top_scores, key, raw_user_ids):
+    """Each user's top list without its non-candidates (score -inf): (B, k) when none is shorter,
+    else a list of B arrays. ild@k refuses a list of fewer than 2 items, naming its user."""
+    candidate = np.isfinite(top_scores)
+    if candidate.all():
+        return top_items
+    length = candidate.sum(axis=1)
+    if key.startswith("ild@") and np.any(length < 2):
+        b = int(np.argmax(length < 2))
+        raise ValueError(f"{key}: user {raw_user_ids[b].tolist()!r} has {length[b]} candidate item(s), "
+                         "too few for the pairs of intra-list diversity")
+    return [items[keep] for items, keep in zip(top_items, candidate)]
+
+
 def user_values(scores, relevant_row, relevant_item, specs, raw_user_ids):
-    """Each row's value of the per-user ranking metrics of ``specs`` (all but coverage).
+    """Each row's value of the per-user metrics of ``specs`` that read the ranks of the relevant
+    items (hr, precision, recall, ndcg, map, mrr, auc; not the metrics of the top-k lists).
 
     Parameters
     ----------

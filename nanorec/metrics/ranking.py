@@ -21,6 +21,8 @@ Binary relevance throughout: an item is relevant or not, ratings are not used as
 import numpy as np
 
 from nanorec import _checks
+# defined with the other catalogue metrics; still importable from here (evaluation.imbalance)
+from nanorec.metrics.beyond_accuracy import catalogue_coverage  # noqa: F401
 
 
 def top_k_hits(ranked_items, relevant, k):
@@ -118,26 +120,6 @@ def mrr(ranked_items, relevant):
     ranked_items = _check_ranking(ranked_items)
     positions = np.flatnonzero(np.isin(ranked_items, _check_relevant(relevant)))
     return 1.0 / (positions[0] + 1) if len(positions) else 0.0
-
-
-def catalogue_coverage(recommended_lists, n_items):
-    """Share of the catalogue recommended to at least one user: |union of the lists| / n_items.
-
-    Parameters
-    ----------
-    recommended_lists : 2-D int array (N, k) or a sequence of 1-D int arrays
-        Each user's recommended item indices.
-    n_items : int
-        Catalogue size I; items are indices 0 .. I-1.
-    """
-    _checks.positive_int(n_items, "n_items")
-    lists = [np.asarray(items).reshape(-1) for items in recommended_lists]
-    items = np.concatenate(lists) if lists else np.empty(0, dtype=np.int64)
-    if len(items) and items.dtype.kind not in "iu":
-        raise TypeError(f"recommended items must be integer indices, got dtype {items.dtype}")
-    if len(items) and (items.min() < 0 or items.max() >= n_items):
-        raise ValueError(f"recommended item indices must lie in 0..{n_items - 1}")
-    return len(np.unique(items)) / n_items
 
 
 def _check_ranking(ranked_items):

@@ -1,15 +1,19 @@
 """Data sets: toy, synthetic (determinism, planted structure), MovieLens loading, download, safety."""
 
+import dataclasses
 import hashlib
 import io
 import os
+import tarfile
 import zipfile
 from urllib.error import URLError
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nanorec.data import datasets
+from nanorec.data import datasets, rating_files
 from nanorec.data.datasets import available, get_data_home, load, synthetic
 from nanorec.data.interactions import Interactions
 
@@ -257,7 +261,7 @@ def test_the_official_checksum_is_pinned():
 
 # ---------------------------------------------------------------------- load / available
 def test_load_names_and_options(tmp_path):
-    assert set(available(tmp_path)) == {"toy", "synthetic", "movielens-100k"}
+    assert set(available(tmp_path)) == {"toy", "synthetic", "movielens-100k", *datasets.DATASETS}
     assert available(tmp_path)["movielens-100k"]["local"] is None
     assert len(load(n_users=20, n_items=10, n_interactions=50)) == 50  # synthetic is the default
     with pytest.raises(ValueError, match="unknown data set 'netflix'"):
@@ -365,3 +369,312 @@ def test_issue15_synthetic_sizes_the_user_gives_are_enough():
     assert (sparse.n_users, len(sparse)) == (150_000, 10)
     with pytest.raises(ValueError, match="n_genres .11. cannot exceed n_items .10."):
         synthetic(n_items=10, n_genres=11)
+
+
+# ---------------------------------------------------------------------- the standard rating logs
+# Tiny files in the layouts of the official archives, built here (no real data, no download).
+# Each builder returns the bytes; the rows are chosen so that every parser has something to do.
+ENGINES = ["pandas", "python"]
+ML_ROWS = [(1, 10, 4.0, 978300760), (1, 20, 3.5, 978300761), (2, 10, 5.0, 978300762),
+           (7, 30, 1.0, 978300763)]  # (user, item, rating, timestamp); half stars as in ml-10m+
+
+
+def zip_of(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for name, content in members.items():
+            zipped.writestr(name, content)
+    return buffer.getvalue()
+
+
+def tar_gz_of(members, links=()):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def movielens_dat(rows=ML_ROWS):
+    return "".join(f"{u}::{i}::{r:g}::{t}\n" for u, i, r, t in rows).encode()
+
+
+def movielens_csv(rows=ML_ROWS):
+    return ("userId,movieId,rating,timestamp\n"
+            + "".join(f"{u},{i},{r:.1f},{t}\n" for u, i, r, t in rows)).encode()
+
+
+def movielens_archive(name):
+    """The zip of a MovieLens data set of DATASETS, with the other files of its folder."""
+    folder = datasets.DATASETS[name].member.split("/")[0]
+    ratings = movielens_dat() if name in ("movielens-1m", "movielens-10m") else movielens_csv()
+    ratings_name = datasets.DATASETS[name].member.split("/")[1]
+    movies = "movies.dat" if ratings_name.endswith(".dat") else "movies.csv"
+    return zip_of({f"{folder}/": b"", f"{folder}/{ratings_name}": ratings,
+                   f"{folder}/{movies}": b"10::Alpha (1995)::Comedy\n", f"{folder}/README": b"x"})
+
+
+AMAZON = (b"A2SUAM1J3GNN3B,0000013714,5.0,1399334400\n"
+          b"A18C9SNLZWVBIE,0000013714,4.0,1399680000\n"
+          b"A2SUAM1J3GNN3B,B00004TBLW,2.0,1262304000\n"
+          b"A2SUAM1J3GNN3B,0000013714,3.0,1420070400\n")  # a pair rated again, later: it wins
+
+LASTFM_1K = (
+    "user_000001\t2009-05-04T23:08:57Z\tf1b1cf71-bd35-4e99-8624-24a6e15f133a\tDeep Dish\t\tFuck Me Im Famous\n"
+    "user_000001\t2009-05-04T13:54:10Z\ta7f7df4a-77d8-4f12-8acd-5c60c93f4de8\t坂本龍一\t\tComposition 0919 (Live_2009_4_15)\n"
+    "user_000001\t2009-05-05T00:00:00Z\tf1b1cf71-bd35-4e99-8624-24a6e15f133a\tDeep Dish\t\t\"Quoted\" track\n"
+    "user_000002\t2009-05-04T10:00:00Z\t\tNo Mbid Band\t\tSong\n"
+).encode()
+
+LASTFM_360K = (
+    "000063d3fe1cf2ba248b9e3c3f0334845a27a6bf\taf8e4cc5-ef54-458d-a194-7b210acf638f\tcannibal corpse\t48\n"
+    "000063d3fe1cf2ba248b9e3c3f0334845a27a6bf\t\tsome band\t7\n"
+    "00007a02388c208ea7176479f6ae06f8224355b3\taf8e4cc5-ef54-458d-a194-7b210acf638f\tcannibal corpse\t1\n"
+).encode()
+
+RECBOLE = (b"user_id:token\titem_id:token\trating:float\ttimestamp:float\treview:token_seq\n"
+           b"u1\ti9\t3\t881250949.5\tgood film\n"
+           b"u2\ti9\t5\t891717742\tok\n"
+           b"u1\ti7\t1\t878887116\tmeh\n")
+
+
+def write(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["movielens-1m", "movielens-10m", "movielens-20m",
+                                  "movielens-25m", "movielens-latest-small"])
+def test_movielens_archives_are_read_in_place(name, engine, tmp_path):
+    home = tmp_path / "home"
+    write(home / datasets.DATASETS[name].file, movielens_archive(name))
+    assert available(home)[name]["local"] == str(home / datasets.DATASETS[name].file)
+    data = load(name, data_home=home, download=False, engine=engine)
+    assert (data.n_users, data.n_items, len(data)) == (3, 3, 4)
+    assert data.user_ids.tolist() == [1, 2, 7] and data.item_ids.tolist() == [10, 20, 30]
+    assert data.timestamps.tolist() == [t for *_, t in ML_ROWS]
+    assert data.ratings.tolist() == [r for _, _, r, _ in ML_ROWS]
+    assert data.user_index.tolist() == [0, 0, 1, 2] and data.item_index.tolist() == [0, 1, 0, 2]
+    assert sorted(os.listdir(home)) == [datasets.DATASETS[name].file]  # nothing extracted
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_extracted_ratings_file_a_folder_or_the_file_itself_serve_too(engine, tmp_path):
+    home = tmp_path / "home"
+    extracted = write(home / "ml-1m" / "ratings.dat", movielens_dat())
+    assert available(home)["movielens-1m"]["local"] == str(extracted)
+    for path in (None, home / "ml-1m", home, extracted):
+        data = load("movielens-1m", path=path, data_home=home, download=False, engine=engine)
+        assert len(data) == 4 and data.user_ids.tolist() == [1, 2, 7]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_amazon_ratings_keep_text_ids_and_the_latest_repeat(engine, tmp_path):
+    home = tmp_path / "home"
+    write(home / "ratings_Books.csv", AMAZON)
+    data = load("amazon-books", data_home=home, download=False, engine=engine)
+    assert (data.n_users, data.n_items, len(data)) == (2, 2, 3)
+    assert data.user_ids.tolist() == ["A18C9SNLZWVBIE", "A2SUAM1J3GNN3B"]
+    assert data.item_ids.tolist() == ["0000013714", "B00004TBLW"]  # leading zeros kept: text
+    pairs = {(data.user_ids[u], data.item_ids[i]): (r, t) for u, i, r, t in
+             zip(data.user_index, data.item_index, data.ratings, data.timestamps)}
+    assert pairs[("A2SUAM1J3GNN3B", "0000013714")] == (3.0, 1420070400)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lastfm_1k_plays_become_user_artist_counts(engine, tmp_path):
+    home = tmp_path / "home"
+    member = datasets.DATASETS["lastfm-1k"].member
+    write(home / "lastfm-dataset-1K.tar.gz", tar_gz_of({
+        "lastfm-dataset-1K/README.txt": b"readme", member: LASTFM_1K,
+        "lastfm-dataset-1K/userid-profile.tsv": b"#id\tgender\nuser_000001\tm\n"}))
+    data = load("lastfm-1k", data_home=home, download=False, engine=engine)
+    assert data.user_ids.tolist() == ["user_000001", "user_000002"]
+    assert data.item_ids.tolist() == ["No Mbid Band", "a7f7df4a-77d8-4f12-8acd-5c60c93f4de8",
+                                      "f1b1cf71-bd35-4e99-8624-24a6e15f133a"]
+    counts = {(data.user_ids[u], data.item_ids[i]): (r, t) for u, i, r, t in
+              zip(data.user_index, data.item_index, data.ratings, data.timestamps)}
+    deep_dish = ("user_000001", "f1b1cf71-bd35-4e99-8624-24a6e15f133a")
+    assert counts[deep_dish] == (2.0, 1241481600)  # two plays; the latest, 2009-05-05T00:00:00Z
+    assert counts[("user_000002", "No Mbid Band")] == (1.0, 1241431200)
+    assert len(data) == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lastfm_360k_plays_are_the_ratings(engine, tmp_path):
+    path = write(tmp_path / "l.tar.gz", tar_gz_of({datasets.DATASETS["lastfm-360k"].member:
+                                                   LASTFM_360K}))
+    data = load("lastfm-360k", path=path, engine=engine)
+    assert (data.n_users, data.n_items, len(data)) == (2, 2, 3) and data.timestamps is None
+    assert data.item_ids.tolist() == ["af8e4cc5-ef54-458d-a194-7b210acf638f", "some band"]
+    assert sorted(data.ratings.tolist()) == [1.0, 7.0, 48.0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_recbole_atomic_file_is_read_by_its_header(engine, tmp_path):
+    path = write(tmp_path / "ml.inter", RECBOLE)
+    data = load("recbole", path=path, engine=engine)
+    assert data.user_ids.tolist() == ["u1", "u2"] and data.item_ids.tolist() == ["i7", "i9"]
+    assert data.ratings.tolist() == [3.0, 5.0, 1.0]
+    assert data.timestamps.tolist() == [881250949, 891717742, 878887116]
+    no_rating = write(tmp_path / "implicit.inter", b"item_id:token\tuser_id:token\ni9\tu1\n")
+    implicit = load("recbole", path=no_rating, engine=engine)
+    assert implicit.ratings is None and implicit.user_ids.tolist() == ["u1"]
+    with pytest.raises(FileNotFoundError, match="no official download"):
+        load("recbole", data_home=tmp_path)
+    for header, message in ((b"user_id\titem_id\n", "is not name:type"),
+                            (b"user_id:token\tscore:float\n", "no item_id field"),
+                            (b"user_id:token\titem_id:token\trating:token\n", "expected float")):
+        with pytest.raises(ValueError, match=message):
+            load("recbole", path=write(tmp_path / "bad.inter", header + b"a\tb\tc\n"))
+
+
+def test_both_engines_give_the_same_interactions(tmp_path):
+    path = write(tmp_path / "ratings.csv", movielens_csv(ML_ROWS * 1))
+    by_pandas = load("movielens-20m", path=path, engine="pandas")
+    by_python = load("movielens-20m", path=path, engine="python")
+    for field in ("user_ids", "item_ids", "user_index", "item_index", "ratings", "timestamps"):
+        np.testing.assert_array_equal(getattr(by_pandas, field), getattr(by_python, field))
+        assert getattr(by_pandas, field).dtype == getattr(by_python, field).dtype
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_bad_line_is_refused_naming_the_file(engine, tmp_path):
+    bad_number = write(tmp_path / "ratings.dat", b"1::10::4::978300760\n2::10::x::978300761\n")
+    with pytest.raises(ValueError, match=r"ratings.dat(, line 2: the rating 'x' is not a number|"
+                                         r": could not convert string to float: 'x')"):
+        load("movielens-1m", path=bad_number, engine=engine)
+    short = write(tmp_path / "ratings_Beauty.csv", b"A,B,5.0,1\nA,C,5.0\n")
+    with pytest.raises(ValueError, match="ratings_Beauty.csv"):
+        load("amazon-beauty", path=short, engine=engine)
+    bad_time = write(tmp_path / "plays.tsv", b"u\tyesterday\tm\tname\t\ttrack\n")
+    with pytest.raises(ValueError, match="'yesterday' of row 1 is not an ISO 8601 time"):
+        load("lastfm-1k", path=bad_time, engine=engine)
+
+
+def test_the_python_engine_names_the_line(tmp_path):
+    bad = write(tmp_path / "ratings.dat", b"1::10::4::978300760\n2::10::x::978300761\n")
+    with pytest.raises(ValueError, match=r"ratings.dat, line 2: the rating 'x' is not a number"):
+        load("movielens-1m", path=bad, engine="python")
+    fields = write(tmp_path / "ratings_Beauty.csv", b"A,B,5.0,1\nA,C,5.0\n")
+    with pytest.raises(ValueError, match=r"line 2: 3 fields, expected 4 separated by ','"):
+        load("amazon-beauty", path=fields, engine="python")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        load("amazon-beauty", path=fields, engine="polars")
+
+
+# ---------------------------------------------------------------------- bad archives
+@pytest.mark.parametrize("name, content", [
+    ("ml-1m.zip", b"PK\x03\x04 this is not really a zip"),
+    ("lastfm-dataset-1K.tar.gz", b"\x1f\x8b\x08\x00 not really gzip"),
+])
+def test_a_corrupt_archive_is_refused(name, content, tmp_path):
+    dataset = "movielens-1m" if name.endswith(".zip") else "lastfm-1k"
+    with pytest.raises(ValueError, match="not a valid"):
+        load(dataset, path=write(tmp_path / name, content))
+
+
+def test_a_truncated_or_damaged_archive_is_refused(tmp_path):
+    whole = tar_gz_of({datasets.DATASETS["lastfm-360k"].member: LASTFM_360K * 50})
+    cut = write(tmp_path / "lastfm-dataset-360K.tar.gz", whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="corrupt|not a valid"):
+        load("lastfm-360k", path=cut)
+    archive = bytearray(zip_of({"ml-1m/ratings.dat": movielens_dat() * 20}))
+    at = archive.index(b"1::10::4")  # flip a stored byte: the CRC no longer matches
+    archive[at] ^= 0x01
+    with pytest.raises(ValueError, match="corrupt"):
+        load("movielens-1m", path=write(tmp_path / "ml-1m.zip", bytes(archive)))
+
+
+@pytest.mark.parametrize("member", ["../evil", "ml-1m/../../evil", "/abs/evil"])
+def test_unsafe_members_are_refused_in_zips_and_tars(member, tmp_path):
+    zipped = zip_of({"ml-1m/ratings.dat": movielens_dat(), member: b"gotcha"})
+    with pytest.raises(ValueError, match="unsafe member"):
+        load("movielens-1m", path=write(tmp_path / "ml-1m.zip", zipped))
+    tarred = tar_gz_of({datasets.DATASETS["lastfm-360k"].member: LASTFM_360K, member: b"gotcha"})
+    with pytest.raises(ValueError, match="unsafe member"):
+        load("lastfm-360k", path=write(tmp_path / "l.tar.gz", tarred))
+    linked = tar_gz_of({datasets.DATASETS["lastfm-360k"].member: LASTFM_360K},
+                       links=[("lastfm-dataset-360K/link", "/etc/passwd")])
+    with pytest.raises(ValueError, match="unsafe member 'lastfm-dataset-360K/link'"):
+        load("lastfm-360k", path=write(tmp_path / "link.tar.gz", linked))
+    assert not list(tmp_path.rglob("evil"))
+
+
+def test_an_archive_without_the_ratings_file_says_so(tmp_path):
+    with pytest.raises(ValueError, match="read from its ratings file itself"):
+        load("recbole", path=write(tmp_path / "atomic.zip", zip_of({"x.inter": RECBOLE})))
+    with pytest.raises(ValueError, match="lacks ml-10M100K/ratings.dat"):
+        load("movielens-10m", path=write(tmp_path / "ml-10m.zip", zip_of({"x/ratings.dat": b""})))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no ml-10M100K/ratings.dat or ratings.dat"):
+        load("movielens-10m", path=tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------- download
+def test_a_download_is_verified_against_the_published_md5(tmp_path, monkeypatch):
+    payload, calls = movielens_archive("movielens-1m"), []
+    monkeypatch.setattr(datasets, "urlopen", serve(payload, calls))
+    spec = datasets.DATASETS["movielens-1m"]
+    home = tmp_path / "home"
+    with pytest.raises(ValueError, match="checksum mismatch .* expected MD5 "
+                                         "c4d9eecfca2ab87c1945afe126590906"):
+        load("movielens-1m", data_home=home)  # the tiny zip is not the official archive
+    assert os.listdir(home) == []
+    monkeypatch.setitem(datasets.DATASETS, "movielens-1m", dataclasses.replace(
+        spec, checksum=f"md5:{hashlib.md5(payload).hexdigest()}"))
+    assert len(load("movielens-1m", data_home=home)) == 4
+    assert calls == [spec.url, spec.url] and os.listdir(home) == ["ml-1m.zip"]
+    load("movielens-1m", data_home=home)
+    assert len(calls) == 2  # found locally the next time
+
+
+def test_offline_names_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    def no_network(url, timeout=None):
+        raise URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(datasets, "urlopen", no_network)
+    with pytest.raises(FileNotFoundError, match="offline") as error:
+        load("amazon-electronics", data_home=tmp_path)
+    assert str(tmp_path / "ratings_Electronics.csv") in str(error.value)
+    with pytest.raises(FileNotFoundError, match=r"not in the data home .*ml-25m.zip"):
+        load("movielens-25m", data_home=tmp_path, download=False)
+
+
+def test_the_published_checksums_are_pinned_and_unknown_ones_are_none():
+    published = {"movielens-1m": "c4d9eecfca2ab87c1945afe126590906",
+                 "movielens-10m": "ce571fd55effeba0271552578f2648bd",
+                 "movielens-20m": "cd245b17a1ae2cc31bb14903e1204af3",
+                 "movielens-25m": "6b51fb2759a8657d3bfcbfc42b592ada"}
+    for name, spec in datasets.DATASETS.items():
+        if name in published:
+            assert spec.checksum == f"md5:{published[name]}"
+        else:
+            assert spec.checksum is None and (spec.url is None or spec.checksum_note)
+        assert spec.url is None or spec.url.endswith(spec.file)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["A1", "B2", "0007", "x-y"]),
+                               st.sampled_from(["0000013714", "B00004TBLW", "i"]),
+                               st.integers(1, 5), st.integers(0, 2**31)),
+                     min_size=1, max_size=12))
+def test_engines_agree_with_the_rows_on_random_amazon_files(rows):
+    content = "".join(f"{u},{i},{r}.0,{t}\n" for u, i, r, t in rows).encode()
+    latest = {}
+    for u, i, r, t in rows:  # the latest row of each pair; equal times: the later line
+        if (u, i) not in latest or t >= latest[(u, i)][1]:
+            latest[(u, i)] = (r, t)
+    for engine in ENGINES:
+        data = rating_files.parse_amazon_ratings(io.BytesIO(content), "f", engine=engine)
+        got = {(data.user_ids[u], data.item_ids[i]): (r, t) for u, i, r, t in
+               zip(data.user_index, data.item_index, data.ratings, data.timestamps)}
+        assert got == latest

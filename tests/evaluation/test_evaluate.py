@@ -14,7 +14,14 @@ from nanorec.evaluation.protocols import (
     pessimistic_ranks_nb,
     pessimistic_ranks_ref,
 )
-from nanorec.metrics import ranking
+from nanorec.metrics import (
+    gini_index,
+    intra_list_diversity,
+    novelty,
+    ranking,
+    recommendation_counts,
+    shannon_entropy,
+)
 from nanorec.metrics.rating import auc, mae, rmse
 from nanorec.models.baselines import Popularity
 from nanorec.testing.table_model import TableModel
@@ -24,25 +31,31 @@ TOP_K = {"hr": ranking.hit_rate_at_k, "precision": ranking.precision_at_k,
 METRICS = ["hr@1", "hr@3", "precision@2", "recall@3", "ndcg@3", "map@3", "mrr", "auc", "coverage@2"]
 
 
-def split_by_masks(train_mask, test_mask, ratings=None):
+def split_by_masks(train_mask, test_mask, ratings=None, item_features=None):
     """(train, test) Interactions of the (U, I) boolean masks, sharing one vocabulary.
 
     Users and items are their indices; a pair in both masks is one row in both parts. Every user
     and item must appear in some mask (the vocabulary is built from the rows).
     """
     users, items = np.nonzero(train_mask | test_mask)
-    log = Interactions.from_arrays(users, items, None if ratings is None else ratings[users, items])
+    log = Interactions.from_arrays(users, items, None if ratings is None else ratings[users, items],
+                                   item_features=item_features)
     train = log.subset(np.flatnonzero(train_mask[users, items]))
     test = log.subset(np.flatnonzero(test_mask[users, items]))
     return train, test
 
 
-def reference(table, train_mask, test_mask, metrics):
+def reference(table, train_mask, test_mask, metrics, item_features=None):
     """Means of the per-user metric functions on explicitly sorted candidate lists.
 
     Candidates: items not in train. Pessimistic order: (-score, relevant after non-relevant, index).
-    Coverage uses the recommend order (-score, index). Also returns {metric: {user: value}}.
+    The metrics of the top-k lists use the recommend order (-score, index); novelty's p(i) comes
+    from the train users of each item. Also returns {metric: {user: value}}.
     """
+    list_metrics = {
+        "novelty": lambda top: novelty([top], train_mask.sum(axis=0), int(train_mask.any(1).sum())),
+        "ild": lambda top: intra_list_diversity([top], item_features),
+    }
     sums, n_users, cold, no_test, covered = dict.fromkeys(metrics, 0.0), 0, 0, 0, {}
     per_user = {metric: {} for metric in metrics}
     for u in range(len(table)):
@@ -64,12 +77,17 @@ def reference(table, train_mask, test_mask, metrics):
                 per_user[metric][u] = ranking.mrr(ranked, relevant)
             elif name == "auc":
                 per_user[metric][u] = auc(np.isin(candidates, list(relevant)), table[u, candidates])
+            elif name in list_metrics:
+                per_user[metric][u] = float(list_metrics[name](by_index[: int(k)])[0])
             else:
                 covered.setdefault(metric, []).append(by_index[: int(k)])
             sums[metric] += per_user[metric].get(u, 0.0)
     values = {m: sums[m] / n_users for m in metrics}
+    of_counts = {"coverage": lambda counts: np.count_nonzero(counts) / len(counts),
+                 "gini": gini_index, "entropy": shannon_entropy}
     for metric, lists in covered.items():
-        values[metric] = ranking.catalogue_coverage(lists, table.shape[1])
+        counts = recommendation_counts(lists, table.shape[1])
+        values[metric] = of_counts[metric.partition("@")[0]](counts)
     return values, n_users, cold, no_test, per_user
 
 
@@ -136,6 +154,33 @@ def test_sampled_ranks_are_never_worse_and_do_not_depend_on_chunks(case, seed):
     assert dict(one_by_one) == dict(sampled)
 
 
+BEYOND = ["coverage@3", "gini@2", "entropy@3", "novelty@2", "ild@3", "ild@2", "hr@2"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=logs(), n_features=st.integers(1, 3), chunk_size=st.integers(1, 4))
+def test_beyond_accuracy_metrics_match_the_reference(case, n_features, chunk_size):
+    table, train_mask, test_mask = case
+    n_items = table.shape[1]
+    features = np.random.default_rng(n_items).integers(0, 3, (n_items, n_features)).astype(float)
+    features[features.sum(axis=1) == 0, 0] = 1.0  # a cosine needs a non-zero vector
+    evaluated = train_mask.any(axis=1) & (test_mask & ~train_mask).any(axis=1)
+    assume(np.all((~train_mask[evaluated]).sum(axis=1) >= 2))  # ild: 2 candidates per user
+    train, test = split_by_masks(train_mask, test_mask, item_features=features)
+    values, _, _, _, per_user = reference(table, train_mask, test_mask, BEYOND, features)
+    model = TableModel(table).fit(train)
+    result = evaluate(model, test, train=train, metrics=BEYOND, chunk_size=chunk_size)
+    assert dict(result) == pytest.approx(values, abs=1e-12)
+    assert sorted(result.per_user) == ["hr@2", "ild@2", "ild@3", "novelty@2"]
+    for metric in ("novelty@2", "ild@3"):
+        expected = [per_user[metric][user] for user in result.users]
+        np.testing.assert_allclose(result.per_user[metric], expected, rtol=0, atol=1e-12)
+    plain = split_by_masks(train_mask, test_mask)  # no features: the argument gives them
+    by_argument = evaluate(TableModel(table).fit(plain[0]), plain[1], metrics=BEYOND,
+                           item_features=features)
+    assert dict(by_argument) == pytest.approx(values, abs=1e-12)
+
+
 def hand_built_log():
     """Train and test of 6 users on items A..E, with Popularity's results worked out by hand.
 
@@ -163,6 +208,35 @@ def test_popularity_on_a_hand_built_log():
     assert result["hr@3"] == pytest.approx(4 / 4)
     assert result["mrr"] == pytest.approx((1 / 3 + 1 + 1 / 2 + 1) / 4)
     assert (result.n_users, result.n_skipped_cold, result.n_skipped_no_test) == (4, 1, 1)
+
+
+def test_beyond_accuracy_of_popularity_on_the_hand_built_log():
+    train, test = hand_built_log()
+    genres = np.array([[1, 0], [1, 0], [0, 1], [1, 1], [0, 1]])  # items A..E
+    model = Popularity().fit(train)
+    metrics = ["coverage@1", "gini@1", "entropy@1", "novelty@1", "ild@2"]
+    result = evaluate(model, test, metrics=metrics, item_features=genres)
+    # top 1 (train items left out, equal counts by index): u1 C, u2 B, u3 C, u4 A
+    # counts A1 B1 C2 D0 E0: coverage 3/5; sorted 0 0 1 1 2 -> G = (0 + 2 + 8) / (5 * 4) = 0.5;
+    # p = 1/4, 1/4, 1/2 -> H = 1.5 bits
+    assert result["coverage@1"] == pytest.approx(3 / 5)
+    assert result["gini@1"] == pytest.approx(0.5)
+    assert result["entropy@1"] == pytest.approx(1.5)
+    # 5 users with train rows; A and B have 3 of them, C one: -log2((c + 1) / 6)
+    assert result["novelty@1"] == pytest.approx((2 * np.log2(3) + 2 * np.log2(1.5)) / 4)
+    # top 2: u1 C D, u2 B D, u3 C E, u4 A C -> distances 1 - 1/√2, 1 - 1/√2, 0, 1
+    assert result["ild@2"] == pytest.approx((3 - np.sqrt(2)) / 4)
+    with pytest.raises(ValueError, match="ild@k needs item features"):
+        evaluate(model, test, metrics=["ild@2"])
+    with pytest.raises(ValueError, match=r"item_features must have shape \(5, D\)"):
+        evaluate(model, test, metrics=["ild@2"], item_features=genres[:4])
+    with pytest.raises(ValueError, match="needs k >= 2"):
+        evaluate(model, test, metrics=["ild@1"], item_features=genres)
+    # user 1 has seen 2 of the 3 items: one candidate is left, and no pair
+    train, test = split_by_masks(np.array([[1, 0, 0], [1, 1, 0]], bool),
+                                 np.array([[0, 1, 1], [0, 0, 1]], bool))
+    with pytest.raises(ValueError, match=r"ild@2: user 1 has 1 candidate item\(s\)"):
+        evaluate(Popularity().fit(train), test, metrics=["ild@2"], item_features=np.eye(3))
 
 
 def test_train_items_are_never_hits():
