@@ -386,6 +386,19 @@ def test_tune_prints_the_table_and_saves_the_best_model(ratings_csv, tmp_path, c
     assert "leave-last-out (40 test rows)" in capsys.readouterr().out
 
 
+def test_tune_records_what_train_records_and_the_search(ratings_csv, tmp_path, capsys):
+    common = ["bpr", "--data", str(ratings_csv), "--sep", ",", "--protocol", "holdout",
+              "--seed", "3", "--epochs", "1"]
+    assert cli.main(["train", *common, "--quiet", "--save", str(tmp_path / "trained.npz")]) == 0
+    assert cli.main(["tune", *common, "--grid", "n_factors=2", "--save",
+                     str(tmp_path / "tuned.npz")]) == 0
+    trained, tuned = (Recommender.load(tmp_path / name).metadata_
+                      for name in ("trained.npz", "tuned.npz"))
+    search = tuned.pop("search")
+    assert tuned == trained and trained["data_options"] == {"sep": ","}
+    assert search["best"] == {"n_factors": 2} and search["trials"] == 1
+
+
 def test_tune_random_and_halving_from_the_command_line(ratings_csv, capsys):
     code = cli.main(["tune", "biased-mf", "--data", str(ratings_csv), "--epochs", "3",
                      "--grid", "lr=0.001:0.05:log n_factors=2:8", "--random", "4",

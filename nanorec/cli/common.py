@@ -11,9 +11,10 @@
     split(...)        the protocol's (train, test): loo = leave-last-out, holdout = a seeded 20%
                       random holdout, none = train on everything
 
-A model file written by ``nanorec train`` records data, identity, how a text file was read
-(--sep, --columns, --duplicates), protocol and seed in its header metadata (Recommender.save), so
-that ``nanorec evaluate`` can rebuild exactly the held-out rows.
+A model file written by ``nanorec train`` or ``nanorec tune`` records data, identity, how a text
+file was read (--sep, --columns, --duplicates), protocol and seed in its header metadata
+(training_record, Recommender.save), so that ``nanorec evaluate`` can rebuild exactly the
+held-out rows.
 """
 
 import argparse
@@ -225,6 +226,19 @@ def _sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def training_record(model_name, loaded, protocol, seed):
+    """What a model file records of its training (the header metadata that ``nanorec evaluate``
+    reads to rebuild the held-out rows): the model's CLI name, the data (``loaded.spec`` and
+    ``loaded.identity``), how a text file was read (``data_options``, lists for tuples, only when
+    options were given), the protocol and the seed."""
+    record = {"model": model_name, "data": loaded.spec, "data_id": loaded.identity,
+              "protocol": protocol, "seed": seed}
+    if loaded.options:
+        record["data_options"] = {name: list(value) if isinstance(value, tuple) else value
+                                  for name, value in loaded.options.items()}
+    return record
 
 
 def output_file(path, option, extension=None):
