@@ -4,6 +4,8 @@ and on a Dask cluster, and the command line end to end."""
 
 import functools
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -356,6 +358,16 @@ def test_the_command_line_runs_the_fits_on_a_scheduler(dask_cluster, tmp_path, c
     assert code == 0 and f"on the Dask cluster at {address}" in out
     assert len(tasks.data) >= 2  # the two fits ran on the cluster's workers
     assert out.count("| best |") == 1
+
+
+# ---------------------------------------------------------------------- nanorec.tune
+def test_nanorec_tune_is_the_search_module_loaded_on_first_use():
+    script = ("import sys, nanorec; light = 'nanorec.evaluation' not in sys.modules; "
+              "from nanorec import tune; import nanorec.evaluation.tune as module; "
+              "print(light, tune is module, nanorec.tune.search is module.search)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr
 
 
 # ---------------------------------------------------------------------- the command line

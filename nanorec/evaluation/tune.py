@@ -1,5 +1,6 @@
 """Hyperparameter search: grid, random and successive halving, scored on validation data carved
-from the training part, never on the test part.
+from the training part, never on the test part. Also reachable as ``nanorec.tune`` (loaded on
+first use: ``from nanorec import tune; tune.search(...)``).
 
     candidates    parameter_grid(grid)                   every combination of the listed values
                   sample_parameters(space, n, seed)      n random draws from lists and ranges
