@@ -127,13 +127,13 @@ def test_fractions_are_asked_only_of_the_layers_that_have_them():
     with GradientFlow(network) as flow:
         network.forward(np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="'1' .LeakyReLU. is not a ReLU"):
-        flow["1"].dead
+        _ = flow["1"].dead
     with pytest.raises(ValueError, match="'2' .Tanh. is not a ReLU"):
-        flow["2"].dead
+        _ = flow["2"].dead
     with pytest.raises(ValueError, match="'0' .Dense. is not a Sigmoid or a Tanh"):
-        flow["0"].saturated
+        _ = flow["0"].saturated
     with pytest.raises(ValueError, match="not an RNN"):
-        flow["0"].step_grad_norms
+        _ = flow["0"].step_grad_norms
     assert flow["2"].saturated.shape == (1,)
 
 
@@ -226,13 +226,11 @@ def test_nothing_stays_wrapped_after_the_block_and_nothing_more_is_recorded():
 
 def test_nothing_stays_wrapped_after_an_exception_in_the_block():
     network, leaves = network_and_leaves()
-    with pytest.raises(ValueError, match="expected x with 2 dimensions"):
-        with GradientFlow(network):
-            network.forward(np.ones(3, np.float32))  # the Dense layer's own error passes through
+    with pytest.raises(ValueError, match="expected x with 2 dimensions"), GradientFlow(network):
+        network.forward(np.ones(3, np.float32))  # the Dense layer's own error passes through
     assert wrapped(leaves) == []
-    with pytest.raises(ZeroDivisionError):
-        with GradientFlow(network):
-            1 / 0
+    with pytest.raises(ZeroDivisionError), GradientFlow(network):
+        raise ZeroDivisionError("raised inside the block")
     assert wrapped(leaves) == []
 
 
@@ -246,12 +244,11 @@ def test_bad_use_gets_a_clear_error():
         GradientFlow(network, sigmoid_threshold=0.5)
     flow = GradientFlow(network)
     with flow:
-        with pytest.raises(RuntimeError, match="layer '0' is already wrapped"):
-            with GradientFlow(Sequential(leaves[0])):
-                pass
+        inner = GradientFlow(Sequential(leaves[0]))
+        with pytest.raises(RuntimeError, match="layer '0' is already wrapped"), inner:
+            pass
         assert len(wrapped(leaves)) == 4  # the failed inner recorder left the outer one in place
     assert wrapped(leaves) == []
-    with pytest.raises(RuntimeError, match="already used"):
-        with flow:
-            pass
+    with pytest.raises(RuntimeError, match="already used"), flow:
+        pass
     assert wrapped(leaves) == []
