@@ -9,6 +9,7 @@ now (tutorials/notebooks/regenerate.py, run in memory; needs jupytext, else thos
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,15 @@ def test_tutorial_runs_and_writes_its_figures(script, tmp_path):
         path = tmp_path / name
         assert path.is_file(), f"{script.name} did not write {name}"
         assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{name} is not a PNG file"
+
+
+def test_lesson_07_measures_gradients_within_their_bounds(tmp_path):
+    result = run_tutorial(TUTORIALS / "07_vanishing_and_exploding_gradients.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("r_k below the bound at every k: True") == 2  # both W_h
+    recorded_and_formula = re.findall(r"\|\|dL/dz\|\| (\S+) \(the formula: (\S+)\)", result.stdout)
+    assert len(recorded_and_formula) == 2  # MSE and cross-entropy
+    assert all(recorded == formula for recorded, formula in recorded_and_formula)
 
 
 # ---------------------------------------------------------------------------------------- notebooks

@@ -104,7 +104,8 @@ upstream = rng.normal(size=(N_SEQUENCES, HIDDEN))  # dL/dh_T
 
 def gradient_reaching_each_step(W_h):
     """Run the RNN over the 50 steps with the loss's gradient on h_T only; return r_k (k = 0 .. 49)
-    measured by GradientFlow, and the bounds prod_j sigma m_{T-j} and sigma^k."""
+    measured by GradientFlow, the bounds prod_j sigma m_{T-j} and sigma^k, sigma itself, and the
+    mean of tanh'(a_t) over the batch and the units at each step t."""
     rnn = RNN(HIDDEN, HIDDEN, return_sequences=True, rng=1, dtype=np.float64)
     rnn.params["W_x"][...] = np.eye(HIDDEN)
     rnn.params["W_h"][...] = W_h
@@ -118,14 +119,17 @@ def gradient_reaching_each_step(W_h):
     sigma = np.linalg.norm(W_h, 2)  # the largest singular value
     max_slope = (1 - states**2).max(axis=(0, 2))[::-1]  # m_{T-k}, k = 0 .. T-1
     per_step_bound = np.concatenate([[1.0], np.cumprod(sigma * max_slope[1:])])
-    return ratios, per_step_bound, sigma ** np.arange(STEPS), sigma
+    mean_slope = (1 - states**2).mean(axis=(0, 2))  # the average unit's tanh' at each step
+    return ratios, per_step_bound, sigma ** np.arange(STEPS), sigma, mean_slope
 
 
 rnn_results = {}
 for label, gain in (("contracting", 0.9), ("expanding", 1.2)):
-    ratios, per_step_bound, sigma_bound, sigma = gradient_reaching_each_step(gain * orthogonal)
+    ratios, per_step_bound, sigma_bound, sigma, mean_slope = gradient_reaching_each_step(
+        gain * orthogonal)
     rnn_results[label] = ratios, per_step_bound, sigma_bound
-    print(f"{label}: sigma_max(W_h) = {sigma:.3f}")
+    print(f"{label}: sigma_max(W_h) = {sigma:.3f}; mean tanh' over the first 10 steps "
+          f"{mean_slope[:10].mean():.3f}, over the last 10 {mean_slope[-10:].mean():.3f}")
     for k in (1, 10, 20, 30, 49):
         print(f"   k = {k:2d} steps back: r_k = {ratios[k]:.3e}   bound with m_t "
               f"{per_step_bound[k]:.3e}   sigma^k {sigma_bound[k]:.3e}")
@@ -149,13 +153,17 @@ save_figure(fig, "07_rnn_gradient_decay.png")
 # states stay small, $m_t \approx 1$, and an orthogonal $Q$ stretches every direction equally,
 # the worst case the bound assumes. Read $r_{49}$: what is left of the gradient after 49 steps.
 #
-# The expanding recurrence stays below its bound too, but the bound $1.2^k$ is loose here: the
-# states grow along the sequence until the tanh saturates, $m_t$ falls below 1 in the late steps,
-# and the per-step bound (dashed) follows the measurement where $\sigma^k$ (dotted) cannot. Once
-# the gradient reaches the early steps, where the states were still small, it grows again by
-# nearly $1.2$ per step. Clipping the gradient norm (or an orthogonal $W_h$ with gain 1, or a
-# gated cell such as the LSTM) is the usual remedy for the explosion; the vanishing needs the
-# gated cell.
+# The expanding recurrence stays below its bound too, and far below it. Its states grow along the
+# sequence, away from the linear part of the tanh, so the slopes fall (compare the mean $\tanh'$
+# of the first and the last 10 steps); in the late steps they nearly cancel the stretch of $W_h$,
+# and the gradient travelling back through them hardly grows. The bound cannot see this: $m_t$ is
+# the largest slope of *any* unit, some unit is always near 0, so $m_t \approx 1$ and the
+# per-step bound (dashed) is hardly below $\sigma^k$ (dotted). Once the gradient reaches the
+# early steps, where the states were still small, it grows by nearly $1.2$ per step, as fast as
+# the bound allows. A bound is a worst case: $\sigma_{\max} m < 1$ makes vanishing certain,
+# $\sigma_{\max} > 1$ only makes explosion possible. The usual remedies:
+# clipping the gradient's norm against explosion; against vanishing, gated cells (LSTM, GRU),
+# whose state has a path back in time that is not multiplied by $W_h$ at every step.
 
 # %% [markdown]
 # ## 2. Sigmoid + MSE against sigmoid + cross-entropy, from a saturated start
@@ -182,17 +190,26 @@ true_direction = np.array([[1.0], [-2.0]]) / np.sqrt(5)
 labels = (points @ true_direction > 0).astype(np.float64)  # (N, 1) zeros and ones
 
 
+def logit_gradient(loss, p):
+    """dL/dz from the formulas above, (N, 1)."""
+    if isinstance(loss, MSELoss):
+        return 2 / len(p) * (p - labels) * p * (1 - p)
+    return (p - labels) / len(p)
+
+
 def train_logistic(loss):
     """Gradient descent on Dense(2, 1) -> Sigmoid from W = -8 * the true direction; per step the
-    loss, the accuracy and what GradientFlow recorded."""
+    loss, the accuracy and what GradientFlow recorded; and ||dL/dz|| at step 0 by the formula."""
     dense = Dense(FEATURES, 1, dtype=np.float64)
     dense.params["W"][...] = -8 * true_direction  # confidently wrong: saturated and reversed
     model = Sequential(dense, Sigmoid())
     optimizer = SGD(model, lr=LEARNING_RATE)
     losses, accuracies = [], []
     with GradientFlow(model) as flow:
-        for _ in range(TRAIN_STEPS):
+        for step in range(TRAIN_STEPS):
             p = model.forward(points)
+            if step == 0:
+                formula = np.linalg.norm(logit_gradient(loss, p))
             losses.append(loss.forward(p, labels))
             accuracies.append(np.mean((p > 0.5) == labels))
             model.backward(loss.backward())
@@ -202,7 +219,8 @@ def train_logistic(loss):
     confidently_wrong = np.mean(np.abs(p - labels) > 0.99)  # saturated on the wrong side
     return {"loss": np.array(losses), "accuracy": np.array(accuracies),
             "logit_grad": flow["0"].grad_norm, "weight_grad": flow["0"].param_grad_norm,
-            "saturated": flow["1"].saturated, "saturated_wrong": confidently_wrong}
+            "saturated": flow["1"].saturated, "saturated_wrong": confidently_wrong,
+            "logit_grad_formula": formula}
 
 
 runs = {"sigmoid + MSE": train_logistic(MSELoss()), "sigmoid + cross-entropy": train_logistic(BCELoss())}
@@ -211,7 +229,8 @@ for name, run in runs.items():
     when = f"reached at step {reached[0]}" if len(reached) else f"not reached in {TRAIN_STEPS} steps"
     print(f"{name}:")
     print(f"   step 0: accuracy {run['accuracy'][0]:.2f}, saturated outputs {run['saturated'][0]:.0%}, "
-          f"||dL/dz|| {run['logit_grad'][0]:.2e}, ||dL/dW|| {run['weight_grad'][0]:.2e}")
+          f"||dL/dz|| {run['logit_grad'][0]:.2e} (the formula: {run['logit_grad_formula']:.2e}), "
+          f"||dL/dW|| {run['weight_grad'][0]:.2e}")
     print(f"   95% accuracy {when}; after {TRAIN_STEPS} steps: accuracy {run['accuracy'][-1]:.2f}, "
           f"saturated {run['saturated'][-1]:.0%}, confidently wrong {run['saturated_wrong']:.0%}, "
           f"loss {run['loss'][-1]:.4f}")
