@@ -329,15 +329,15 @@ for name, (activation, init, bias) in setups.items():
                        np.array([units_fraction(flow[n])[0] for n in activation_names]))
 
 # %% [markdown]
-# Read the tables. With $\mathcal N(0, 1)$ weights most tanh units are saturated from the first
-# layer on, and yet the gradient is not small: the large weights multiply it by about
+# Read the tables. With $\mathcal N(0, 1)$ weights half or more of the tanh units of every layer
+# are saturated, and yet the gradient is not small: the large weights multiply it by about
 # $\sqrt{64}$ per layer on the way down, more than the saturated slopes take away, so it grows
 # toward the input side (it *explodes*) while most units pass almost nothing. With the negative
 # biases the ReLUs die layer by layer; once a whole layer is dead, no gradient reaches any layer
 # below it (their norms print as 0). Glorot (tanh) and He (ReLU) keep the gradient's size within
 # a small factor from the output to the input: every layer learns at a similar speed. Even He
-# leaves a few units of the deep layers dead for this batch (deep ReLU layers see inputs that are
-# all positive and correlated), but only a few.
+# leaves some units of the deep layers dead for this batch (a deep ReLU layer's inputs are all
+# non-negative and alike from one example to the next), but far fewer, and no whole layer.
 #
 # Can training repair the dead network? A dead unit gets no gradient, and neither does anything
 # below a dead layer. Both ReLU networks train with the same SGD; `GradientFlow` records the
@@ -373,18 +373,20 @@ for name, (losses, _) in relu_runs.items():
 axes[0].set(title="||dL/dW|| per hidden layer (one pass)", xlabel="hidden layer (1 = input side)")
 axes[0].set_yscale("symlog", linthresh=1e-3)
 axes[1].set(title="saturated (tanh) or dead (ReLU) units", xlabel="hidden layer", ylim=(-0.02, 1.02))
-axes[2].set(title="training loss, the two ReLU networks", xlabel="step", yscale="log")
+axes[2].set(title="training loss, the two ReLU networks", xlabel="step")
 for ax in axes:
     ax.grid(alpha=0.3)
-axes[1].legend()
+handles, legend_labels = axes[1].get_legend_handles_labels()
+fig.legend(handles, legend_labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.14))
 axes[2].legend()
 save_figure(fig, "07_mlp_init.png")
 
 # %% [markdown]
 # The printed rows tell the story: the network with the negative biases keeps its dead layers
-# dead, its loss hardly moves, and only its output unit learns (it fits the mean of the targets).
-# The He network's loss falls, and some of its few dead units come back as the layers below them
-# change (compare its two rows).
+# dead, its loss hardly moves, and only the output unit's bias learns (it moves toward the mean of
+# the targets: the last hidden layer gives the output weights nothing to learn from).
+# The He network's loss falls, and its few dead units can come back, since the layers below them
+# still learn and change their inputs (compare its two rows).
 #
 # `GradientFlow` works on any nanorec network, the recommenders of lessons 04 and 05 included:
 # wrap one training step of a model's network to see where its gradient goes.
