@@ -195,14 +195,15 @@ class GradientFlow:
         """A text table, one line per watched layer: its latest ||dy||, parameter-gradient norm
         and saturated or dead fraction (blank where a layer has none or was not called)."""
         width = max(len("layer"), *(len(name) for name in self._traces))
-        lines = [f"{'layer':<{width}} {'kind':<10} {'||dy||':>10} {'||dparams||':>11}  units"]
+        kind_width = max(len(trace.kind) for trace in self._traces.values())
+        lines = [f"{'layer':<{width}} {'kind':<{kind_width}} {'||dy||':>10} {'||dparams||':>11}  units"]
         for trace in self._traces.values():
             units = ""
             if trace.measure:
                 fractions = trace._forward_series(trace.measure)
                 units = f"{fractions[-1]:.1%} {trace.measure}" if len(fractions) else ""
             param_norm = _latest(trace.param_grad_norm) if trace.param_grad_norms else ""
-            lines.append(f"{trace.name:<{width}} {trace.kind:<10} {_latest(trace.grad_norm):>10} "
+            lines.append(f"{trace.name:<{width}} {trace.kind:<{kind_width}} {_latest(trace.grad_norm):>10} "
                          f"{param_norm:>11}  {units}")
         return "\n".join(lines)
 
