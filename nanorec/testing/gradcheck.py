@@ -23,9 +23,15 @@ What f is depends on what is checked:
                 and layer.grads for the parameters
     a Loss      f = loss.forward(*inputs); analytic: loss.backward(), one array per leading input
     a function  f = fn(*inputs) -> float with grad=fn_grad(*inputs) -> one array per input
+
+Accumulation. Layers add into ``layer.grads`` (``+=``), so that a weight used twice in one pass
+gets both contributions. A backward that assigns (``=``) instead gives the right gradient after
+one pass, and finite differences cannot see the bug. So for a Layer gradcheck runs the forward
+and backward a second time without zero_grad (Dropout replaying the same mask) and checks, with
+the same relative error, that every parameter's gradient is now twice that of one pass.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,23 +62,26 @@ class GradcheckRow:
 
 @dataclass
 class GradcheckReport:
-    """What gradcheck found: one row per checked input or parameter."""
+    """What gradcheck found: one row per checked input or parameter (``rows``, finite
+    differences) and, for a Layer, one per parameter in ``accumulation_rows`` (two backward
+    passes must give twice the gradient of one)."""
 
     target: str
     rows: list
     h: float
     tol: float
+    accumulation_rows: list = field(default_factory=list)
 
     @property
     def passed(self):
-        return all(row.passed for row in self.rows)
+        return all(row.passed for row in self.rows + self.accumulation_rows)
 
     def __bool__(self):
         return self.passed
 
     @property
     def max_rel_error(self):
-        return max((row.rel_error for row in self.rows), default=0.0)
+        return max((row.rel_error for row in self.rows + self.accumulation_rows), default=0.0)
 
     def check(self):
         """Raise AssertionError with the table if any row failed; return self otherwise."""
@@ -82,13 +91,15 @@ class GradcheckReport:
 
     def __str__(self):
         verdict = "PASS" if self.passed else "FAIL"
+        rows = self.rows + self.accumulation_rows
+        width = max([16] + [len(row.name) + 2 for row in rows])
         lines = [
             f"gradcheck {self.target} (float64, h={self.h:g}, tol={self.tol:g}): {verdict}",
-            f"  {'checked':<16}{'shape':<16}{'max abs err':>12}{'rel err':>12}  ok",
+            f"  {'checked':<{width}}{'shape':<16}{'max abs err':>12}{'rel err':>12}  ok",
         ]
-        for row in self.rows:
+        for row in rows:
             lines.append(
-                f"  {row.name:<16}{str(row.shape):<16}{row.max_abs_error:>12.2e}"
+                f"  {row.name:<{width}}{str(row.shape):<16}{row.max_abs_error:>12.2e}"
                 f"{row.rel_error:>12.2e}  {'yes' if row.passed else 'NO'}"
             )
         return "\n".join(lines)
@@ -121,8 +132,9 @@ def gradcheck(target, *inputs, grad=None, dy=None, h=1e-6, tol=1e-6, seed=0):
         Printable table; ``report.passed``; ``report.check()`` raises when a row failed.
     """
     inputs = tuple(_as_float64(x) for x in inputs)
+    accumulation_rows = []
     if _is_layer(target):
-        rows = _check_layer(target, inputs, dy, h, tol, seed)
+        rows, accumulation_rows = _check_layer(target, inputs, dy, h, tol, seed)
     elif hasattr(target, "forward") and hasattr(target, "backward"):
         rows = _check_loss(target, inputs, h, tol)
     elif callable(target):
@@ -132,7 +144,7 @@ def gradcheck(target, *inputs, grad=None, dy=None, h=1e-6, tol=1e-6, seed=0):
     else:
         raise TypeError(f"gradcheck cannot check a {type(target).__name__}")
     name = getattr(target, "__name__", None) or type(target).__name__
-    return GradcheckReport(name, rows, h, tol)
+    return GradcheckReport(name, rows, h, tol, accumulation_rows)
 
 
 def _is_layer(target):
@@ -255,16 +267,28 @@ def _check_layer(layer, inputs, dy, h, tol, seed):
             label = "input" if len(x_leaves) == 1 else f"input {k}"
             context = dict(value=a, target=layer, inputs=inputs, dy=dy, output=y)
             rows.append(_row(label, da, numeric_gradient(f, a, h), tol, magnitude, context))
-    analytic = {}
-    for name, g in layer.grads.items():
-        analytic[name] = g.to_dense() if isinstance(g, RowSparseGrad) else g.copy()
+    analytic = _dense_grads(layer)
+    forward()  # a second pass without zero_grad: every gradient must now be twice as large
+    layer.backward(dy)
+    accumulated = _dense_grads(layer)
     for name, p in layer.params.items():
         context = dict(value=p, target=layer, inputs=inputs, dy=dy, output=y)
         rows.append(
             _row(f"param {name}", analytic[name], numeric_gradient(f, p, h), tol, magnitude,
                  context)
         )
-    return rows
+    accumulation_rows = []
+    for name, p in layer.params.items():
+        context = dict(value=p, target=layer, inputs=inputs, dy=dy, output=y, check="accumulation")
+        accumulation_rows.append(_row(f"param {name} (accumulation)", accumulated[name],
+                                      2 * analytic[name], tol, magnitude, context))
+    return rows, accumulation_rows
+
+
+def _dense_grads(layer):
+    """A dense float64 copy of each of the layer's gradients, by name."""
+    return {name: np.array(g.to_dense() if isinstance(g, RowSparseGrad) else g, dtype=np.float64)
+            for name, g in layer.grads.items()}
 
 
 def _check_loss(loss, inputs, h, tol):

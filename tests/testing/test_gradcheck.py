@@ -176,3 +176,35 @@ def test_saturated_sigmoid_passes_and_a_small_error_there_still_fails():
     x = np.random.default_rng(0).uniform(12, 20, size=(4, 3))
     assert gradcheck(Sigmoid(), x).passed
     assert not gradcheck(SlightlyWrongSigmoid(), x).passed
+
+
+class OverwrittenWeightGradient(Dense):
+    """Dense whose backward assigns dW (=) where it must accumulate (+=): right after one pass."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"][...] = x.T @ dy
+        self.grads["b"] += dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+def test_an_overwritten_gradient_fails_the_accumulation_check_only():
+    report = gradcheck(OverwrittenWeightGradient(3, 2, rng=0, dtype=F64), random_input((4, 3)))
+    assert all(row.passed for row in report.rows)  # finite differences cannot see it
+    rows = {row.name: row for row in report.accumulation_rows}
+    assert set(rows) == {"param W (accumulation)", "param b (accumulation)"}
+    assert rows["param b (accumulation)"].passed
+    wrong = rows["param W (accumulation)"]
+    assert not wrong.passed and not report.passed
+    assert wrong.analytic_at_worst == pytest.approx(wrong.numeric_at_worst / 2)
+    assert "param W (accumulation)" in str(report)
+
+
+@pytest.mark.parametrize("layer", [Dense(3, 2, rng=0, dtype=F64), Embedding(5, 2, rng=0, dtype=F64),
+                                   Dropout(0.5, rng=0)])
+def test_sound_layers_accumulate(layer):
+    x = np.array([4, 0, 4]) if isinstance(layer, Embedding) else random_input((4, 3))
+    report = gradcheck(layer, x)
+    assert report.passed
+    assert [row.name for row in report.accumulation_rows] == [
+        f"param {name} (accumulation)" for name in layer.params]
