@@ -209,8 +209,13 @@ EXERCISES = {exercise.name: exercise for exercise in (
 class Verdict:
     """The checker's answer for one gradient of one class.
 
-    ``expected`` is the finite difference at the worst entry (for an accumulation check, twice
-    the gradient of one pass); ``suspect`` a bug class of nanorec.testing.diagnose.BUG_CLASSES.
+    check      for a wrong gradient, which of gradcheck's checks failed: "finite difference", or
+               "accumulation" (a second backward pass without zero_grad must double a parameter's
+               gradient: it does not when the gradient is assigned with = instead of added, +=)
+    worst      the index of the entry furthest off, ``yours`` the gradient there and ``expected``
+               what it should be (the finite difference, or twice one pass's gradient)
+    suspect    a bug class of nanorec.testing.diagnose.BUG_CLASSES, with its ``hint``, when
+               gradcheck's diagnosis recognised the failure
     """
 
     case: str
@@ -223,10 +228,11 @@ class Verdict:
     suspect: str = None
     hint: str = ""
     detail: str = ""
+    check: str = ""
 
     def as_dict(self):
         return {"case": self.case, "gradient": self.gradient, "status": self.status,
-                "rel_error": _finite_or_none(self.rel_error),
+                "check": self.check, "rel_error": _finite_or_none(self.rel_error),
                 "worst": None if self.worst is None else list(self.worst),
                 "yours": _finite_or_none(self.yours), "expected": _finite_or_none(self.expected),
                 "suspect": self.suspect, "hint": self.hint, "detail": self.detail}
@@ -240,9 +246,11 @@ class Verdict:
         if self.status != "wrong":
             return [f"{head}{self.status:<5}  {self.detail}"]
         text = f"{head}WRONG  rel error {self.rel_error:.1e}"
+        if self.check == "accumulation":
+            text += "; two backward passes must give twice one pass's gradient"
         if self.worst is not None:
-            entry = f"{self.gradient.split()[0]}[{', '.join(map(str, self.worst))}]"
-            reference = "expected" if "accumulation" in self.gradient else "finite difference"
+            entry = f"{self.gradient}[{', '.join(map(str, self.worst))}]"
+            reference = "expected" if self.check == "accumulation" else "finite difference"
             text += f"; worst entry {entry}: yours {self.yours:+.6g}, {reference} {self.expected:+.6g}"
         elif self.detail:
             text += f"; {self.detail}"
@@ -395,7 +403,7 @@ def _check_case(case, cls, rng, seed, path):
     except Exception as error:  # the student's code failed: report it as this class's verdicts
         return [Verdict(case.class_name, name, "error", detail=_describe(error, path))
                 for name in _gradient_names(case, target)]
-    return [_verdict(case, row) for row in report.rows]
+    return _verdicts(case, report)
 
 
 def _gradient_names(case, target):
@@ -404,27 +412,34 @@ def _gradient_names(case, target):
     return [*case.input_gradients, *(f"d{name}" for name in params)] or ["backward"]
 
 
-def _verdict(case, row):
-    """The Verdict of one gradcheck row."""
-    name = _gradient_name(row.name, case.input_gradients)
-    if row.passed:
-        return Verdict(case.class_name, name, "right", row.rel_error)
-    return Verdict(case.class_name, name, "wrong", row.rel_error, row.worst,
-                   row.analytic_at_worst, row.numeric_at_worst, row.suspect, row.hint or "",
-                   "" if row.worst is not None else row.hint or "")
+def _verdicts(case, report):
+    """One Verdict per gradient: its finite-difference row and, for a parameter, its
+    accumulation row ("param W (accumulation)"); the first of the two that failed decides."""
+    accumulation = {row.name.removesuffix(" (accumulation)"): row
+                    for row in report.accumulation_rows}
+    verdicts = []
+    for row in report.rows:
+        name = _gradient_name(row.name, case.input_gradients)
+        checks = [("finite difference", row), ("accumulation", accumulation.get(row.name))]
+        failed = [(check, found) for check, found in checks if found and not found.passed]
+        if not failed:
+            verdicts.append(Verdict(case.class_name, name, "right", row.rel_error))
+            continue
+        check, found = failed[0]
+        verdicts.append(Verdict(
+            case.class_name, name, "wrong", found.rel_error, found.worst, found.analytic_at_worst,
+            found.numeric_at_worst, found.suspect, found.hint or "",
+            "" if found.worst is not None else found.hint or "", check))
+    return verdicts
 
 
 def _gradient_name(row_name, input_gradients):
     """gradcheck's row name in the student's terms: "param W" -> "dW", "input" -> "dx",
-    "input 1" -> the second input gradient; a suffix such as " (accumulation)" stays."""
-    base, bracket, suffix = row_name.partition(" (")
-    suffix = bracket + suffix
-    if base.startswith("param "):
-        return f"d{base[len('param '):]}{suffix}"
-    position = 0 if base == "input" else int(base.split()[1]) if base.startswith("input ") else None
-    if position is not None and position < len(input_gradients):
-        return input_gradients[position] + suffix
-    return row_name
+    "input 1" -> the second input gradient."""
+    if row_name.startswith("param "):
+        return "d" + row_name.removeprefix("param ")
+    position = 0 if row_name == "input" else int(row_name.split()[1])
+    return input_gradients[position] if position < len(input_gradients) else row_name
 
 
 def _describe(error, path):
