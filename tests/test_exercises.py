@@ -77,6 +77,13 @@ def test_the_blank_file_is_todo_and_the_solution_passes(name):
     assert max(verdict.rel_error for verdict in solution.verdicts) < 1e-7
 
 
+def test_each_folder_holds_exactly_the_exercises():
+    assert {path.stem for path in BLANKS.glob("*.py")} == set(EXERCISES)
+    assert {path.stem for path in SOLUTIONS.glob("*.py")} == set(EXERCISES)
+    readme = (BLANKS / "README.md").read_text()
+    assert all(f"| `{name}` |" in readme for name in NAMES)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_the_students_file_is_the_solution_with_its_backward_blanked(name):
     solution = (SOLUTIONS / f"{name}.py").read_text()
