@@ -210,7 +210,8 @@ def test_repeated_ids_dropped_are_named(tmp_path):
     path = edited(tmp_path, "embedding", ('np.add.at(self.grads["W"], ids, dy)',
                                           'self.grads["W"][ids] += dy'))
     (dW,) = check("embedding", path).verdicts
-    assert (dW.status, dW.check, dW.suspect) == ("wrong", "finite difference", "repeated_ids_dropped")
+    assert (dW.status, dW.check) == ("wrong", "finite difference")
+    assert dW.suspect == "repeated_ids_dropped"
     assert dW.hint
 
 
@@ -236,7 +237,7 @@ def test_an_exception_in_the_students_backward_names_its_line(tmp_path):
     assert {verdict.status for verdict in verdicts} == {"error"}
     line = next(number for number, text in enumerate(path.read_text().splitlines(), 1)
                 if "dy @ b" in text)
-    assert f"ValueError" in verdicts[0].detail and f"(line {line} of dot.py)" in verdicts[0].detail
+    assert "ValueError" in verdicts[0].detail and f"(line {line} of dot.py)" in verdicts[0].detail
 
 
 def test_a_half_done_file_is_todo_where_it_is_blank(tmp_path):
@@ -249,7 +250,7 @@ def test_a_half_done_file_is_todo_where_it_is_blank(tmp_path):
     assert result.status == "todo" and "1 of 4 gradients right, 3 still to do" in str(result)
 
 
-# ----------------------------------------------------------------------------- files that cannot be graded
+# ----------------------------------------------------------------------------- ungradable files
 @pytest.mark.parametrize("source, message", [
     (None, "no file"),
     ("def broken(:\n    pass\n", "syntax error in"),
@@ -346,6 +347,7 @@ def test_the_command_grades_the_default_file_under_the_current_folder(tmp_path, 
     (folder / "rnn.py").write_text((ROOT / "tutorials" / source / "rnn.py").read_text())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "nanorec", "exercise", "check", "rnn"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == expected_code, done.stderr
     assert "exercise rnn (tutorials/exercises/rnn.py)" in done.stdout and done.stderr == ""

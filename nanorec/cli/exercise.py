@@ -1,7 +1,7 @@
 """``nanorec exercise list`` and ``nanorec exercise check NAME [FILE] [--json]``: the backprop
 exercises and their grader (nanorec.testing.exercises).
 
-    list                   the exercises in course order: name, the lesson each follows, what it asks
+    list                   the exercises in course order: the lesson each follows, what it asks
     check NAME [FILE]      grade FILE (default: tutorials/exercises/NAME.py, from the current
                            folder) against finite differences: per gradient right, or wrong with
                            the relative error, the worst entry and the likely bug; todo while the
@@ -64,7 +64,8 @@ def run(args):
 def exercise_table():
     """The exercises in course order, with the command that grades one."""
     width = max(len(name) for name in EXERCISES)
-    lines = ["the backprop exercises, in course order (grade one: nanorec exercise check NAME [FILE])",
+    lines = ["the backprop exercises, in course order "
+             "(grade one: nanorec exercise check NAME [FILE])",
              f"  {'name':<{width}}  after lesson  asks"]
     lines += [f"  {name:<{width}}  {exercise.lesson:<12}  {exercise.asks}"
               for name, exercise in EXERCISES.items()]

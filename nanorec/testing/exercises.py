@@ -12,10 +12,11 @@ softmax).
 on it (no other finite-difference comparison: gradcheck's rows are the verdicts). Each gradient
 gets one Verdict:
 
-    right   gradcheck's row passed
-    wrong   it failed: the relative error, the worst entry (index, yours, expected: the finite
-            difference), and, when gradcheck's diagnosis recognised it, the likely bug class and
-            a hint
+    right   gradcheck's row passed, and for a parameter its accumulation row too (a second
+            backward pass without zero_grad doubles the gradient: it was added, +=, not assigned)
+    wrong   one of them failed: the relative error, the worst entry (index, yours, expected: the
+            finite difference, or twice one pass's gradient), and, when gradcheck's diagnosis
+            recognised it, the likely bug class and a hint
     todo    the class still raises NotImplementedError
     error   the class raised something else while being checked (the message and its line)
 
@@ -34,9 +35,9 @@ import importlib.util
 import math
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -44,8 +45,6 @@ from nanorec.nn.base import Layer
 from nanorec.nn.losses import Loss
 from nanorec.testing.diagnose import BUG_CLASSES
 from nanorec.testing.gradcheck import gradcheck
-
-STATUSES = ("right", "wrong", "todo", "error")  # of a Verdict
 
 
 # ----------------------------------------------------------------------------------- the registry
@@ -251,7 +250,8 @@ class Verdict:
         if self.worst is not None:
             entry = f"{self.gradient}[{', '.join(map(str, self.worst))}]"
             reference = "expected" if self.check == "accumulation" else "finite difference"
-            text += f"; worst entry {entry}: yours {self.yours:+.6g}, {reference} {self.expected:+.6g}"
+            text += (f"; worst entry {entry}: yours {self.yours:+.6g}, "
+                     f"{reference} {self.expected:+.6g}")
         elif self.detail:
             text += f"; {self.detail}"
         indent = " " * (len(head) + 7)
@@ -455,7 +455,7 @@ def _raiser(error):
     return traceback.extract_tb(error.__traceback__)[-1].name
 
 
-# ----------------------------------------------------------------------------------- students' copies
+# ------------------------------------------------------------------------------- students' copies
 SOLUTION_BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<what>.+?))?\s*$")
 SOLUTION_END = re.compile(r"^\s*# END SOLUTION\s*$")
 

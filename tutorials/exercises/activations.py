@@ -31,7 +31,7 @@ class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x)), entry by entry.   Shapes: x (...) -> y (...), the same."""
 
     def forward(self, x):
-        # exp of a number <= 0 never overflows: exp(min(x, 0)) / (1 + exp(-|x|)) is s(x) for any sign
+        # exp of a number <= 0 never overflows: exp(min(x, 0)) / (1 + exp(-|x|)) is s(x), any sign
         y = np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
         self._save(y)
         return y
