@@ -178,21 +178,29 @@ def test_one_wrong_entry_is_found(tmp_path):
     assert wrong[0].worst == (2, 1) and wrong[0].yours - wrong[0].expected == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("name, replacement, gradient", [
-    ("embedding", ('np.add.at(self.grads["W"], ids, dy)', 'self.grads["W"][ids] += dy'), "dW"),
-    ("rnn", ('states[:, t - 1].T @ da', 'states[:, t].T @ da'), "dW_h"),
+@pytest.mark.parametrize("name, replacement, gradient, suspect", [
+    ("embedding", ('np.add.at(self.grads["W"], ids, dy)', 'self.grads["W"][ids] += dy'), "dW",
+     "repeated_ids_dropped"),
+    ("rnn", ("for t in range(x.shape[1], 0, -1):", "for t in range(x.shape[1], 1, -1):"), "dx",
+     "bptt_off_by_one"),
+    ("rnn", ("states[:, t - 1].T @ da", "states[:, t].T @ da"), "dW_h", None),
     ("dropout", ("return dy * scaled_mask",
-                 "return dy * (self.rng.random(dy.shape) >= self.p) / (1 - self.p)"), "dx"),
+                 "return dy * (self.rng.random(dy.shape) >= self.p) / (1 - self.p)"), "dx",
+     "fresh_dropout_mask"),
     ("softmax_cross_entropy", ("dz = np.exp(log_softmax(z))",
-                               "dz = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)"), "dz"),
-    ("activations", ("return dy * (x > 0)", "return dy * (x > 0) + dy * (x <= 0)"), "dx"),
-    ("mf_network", ("dz = dL * (p - y) / len(p)", "dz = (p - y) / len(p)"), "dP"),
+                               "dz = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)"), "dz",
+     "softmax_overflow"),
+    ("activations", ("return dy * (x > 0)", "return dy * (x > 0) + dy * (x <= 0)"), "dx",
+     "relu_negative_slope"),
+    ("mf_network", ("dz = dL * (p - y) / len(p)", "dz = (p - y) / len(p)"), "dP", None),
 ])
-def test_classic_bugs_are_wrong(tmp_path, name, replacement, gradient):
+def test_classic_bugs_are_wrong_and_named_when_recognised(tmp_path, name, replacement, gradient,
+                                                          suspect):
     result = check(name, edited(tmp_path, name, replacement))
-    wrong = [verdict for verdict in result.verdicts if verdict.status == "wrong"]
-    assert gradient in {verdict.gradient for verdict in wrong}, str(result)
-    assert result.status == "fail"
+    wrong = {verdict.gradient: verdict for verdict in result.verdicts if verdict.status == "wrong"}
+    assert gradient in wrong and result.status == "fail", str(result)
+    if suspect:
+        assert wrong[gradient].suspect == suspect, str(result)
 
 
 def test_a_gradient_assigned_instead_of_added_is_wrong_by_the_accumulation_check(tmp_path):
