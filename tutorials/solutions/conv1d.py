@@ -61,10 +61,8 @@ class Conv1d(Layer):
     def forward(self, x):
         t_out = x.shape[1] - self.width + 1
         self._save(x)
-        y = self.params["b"] + x[:, :t_out] @ self.params["W"][0]
-        for k in range(1, self.width):
-            y += x[:, k : k + t_out] @ self.params["W"][k]
-        return y
+        return self.params["b"] + sum(x[:, k : k + t_out] @ self.params["W"][k]
+                                      for k in range(self.width))
 
     def backward(self, dy):
         """Add dL/dW and dL/db into self.grads; return dL/dx (N, T, C_in)."""

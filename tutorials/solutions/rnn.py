@@ -58,8 +58,8 @@ class RNN(Layer):
         n, t_steps, _ = x.shape
         states = np.zeros((n, t_steps + 1, self.params["b"].shape[0]))  # states[:, 0] = h_0 = 0
         for t in range(1, t_steps + 1):
-            a = x[:, t - 1] @ self.params["W_x"] + states[:, t - 1] @ self.params["W_h"] \
-                + self.params["b"]
+            a = (x[:, t - 1] @ self.params["W_x"] + states[:, t - 1] @ self.params["W_h"]
+                 + self.params["b"])
             states[:, t] = np.tanh(a)
         self._save(x, states)
         return states[:, 1:].copy()
