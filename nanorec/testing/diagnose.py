@@ -273,8 +273,8 @@ def decay_left_out(failed):
     analytic, numeric, value = failed.analytic, failed.numeric, failed.value
     if analytic.shape != numeric.shape or value.shape != numeric.shape:
         return None
-    if np.count_nonzero(value) < 2:  # one entry fits any lam
-        return None
+    if np.count_nonzero(value) < 2 or not np.any(analytic):  # one entry fits any lam, and an
+        return None                                            # empty gradient misses more
     missing = numeric - analytic
     lam = _factor(missing, value)
     if lam is None or lam <= 0 or not _all_agree(missing, lam * value):

@@ -350,9 +350,10 @@ def large_logits(draw):
 
 @st.composite
 def factor_batches(draw):
-    """RegularizedFactorLoss(reg=0.1) with factors p, q (N, K), K >= 2, and ratings r (N,)."""
+    """RegularizedFactorLoss(reg=0.1) with factors p, q (N, K), K >= 2, entries |v| >= 0.1 (the
+    penalty's gradient 2 reg p / N vanishes with p), and ratings r (N,)."""
     n, k = draw(dims()), draw(dims(2, 5))
-    p, q = draw(float_arrays((n, k))), draw(float_arrays((n, k)))
+    p, q = (draw(float_arrays((n, k), min_abs=0.1)) for _ in range(2))
     return Case(RegularizedFactorLoss(reg=0.1), (p, q, draw(float_arrays((n,)))))
 
 
