@@ -345,7 +345,8 @@ def test_data_names_every_standard_data_set_of_the_data_home(capsys, monkeypatch
     assert_one_error_line(err, "contents have changed")
 
 
-def test_data_name_colon_path_reads_a_recbole_file_and_remembers_where(capsys, tmp_path):
+def test_data_name_colon_path_reads_a_recbole_file_and_remembers_where(capsys, monkeypatch,
+                                                                      tmp_path):
     inter = tmp_path / "log.inter"
     inter.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
         f"u{u}\ti{i}\t{r}\t{t}\n" for u, i, r, t in STANDARD_ROWS))
@@ -357,6 +358,9 @@ def test_data_name_colon_path_reads_a_recbole_file_and_remembers_where(capsys, t
     assert Recommender.load(model_file).metadata_["data"] == f"recbole:{inter}"
     code, out, err = run(capsys, "recommend", model_file, "--user", "u1", "-k", "2")
     assert code == 0 and "for user u1" in out, err
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~ is expanded after the colon, as a shell would not
+    code, out, err = run(capsys, "evaluate", model_file, "--data", "recbole:~/log.inter")
+    assert code == 0 and "leave-last-out (5 test rows)" in out, err
 
 
 def test_a_standard_data_set_missing_or_misnamed_is_one_line(capsys, monkeypatch, tmp_path):

@@ -161,6 +161,7 @@ def _standard_data(name, spec):
     identity is the name and a SHA-256 of the Interactions read (the same for the archive, its
     extracted folder and its ratings file)."""
     _, colon, path = spec.partition(":")
+    path = os.path.expanduser(path)
     if colon and not path:
         raise UsageError(f"{spec!r} names no path after the colon: give {name}:PATH")
     if not colon and datasets.DATASETS[name].file is None:

@@ -20,7 +20,8 @@ def run(args):
         elif info.get("url"):
             local = f"not in the data home yet: downloaded on first use from {info['url']}"
         else:
-            local = f"no official download: give the file (Python: load({name!r}, path=...))"
+            local = (f"no official download: give the file, --data {name}:PATH (Python: "
+                     f"load({name!r}, path=...))")
         print(f"\n{name}: {info['description']}")
         print(f"  size   {info['size']}")
         print(f"  where  {local}")

@@ -180,7 +180,8 @@ class ImbalanceResult:
         n_items = sum(bucket.n_items for bucket in self.buckets)
         rows.append(["all", str(n_items), "", "1.000", str(self.n_test_rows),
                      *[f"{self.overall[key]:.4f}" for key in keys], "1.000", f"{self.coverage:.3f}"])
-        return markdown_table(header, rows) + f"\n\ncoverage@{self.k} = {self.coverage:.4f} ({self.n_users} users)"
+        return (markdown_table(header, rows)
+                + f"\n\ncoverage@{self.k} = {self.coverage:.4f} ({self.n_users} users)")
 
     __str__ = to_markdown
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nanorec.data.delimited import IdTypeWarning
 from nanorec.data import interactions
+from nanorec.data.delimited import IdTypeWarning
 from nanorec.data.interactions import Interactions
 
 
