@@ -251,17 +251,16 @@ class Interactions:
         them (``from_csv`` and ``from_delimited`` read and build in one call); a repeated pair
         is an error naming both lines unless ``duplicates`` says how to merge them."""
         values, path = parsed.values, parsed.path
-        if options.get("duplicates", "error") == "error":
-            repeat = repeated_pair(values, parsed.lines)
-            if repeat is not None:
-                line, earlier, user, item, count = repeat
-                raise ValueError(
-                    f"{path}, line {line}: user {user!r} and item {item!r} again, as on line "
-                    f"{earlier} ({count} {'row repeats' if count == 1 else 'rows repeat'} an earlier pair): keep the latest with "
-                    "--duplicates last or add them up with --duplicates sum (Python: "
-                    "duplicates='last' or 'sum')")
-        return cls.from_arrays(values["user"], values["item"], values.get("rating"),
-                               values.get("timestamp"), **options)
+        try:
+            return cls.from_arrays(values["user"], values["item"], values.get("rating"),
+                                   values.get("timestamp"), **options)
+        except _RepeatedPairError:  # only now find the lines: the ids are factorized once
+            line, earlier, user, item, count = repeated_pair(values, parsed.lines)
+            raise ValueError(
+                f"{path}, line {line}: user {user!r} and item {item!r} again, as on line "
+                f"{earlier} ({count} {'row repeats' if count == 1 else 'rows repeat'} an "
+                "earlier pair): keep the latest with --duplicates last or add them up with "
+                "--duplicates sum (Python: duplicates='last' or 'sum')") from None
 
     # ------------------------------------------------------------------ views
     def __len__(self):
@@ -561,6 +560,10 @@ def _count_repeats(pair):
     return int(np.count_nonzero(pair[1:] == pair[:-1]))
 
 
+class _RepeatedPairError(ValueError):
+    """duplicates="error" met a repeated (user, item) pair (from_parsed then names the lines)."""
+
+
 def _resolve_duplicates(user_index, item_index, ratings, timestamps, n_items, policy, user_ids, item_ids):
     """Apply the duplicates policy; return the four row arrays with each (user, item) pair once."""
     pair = _pair_key(user_index, item_index, n_items)
@@ -576,7 +579,7 @@ def _resolve_duplicates(user_index, item_index, ratings, timestamps, n_items, po
     if policy == "error":
         first = order[starts[np.argmax(group_sizes > 1)]]
         user, item = _plain(user_ids[user_index[first]]), _plain(item_ids[item_index[first]])
-        raise ValueError(
+        raise _RepeatedPairError(
             f"{n_repeated} rows repeat an earlier (user, item) pair (e.g. user {user!r}, item {item!r}); "
             "pass duplicates='last' to keep the latest row or duplicates='sum' to add their ratings"
         )
