@@ -359,19 +359,19 @@ def time_step_missed(failed):
                     for p in getattr(failed.target, "params", {}).values())
     if not recurrent or x.ndim != 3 or x.shape[1] < 2 or analytic.shape != numeric.shape:
         return None
-    steps = x.shape[1]
+    steps, d = x.shape[1], _grad_name(failed)
     wrong_steps = np.flatnonzero(~np.all(_agree(analytic, numeric), axis=(0, 2)))
     advice = ("backprop through time must visit every step, t = T, T-1, ..., 1 "
               "(for t in reversed(range(T)))")
     if len(wrong_steps) and set(wrong_steps) <= {0}:
-        return f"dx is wrong only at the first time step (of {steps}): {advice}"
+        return f"{d} is wrong only at the first time step (of {steps}): {advice}"
     if len(wrong_steps) and set(wrong_steps) <= {steps - 1}:
-        return f"dx is wrong only at the last time step (of {steps}): {advice}"
+        return f"{d} is wrong only at the last time step (of {steps}): {advice}"
     for shift, direction in ((1, "one step late"), (-1, "one step early")):
         late = np.roll(numeric, shift, axis=1)
         inner = slice(1, None) if shift == 1 else slice(None, -1)
         if _all_agree(analytic[:, inner], late[:, inner]):
-            return (f"dx is the right gradient shifted {direction} in time: step t must use "
+            return (f"{d} is the right gradient shifted {direction} in time: step t must use "
                     f"the state and upstream gradient of step t itself ({advice})")
     return None
 
