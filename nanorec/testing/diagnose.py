@@ -188,9 +188,10 @@ def _draws_random_numbers(target):
 def accumulated_once(failed):
     """Two forward + backward passes without zero_grad left the gradient of one pass."""
     if _all_agree(failed.analytic, failed.numeric / 2):
-        d = _grad_name(failed)
+        d, key = _grad_name(failed), failed.name.removesuffix(" (accumulation)")[len("param "):]
         return (f"{d} after two backward passes equals one pass: it is assigned, not accumulated; "
-                f"write self.grads[...] += ... (a weight used twice needs both contributions)")
+                f"write self.grads[{key!r}] += ... (a weight used twice needs both "
+                f"contributions; zero_grad() resets)")
     return None
 
 

@@ -45,7 +45,8 @@ def test_every_bug_class_has_exactly_one_detector():
 def test_two_passes_equal_to_one_pass_is_an_overwritten_gradient():
     one_pass = normal((3, 2))
     assert suspect(one_pass, 2 * one_pass, check="accumulation") == "overwritten"
-    assert "+=" in hint(one_pass, 2 * one_pass, check="accumulation")
+    assert "self.grads['W'] +=" in hint(one_pass, 2 * one_pass, check="accumulation",
+                                        name="param W (accumulation)")
 
 
 def test_accumulation_rows_get_no_other_name_and_other_factors_none():
