@@ -135,7 +135,8 @@ def report_text(results, machine):
         "",
         f"caught within {MAX_EXAMPLES} examples: {totals['caught']:.0%} (target "
         f"{TARGETS['caught']:.0%}); named right: {totals['named_right']:.0%} (target >= "
-        f"{TARGETS['named_right']:.0%}); mean examples needed {totals['mean_examples_needed']:.1f}; "
+        f"{TARGETS['named_right']:.0%}); mean examples needed "
+        f"{totals['mean_examples_needed']:.1f}; "
         f"over {DRAWS[results['fast']]} draws each, named right in {totals['draws_named_right']} "
         f"of the {totals['draws_caught']} caught; real layers passed {totals['real_passes']} of "
         f"{totals['draws']} draws; "

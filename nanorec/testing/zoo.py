@@ -36,7 +36,14 @@ from nanorec.nn.losses import Loss, MSELoss, SoftmaxCrossEntropyLoss
 from nanorec.nn.recurrent import RNN
 from nanorec.testing.diagnose import BUG_CLASSES
 from nanorec.testing.gradcheck import gradcheck
-from nanorec.testing.strategies import dims, float_arrays, id_arrays, layers, seeds, shapes
+from nanorec.testing.strategies import (
+    dims,
+    float_arrays,
+    id_arrays,
+    layers,
+    seeds,
+    shapes,
+)
 
 F64 = np.float64
 
@@ -62,7 +69,8 @@ class RegularizedFactorLoss(Loss):
     def forward(self, p, q, r):
         p, q = self._check_pred(p, "p"), self._check_pred(q, "q")
         if p.ndim != 2 or p.shape != q.shape:
-            raise ValueError(f"{self._name}: p and q must be (N, K) alike, got {p.shape}, {q.shape}")
+            raise ValueError(f"{self._name}: p and q must be (N, K) alike, got {p.shape} and "
+                             f"{q.shape}")
         self._cache = (p, q)
         penalty = self.reg * float(np.sum(p * p) + np.sum(q * q)) / len(p)
         return self.error.forward(np.sum(p * q, axis=1), r) + penalty

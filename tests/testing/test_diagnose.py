@@ -9,7 +9,13 @@ from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.layers import Dense, Dropout, Embedding
 from nanorec.nn.losses import MSELoss
 from nanorec.nn.recurrent import RNN
-from nanorec.testing.diagnose import BUG_CLASSES, DETECTORS, FailedGradient, detector, diagnose
+from nanorec.testing.diagnose import (
+    BUG_CLASSES,
+    DETECTORS,
+    FailedGradient,
+    detector,
+    diagnose,
+)
 
 F64 = np.float64
 
@@ -124,8 +130,9 @@ def test_a_negative_factor_other_than_minus_one_is_not_a_sign():
                                            (1 / 15, "twice"), (3, "missing")])
 def test_a_factor_of_the_batch_size_is_a_batch_scaling(factor, words):
     pred, numeric = normal((5, 3)), normal((5, 3), seed=1)
-    assert suspect(factor * numeric, numeric, inputs=(pred, pred), name="input 0") == "batch_scaling"
-    assert words in hint(factor * numeric, numeric, inputs=(pred, pred), name="input 0")
+    context = dict(inputs=(pred, pred), name="input 0")
+    assert suspect(factor * numeric, numeric, **context) == "batch_scaling"
+    assert words in hint(factor * numeric, numeric, **context)
 
 
 @pytest.mark.parametrize("factor", [1.01, 2.0, 4.0, 0.5])
