@@ -7,15 +7,35 @@ For every float input and parameter ``a`` the numeric derivative of a scalar f i
 and it is compared with the analytic one by
 
     max abs error   max_j |analytic[j] - numeric[j]|
-    rel error       max abs error / max(max_j (|analytic[j]| + |numeric[j]|), 1e-3 * F, 1e-8)
+    rel error       max abs error / max(max_j (|analytic[j]| + |numeric[j]|), 1e-9 * F / h, 1e-8)
 
 The relative error is taken over the whole array (not entry by entry), so that entries whose true
 derivative is ~0 do not turn round-off into a failure. F is the magnitude of the computation of f
 (sum |dy * y| for a layer, |f| otherwise): each evaluation of f carries a round-off of about
-eps * F, so the centred difference carries about eps * F / h = 2e-10 * F, and a gradient array
-smaller than 1e-3 * F (a saturated sigmoid, a vanishing RNN state) is measured against that
-resolution instead of against itself. In float64 with h = 1e-6 a correct backward usually shows a
-relative error of 1e-8 or less; a wrong one 1e-3 or more. The default tolerance, 1e-6, sits between.
+eps * F, so the centred difference carries about eps * F / h = 2e-10 * F at h = 1e-6, and a
+gradient array smaller than 1e-9 * F / h (1e-3 * F at h = 1e-6: a saturated sigmoid, a vanishing
+RNN state) is measured against that resolution instead of against itself. In float64 with
+h = 1e-6 a correct backward usually shows a relative error of 1e-8 or less; a wrong one 1e-3 or
+more. The default tolerance, 1e-6, sits between.
+
+Kinks. ReLU and LeakyReLU at 0 and a max at a tie have no derivative, and a step of h that
+straddles such a point gives a centred difference that is no derivative at all: for a ReLU input
+x in (0, h) it is (1 + x / h) / 2 where the analytic value, 1, is right. Such entries are told
+apart with the one-sided differences (f(a) costs one more evaluation per array)
+
+    forward[j] = (f(a + h e_j) - f(a)) / h        backward[j] = (f(a) - f(a - h e_j)) / h
+
+whose mean is the centred difference: an entry the centred difference rejects passes when its
+analytic value lies between backward[j] and forward[j] (within tol times the row's denominator),
+as a one-sided slope or a subgradient does, and the row counts it in ``kinks``. Otherwise it
+fails. No smooth f is affected: there backward and forward are f' -+ h f'' / 2 + O(h^2) and the
+centred difference is off by h^2 f''' / 6 only, so a correct gradient is never rejected and
+nothing is counted. A wrong gradient passes an entry as a kink only when its error there is below
+|forward - backward| / 2, which on a smooth f is h |f''| / 2: an error of 1e-6 relative to the
+row when |f''| is twice its scale. On a kink the ReLU derivative 1 at an input x in (-h, 0) is
+off the slopes by |x| / h, and caught unless x is within round-off of 0, where 1 is a valid
+subgradient. One step that meets two kinks turning opposite ways (a convex and a concave one)
+can put a right analytic value outside the slopes; that entry fails.
 
 What f is depends on what is checked:
     a Layer     f = sum(dy * layer.forward(x)) for a fixed random dy (not all ones, so that a
@@ -39,14 +59,18 @@ from nanorec.nn.base import RowSparseGrad
 from nanorec.nn.layers import SparseRows
 from nanorec.testing.diagnose import FailedGradient, diagnose
 
+DEFAULT_H = 1e-6
+
 
 @dataclass
 class GradcheckRow:
     """One checked array: its errors and, when it failed, where and (if recognised) why.
 
-    ``worst`` is the index of the entry with the largest |analytic - numeric| (None when the
-    shapes differ); ``suspect`` is a bug class of nanorec.testing.diagnose.BUG_CLASSES, or None,
-    and ``hint`` says in a sentence what the analytic gradient looks like."""
+    ``worst`` is the index of the entry with the largest error (None when the shapes differ);
+    ``suspect`` is a bug class of nanorec.testing.diagnose.BUG_CLASSES, or None, and ``hint``
+    says in a sentence what the analytic gradient looks like. ``h`` is the step of the finite
+    differences (None for the accumulation check, which takes none) and ``kinks`` the number of
+    entries whose step straddled a kink and whose analytic value passed as a subgradient."""
 
     name: str
     shape: tuple
@@ -58,6 +82,24 @@ class GradcheckRow:
     numeric_at_worst: float = float("nan")
     suspect: str = None
     hint: str = ""
+    h: float = None
+    kinks: int = 0
+
+    def explanation(self):
+        """What a student needs to find the bug: the worst entry, the likely bug class, the hint
+        (the shape for a gradient of the wrong shape); "" for a row that passed."""
+        if self.passed:
+            return ""
+        parts = []
+        if self.worst is not None:
+            index = ", ".join(map(str, self.worst))
+            parts.append(f"worst entry [{index}]: analytic {self.analytic_at_worst:.6g}, "
+                         f"numeric {self.numeric_at_worst:.6g}")
+        if self.suspect:
+            parts.append(f"suspect: {self.suspect}")
+        if self.hint:
+            parts.append(self.hint)
+        return "; ".join(parts)
 
 
 @dataclass
@@ -90,18 +132,26 @@ class GradcheckReport:
         return self
 
     def __str__(self):
+        """The table (one line per row; under a failing row, its worst entry and suspect)."""
         verdict = "PASS" if self.passed else "FAIL"
         rows = self.rows + self.accumulation_rows
         width = max([16] + [len(row.name) + 2 for row in rows])
         lines = [
             f"gradcheck {self.target} (float64, h={self.h:g}, tol={self.tol:g}): {verdict}",
-            f"  {'checked':<{width}}{'shape':<16}{'max abs err':>12}{'rel err':>12}  ok",
+            f"  {'checked':<{width}}{'shape':<14}{'h':>7}{'max abs err':>12}{'rel err':>10}"
+            f"{'kinks':>6}  ok",
         ]
         for row in rows:
+            step = "-" if row.h is None else f"{row.h:.0e}"
             lines.append(
-                f"  {row.name:<{width}}{str(row.shape):<16}{row.max_abs_error:>12.2e}"
-                f"{row.rel_error:>12.2e}  {'yes' if row.passed else 'NO'}"
+                f"  {row.name:<{width}}{str(row.shape):<14}{step:>7}{row.max_abs_error:>12.2e}"
+                f"{row.rel_error:>10.2e}{row.kinks:>6}  {'yes' if row.passed else 'NO'}"
             )
+            if not row.passed:
+                lines.append(f"      {row.explanation()}")
+        if any(row.kinks for row in rows):
+            lines.append("  kinks: entries whose step straddles a non-differentiable point, "
+                         "passed as their\n  analytic value lies between the one-sided differences")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -173,11 +223,13 @@ def _is_float(a):
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
 
 
-def _row(name, analytic, numeric, tol, magnitude, context):
+def _row(name, analytic, numeric, tol, magnitude, context, one_sided=None, h=DEFAULT_H):
     """The row of one array, diagnosed when it fails (context: the other fields of
-    FailedGradient). A gradient of the wrong shape fails with an infinite error."""
+    FailedGradient). A gradient of the wrong shape fails with an infinite error. ``one_sided``,
+    the (forward, backward) differences numeric is the mean of, lets entries on kinks pass as
+    subgradients."""
     analytic = np.asarray(analytic, dtype=np.float64)
-    row = _compare(name, analytic, numeric, tol, magnitude)
+    row = _compare(name, analytic, numeric, tol, magnitude, one_sided, h)
     if not row.passed:
         found = diagnose(FailedGradient(name, analytic, numeric, **context))
         if found:
@@ -185,26 +237,46 @@ def _row(name, analytic, numeric, tol, magnitude, context):
     return row
 
 
-def _compare(name, analytic, numeric, tol, magnitude):
+def _compare(name, analytic, numeric, tol, magnitude, one_sided, h):
     if analytic.shape != numeric.shape:
         return GradcheckRow(name, numeric.shape, np.inf, np.inf, False,
                             hint=f"shape {analytic.shape}, expected {numeric.shape}")
-    diff = np.abs(analytic - numeric)
-    max_abs = float(diff.max(initial=0.0))
+    error = np.abs(analytic - numeric)
     scale = float((np.abs(analytic) + np.abs(numeric)).max(initial=0.0))
-    rel = max_abs / max(scale, 1e-3 * magnitude, 1e-8)
+    denominator = max(scale, _resolution(magnitude, h))
+    kinks = 0
+    if one_sided is not None:
+        # an entry the centred difference rejects passes as a kink when the analytic value lies
+        # between the one-sided slopes (a subgradient): a smooth f cannot do that, see the top
+        forward, backward = one_sided
+        below, above = np.minimum(forward, backward), np.maximum(forward, backward)
+        off_slopes = np.maximum(np.maximum(below - analytic, analytic - above), 0.0)
+        on_kink = (error >= tol * denominator) & (off_slopes < tol * denominator)
+        error = np.where(on_kink, off_slopes, error)
+        kinks = int(on_kink.sum())
+    max_abs = float(error.max(initial=0.0))
+    rel = max_abs / denominator
     passed = bool(rel < tol)  # False for a NaN
-    if passed or diff.size == 0:
-        return GradcheckRow(name, numeric.shape, max_abs, rel, passed)
-    worst = np.unravel_index(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)), diff.shape)
+    step = None if one_sided is None else h
+    if passed or error.size == 0:
+        return GradcheckRow(name, numeric.shape, max_abs, rel, passed, h=step, kinks=kinks)
+    worst = np.unravel_index(np.nanargmax(np.where(np.isnan(error), np.inf, error)), error.shape)
     return GradcheckRow(name, numeric.shape, max_abs, rel, passed, tuple(int(i) for i in worst),
-                        float(analytic[worst]), float(numeric[worst]))
+                        float(analytic[worst]), float(numeric[worst]), h=step, kinks=kinks)
 
 
-def numeric_gradient(f, a, h=1e-6):
-    """Centred differences (f(a + h e_j) - f(a - h e_j)) / 2h of the scalar f() with respect to
-    each entry j of the float array a, which is perturbed in place and restored: float64, a.shape."""
-    out = np.zeros(a.shape, dtype=np.float64)
+def _resolution(magnitude, h):
+    """The smallest gradient scale finite differences resolve: round-off eps * F / h, 1/5 of
+    the default tolerance (1e-3 * F at h = 1e-6); 1e-8 when F = 0."""
+    return max(1e-9 * magnitude / h, 1e-8)
+
+
+def one_sided_differences(f, a, h=DEFAULT_H):
+    """Forward and backward differences (f(a + h e_j) - f(a)) / h and (f(a) - f(a - h e_j)) / h
+    of the scalar f() with respect to each entry j of the float array a, which is perturbed in
+    place and restored: two float64 arrays of a.shape. Their mean is the centred difference."""
+    f_a = f()
+    forward, backward = np.zeros(a.shape), np.zeros(a.shape)
     for j in np.ndindex(a.shape):
         kept = a[j]
         a[j] = kept + h
@@ -212,8 +284,21 @@ def numeric_gradient(f, a, h=1e-6):
         a[j] = kept - h
         f_minus = f()
         a[j] = kept
-        out[j] = (f_plus - f_minus) / (2 * h)
-    return out
+        forward[j], backward[j] = (f_plus - f_a) / h, (f_a - f_minus) / h
+    return forward, backward
+
+
+def numeric_gradient(f, a, h=DEFAULT_H):
+    """Centred differences (f(a + h e_j) - f(a - h e_j)) / 2h of the scalar f() with respect to
+    each entry j of the float array a, which is perturbed in place and restored: float64, a.shape."""
+    forward, backward = one_sided_differences(f, a, h)
+    return (forward + backward) / 2
+
+
+def _finite_difference_row(name, f, a, analytic, h, tol, magnitude, context):
+    forward, backward = one_sided_differences(f, a, h)
+    numeric = (forward + backward) / 2
+    return _row(name, analytic, numeric, tol, magnitude, context, (forward, backward), h)
 
 
 def _random_generators(layer):
@@ -253,6 +338,7 @@ def _check_layer(layer, inputs, dy, h, tol, seed):
         return float(sum(np.sum(d * v) for d, v in zip(dy_leaves, _leaves(forward()))))
 
     magnitude = float(sum(np.sum(np.abs(d * v)) for d, v in zip(dy_leaves, _leaves(y))))
+    context = dict(target=layer, inputs=inputs, dy=dy, output=y)
 
     layer.zero_grad()
     forward()
@@ -265,23 +351,20 @@ def _check_layer(layer, inputs, dy, h, tol, seed):
             if da is None:
                 raise ValueError(f"{type(layer).__name__}.backward returned no gradient for input {k}")
             label = "input" if len(x_leaves) == 1 else f"input {k}"
-            context = dict(value=a, target=layer, inputs=inputs, dy=dy, output=y)
-            rows.append(_row(label, da, numeric_gradient(f, a, h), tol, magnitude, context))
+            rows.append(_finite_difference_row(label, f, a, da, h, tol, magnitude,
+                                               dict(value=a, **context)))
     analytic = _dense_grads(layer)
     forward()  # a second pass without zero_grad: every gradient must now be twice as large
     layer.backward(dy)
     accumulated = _dense_grads(layer)
     for name, p in layer.params.items():
-        context = dict(value=p, target=layer, inputs=inputs, dy=dy, output=y)
-        rows.append(
-            _row(f"param {name}", analytic[name], numeric_gradient(f, p, h), tol, magnitude,
-                 context)
-        )
-    accumulation_rows = []
-    for name, p in layer.params.items():
-        context = dict(value=p, target=layer, inputs=inputs, dy=dy, output=y, check="accumulation")
-        accumulation_rows.append(_row(f"param {name} (accumulation)", accumulated[name],
-                                      2 * analytic[name], tol, magnitude, context))
+        rows.append(_finite_difference_row(f"param {name}", f, p, analytic[name], h, tol,
+                                           magnitude, dict(value=p, **context)))
+    accumulation_rows = [
+        _row(f"param {name} (accumulation)", accumulated[name], 2 * analytic[name], tol,
+             magnitude, dict(value=p, check="accumulation", **context))
+        for name, p in layer.params.items()
+    ]
     return rows, accumulation_rows
 
 
@@ -299,9 +382,9 @@ def _check_loss(loss, inputs, h, tol):
     rows = []
     for k, g in enumerate(grads):
         a = inputs[k]
-        numeric = numeric_gradient(lambda: loss.forward(*inputs), a, h)
         context = dict(value=a, target=loss, inputs=inputs, output=value)
-        rows.append(_row(f"input {k}", g, numeric, tol, magnitude, context))
+        rows.append(_finite_difference_row(f"input {k}", lambda: loss.forward(*inputs), a, g, h,
+                                           tol, magnitude, context))
     return rows
 
 
@@ -313,7 +396,7 @@ def _check_function(fn, grad, inputs, h, tol):
     rows = []
     for k, (a, g) in enumerate(zip(inputs, grads)):
         if g is not None and _is_float(a):
-            numeric = numeric_gradient(lambda: fn(*inputs), a, h)
             context = dict(value=a, target=fn, inputs=inputs, output=value)
-            rows.append(_row(f"input {k}", g, numeric, tol, magnitude, context))
+            rows.append(_finite_difference_row(f"input {k}", lambda: fn(*inputs), a, g, h, tol,
+                                               magnitude, context))
     return rows

@@ -2,10 +2,14 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from nanorec.nn.activations import Sigmoid
+from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid
+from nanorec.nn.conv import MaxOverTime
 from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
-from nanorec.testing.gradcheck import gradcheck
+from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
+from nanorec.testing.strategies import arrays_on_kinks, float_arrays, layers, shapes
 
 F64 = np.float64
 
@@ -208,3 +212,67 @@ def test_sound_layers_accumulate(layer):
     assert report.passed
     assert [row.name for row in report.accumulation_rows] == [
         f"param {name} (accumulation)" for name in layer.params]
+
+
+# ---------------------------------------------------------------------------------------- kinks
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "max_over_time", "dense_relu_dense"])
+@settings(max_examples=250, deadline=None)  # 4 x 250 = 1000 draws with inputs on kinks
+@given(data=st.data())
+def test_inputs_on_kinks_never_fail_a_sound_layer(kind, data):
+    case = data.draw(layers([kind]))
+    report = gradcheck(case.layer, case.x)
+    assert report.passed, str(report)
+    if kind in ("relu", "leaky_relu"):  # every entry within h/2 of 0 is counted, no other
+        assert report.rows[0].kinks == np.sum(np.abs(case.x) <= DEFAULT_H / 2)
+
+
+def test_a_tie_in_a_max_is_counted_as_a_kink():
+    x = np.array([[[1.0, 2.0], [1.0, -1.0], [0.5, 2.0 + DEFAULT_H / 4]]])  # both channels tie
+    report = gradcheck(MaxOverTime(), x)
+    assert report.passed and report.rows[0].kinks == 4
+    assert "kinks:" in str(report)
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), LeakyReLU(0.2)])
+def test_smooth_inputs_count_no_kinks(layer):
+    report = gradcheck(layer, random_input((5, 4)))
+    assert report.passed and report.rows[0].kinks == 0 and "kinks:" not in str(report)
+
+
+class ReLUWithSlopeOneAtNegatives(ReLU):
+    """The classic bug: the ReLU derivative taken as 1 everywhere."""
+
+    def backward(self, dy):
+        super().backward(dy)
+        return dy
+
+
+class WrongSignReLU(ReLU):
+    def backward(self, dy):
+        return -super().backward(dy)
+
+
+on_the_kink = float_arrays(shapes(), lo=-DEFAULT_H / 2, hi=DEFAULT_H / 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=on_the_kink)
+def test_a_slope_of_one_at_negatives_fails_next_to_the_kink(x):
+    assume(np.any(x < -DEFAULT_H / 8))  # nearer 0, a slope of 1 is a subgradient (almost)
+    report = gradcheck(ReLUWithSlopeOneAtNegatives(), x)
+    assert not report.passed and report.rows[0].worst is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=on_the_kink)
+def test_a_wrong_sign_fails_next_to_the_kink(x):
+    assume(np.any(x > 0))
+    assert not gradcheck(WrongSignReLU(), x).passed
+
+
+@settings(max_examples=50, deadline=None)
+@given(x=arrays_on_kinks(shapes()))
+def test_the_wrong_relus_fail_on_mixed_inputs(x):
+    assume(np.any(x < -DEFAULT_H / 8) and np.any(x > 0))
+    assert not gradcheck(ReLUWithSlopeOneAtNegatives(), x).passed
+    assert not gradcheck(WrongSignReLU(), x).passed
