@@ -19,6 +19,8 @@ They are tried in the order of this file, the most specific pattern first:
     transposed                  analytic == numeric.T (a reversed shape, or a square array)
     bias_not_summed             an extra leading (batch) axis: analytic.sum(0) has numeric's shape
     relu_negative_slope         an activation wrong only where its input is < 0, with dx == dy there
+                                (inputs in [0, KINK_ZONE) ignored: a step there straddles the
+                                kink, so the difference is no slope, and dx == dy is right)
     derivative_at_wrong_point   an activation's dx == dy * f'(wrong point): y (1 - y) or 1 - y^2
                                 at the input x, or s'(y), tanh'(y) at the output y
     wrong_sign                  analytic == -numeric
@@ -60,6 +62,7 @@ BUG_CLASSES = {
 }
 
 AGREE = 1e-5
+KINK_ZONE = 1e-5  # ten default steps h: closer to a kink a centred difference is no slope
 
 
 @dataclass
@@ -245,7 +248,8 @@ def slope_one_below_zero(failed):
         return None
     analytic, x, dy = failed.analytic, failed.value, np.asarray(failed.dy)
     wrong = ~_agree(analytic, failed.numeric)
-    if not wrong.any() or np.any(x[wrong] >= 0) or not np.all(_agree(analytic, dy)[wrong]):
+    below, above = wrong & (x < 0), wrong & (x >= KINK_ZONE)  # in [0, KINK_ZONE): no evidence
+    if not below.any() or above.any() or not np.all(_agree(analytic, dy)[below]):
         return None
     return ("dx is wrong only where the input x < 0, and there it equals dy (a slope of 1): "
             "ReLU's derivative is 0 for x < 0, dx = dy * (x > 0); a mask taken from the output "

@@ -215,6 +215,25 @@ def test_slope_one_below_zero_is_a_relu_negative_slope(layer):
     assert "(x > 0)" in hint(dy, numeric, **context)
 
 
+def test_entries_on_the_kink_do_not_hide_a_relu_slope():
+    layer, x = ReLU(), normal((4, 3))
+    x[0, :2] = [3e-7, -2e-7]  # within a step h = 1e-6 of the kink: centred differences of 1/2-ish
+    y, dy = activation_case(layer, x)
+    numeric = layer.backward(dy)
+    numeric[0, :2] = dy[0, :2] * (x[0, :2] + 5e-7) / 1e-6
+    context = dict(value=x, target=layer, dy=dy, output=y, name="input")
+    assert suspect(dy, numeric, **context) == "relu_negative_slope"
+
+
+def test_a_negative_input_next_to_the_kink_is_evidence_of_the_slope():
+    layer = ReLU()
+    x = np.array([[4e-7, -4e-7, 1.0, 2.0]])  # the only negative input sits within h of 0
+    y, dy = activation_case(layer, x)
+    numeric = dy * np.clip((x + 5e-7) / 1e-6, 0, 1)  # centred differences with h = 1e-6
+    context = dict(value=x, target=layer, dy=dy, output=y, name="input")
+    assert suspect(dy, numeric, **context) == "relu_negative_slope"
+
+
 def test_an_error_at_a_positive_input_is_not_a_relu_slope():
     layer, x = ReLU(), normal((4, 3))
     y, dy = activation_case(layer, x)
