@@ -222,9 +222,9 @@ def transposed(failed):
     d = _grad_name(failed)
     right = "dy @ W.T" if d == "dx" else "x.T @ dy"
     wrong = "dy @ W" if d == "dx" else "dy.T @ x"
-    return (f"{d} looks transposed (shape {analytic.shape}, expected {numeric.shape}, values "
-            f"{'equal' if _all_agree(analytic, numeric.T) else 'unlike'} the transpose): for "
-            f"y = x @ W use {right}, not {wrong}")
+    seen = (f"has shape {analytic.shape}, the transpose of {numeric.shape}"
+            if analytic.shape != numeric.shape else "equals the transpose of the right gradient")
+    return f"{d} {seen}: for y = x @ W use {right}, not {wrong}"
 
 
 @detector("bias_not_summed")

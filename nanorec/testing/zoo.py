@@ -6,14 +6,12 @@ MSELoss) whose backward carries one mistake, the wrong line shown in its docstri
 right one. With it come the hypothesis strategy that draws the cases to check it on, and the bug
 class of nanorec.testing.diagnose the checker should name::
 
-    from hypothesis import given
     from nanorec.testing.zoo import ZOO
 
-    entry = ZOO[0]
-    @given(case=entry.cases)
-    def test(case):
-        entry.check(case).check()      # the mutant: fails, sooner or later
-        entry.check(case, mutated=False).check()   # the real layer: always passes
+    entry = ZOO[0]                            # dense_transposed_dW: dW = dy.T @ x
+    case = entry.cases.example()              # a real Dense(D, D) and an x (N, D) for it
+    print(entry.check(case))                  # the mutant: FAIL on most cases, "suspect: transposed"
+    print(entry.check(case, mutated=False))   # the real Dense on the same case: PASS
 
 benchmarks/bench_gradcheck.py counts, for each entry, how many drawn cases gradcheck needs to
 catch the mutant and whether diagnose names its bug class.

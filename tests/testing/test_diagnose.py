@@ -92,7 +92,7 @@ def test_a_reversed_shape_is_transposed():
     numeric = normal((2, 4))
     assert suspect(numeric.T, numeric) == "transposed"
     assert suspect(normal((4, 2), seed=1), numeric) == "transposed"  # the shape alone says it
-    assert "(4, 2)" in hint(numeric.T, numeric)
+    assert "shape (4, 2), the transpose of (2, 4)" in hint(numeric.T, numeric)
 
 
 def test_a_square_gradient_wrong_otherwise_is_not_transposed():
