@@ -16,7 +16,8 @@ They are tried in the order of this file, the most specific pattern first:
     overwritten                 accumulation check: two passes give what one pass gives,
                                 analytic == numeric / 2
     softmax_overflow            the analytic gradient has NaN or inf, the finite differences not
-    transposed                  analytic == numeric.T (a reversed shape, or a square array)
+    transposed                  analytic == numeric.T (a reversed shape, or a square array), or
+                                an input's gradient dy @ W for a square weight W
     bias_not_summed             an extra leading (batch) axis: analytic.sum(0) has numeric's shape
     relu_negative_slope         an activation wrong only where its input is < 0, with dx == dy there
                                 (inputs in [0, KINK_ZONE) ignored: a step there straddles the
@@ -213,9 +214,18 @@ def not_finite(failed):
 
 @detector("transposed")
 def transposed(failed):
-    """analytic == numeric.T: a reversed shape, or a square array equal to the transpose."""
+    """analytic == numeric.T: a reversed shape, or a square array equal to the transpose; or an
+    input gradient dy @ W where the layer has a square weight W (dy @ W.T is right)."""
     analytic, numeric = failed.analytic, failed.numeric
-    if analytic.ndim != 2 or numeric.ndim != 2 or analytic.shape != numeric.shape[::-1]:
+    if analytic.ndim != 2 or numeric.ndim != 2:
+        return None
+    if failed.name.startswith("input") and np.ndim(failed.dy) == 2:
+        for key, weight in getattr(failed.target, "params", {}).items():
+            if (np.ndim(weight) == 2 and weight.shape[0] == weight.shape[1] == np.shape(
+                    failed.dy)[1] and _all_agree(analytic, np.asarray(failed.dy) @ weight)):
+                return (f"{_grad_name(failed)} equals dy @ {key}, the weight untransposed: for "
+                        f"y = x @ {key} the input's gradient is dy @ {key}.T")
+    if analytic.shape != numeric.shape[::-1]:
         return None
     if analytic.shape == numeric.shape and not _all_agree(analytic, numeric.T):
         return None

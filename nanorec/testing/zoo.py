@@ -1,8 +1,8 @@
 """The bug zoo: classic backprop mistakes, each planted in a real nanorec layer or loss.
 
 Every entry is a MUTANT: a subclass of a real layer or loss (Dense, Embedding, Dropout, Sigmoid,
-Tanh, ReLU, RNN, MSELoss, SoftmaxCrossEntropyLoss, and a small L2-penalised factor loss built on
-MSELoss) whose backward carries one mistake, the wrong line shown in its docstring next to the
+Tanh, ReLU, RNN, MSELoss, BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, and a small L2-penalised
+factor loss built on MSELoss) whose backward carries one mistake, the wrong line shown in its docstring next to the
 right one. With it come the hypothesis strategy that draws the cases to check it on, and the bug
 class of nanorec.testing.diagnose the checker should name::
 
@@ -28,9 +28,9 @@ from typing import NamedTuple
 import numpy as np
 from hypothesis import strategies as st
 
-from nanorec.nn.activations import ReLU, Sigmoid, Tanh
+from nanorec.nn.activations import ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.layers import Dense, Dropout, Embedding
-from nanorec.nn.losses import Loss, MSELoss, SoftmaxCrossEntropyLoss
+from nanorec.nn.losses import BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 from nanorec.nn.recurrent import RNN
 from nanorec.testing.diagnose import BUG_CLASSES
 from nanorec.testing.gradcheck import gradcheck
@@ -96,6 +96,18 @@ class DenseTransposedWeight(Dense):
         return dy @ self.params["W"].T
 
 
+class DenseInputGradientUntransposed(Dense):
+    """Dense whose input gradient multiplies by W itself (silent when D_in == D_out).
+
+        wrong   return dy @ self.params["W"]
+        right   return dy @ self.params["W"].T
+    """
+
+    def backward(self, dy):
+        super().backward(dy)
+        return dy @ self.params["W"]
+
+
 class DenseBiasNotSummed(Dense):
     """Dense whose bias gradient keeps one row per sample.
 
@@ -135,6 +147,18 @@ class MSEWrongSign(MSELoss):
 
     def _entry_grad(self, pred, target):
         return 2 * (target - pred)
+
+
+class BCEWithLogitsWrongSign(BCEWithLogitsLoss):
+    """BCEWithLogitsLoss with the gradient of the log-likelihood (to be maximised) instead of
+    the loss (to be minimised).
+
+        wrong   target - sigmoid(z)
+        right   sigmoid(z) - target
+    """
+
+    def _entry_grad(self, z, target):
+        return target - sigmoid(z)
 
 
 class MSESumForMean(MSELoss):
@@ -340,6 +364,14 @@ def regressions(draw):
     return Case(MSELoss(), (draw(float_arrays(shape)), draw(float_arrays(shape))))
 
 
+@st.composite
+def binary_labels(draw):
+    """BCEWithLogitsLoss with logits z and soft labels in [0, 1] of one shape, (N,) or (N, D)."""
+    shape = draw(shapes(max_dims=2))
+    labels = draw(float_arrays(shape, lo=0, hi=1))
+    return Case(BCEWithLogitsLoss(), (draw(float_arrays(shape)), labels))
+
+
 ROW_SHIFTS = (0.0, 750.0, -750.0)  # exp(z) is inf above 709.8 and 0 below -745 in float64
 
 
@@ -403,12 +435,16 @@ class ZooEntry:
 ZOO = (
     ZooEntry("dense_transposed_dW", "transposed", "dW = dy.T @ x instead of x.T @ dy",
              Dense, DenseTransposedWeight, square_dense()),
+    ZooEntry("dense_dx_untransposed", "transposed", "dx = dy @ W instead of dy @ W.T",
+             Dense, DenseInputGradientUntransposed, square_dense()),
     ZooEntry("dense_bias_per_sample", "bias_not_summed", "db = dy, one row per sample, not summed",
              Dense, DenseBiasNotSummed, dense_with_bias()),
     ZooEntry("dense_dW_assigned", "overwritten", "grads['W'] = x.T @ dy instead of +=",
              Dense, DenseOverwritesGradient, layer_cases("dense")),
     ZooEntry("mse_wrong_sign", "wrong_sign", "d(pred - t)^2 / dpred as 2 (t - pred)",
              MSELoss, MSEWrongSign, regressions()),
+    ZooEntry("bce_logits_wrong_sign", "wrong_sign", "sigmoid(z) - t written t - sigmoid(z)",
+             BCEWithLogitsLoss, BCEWithLogitsWrongSign, binary_labels()),
     ZooEntry("mse_sum_for_mean", "batch_scaling", "the gradient of the sum for a mean loss",
              MSELoss, MSESumForMean, regressions()),
     ZooEntry("softmax_mean_twice", "batch_scaling", "softmax cross-entropy divided by N twice",

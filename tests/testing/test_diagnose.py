@@ -95,6 +95,16 @@ def test_a_reversed_shape_is_transposed():
     assert "shape (4, 2), the transpose of (2, 4)" in hint(numeric.T, numeric)
 
 
+def test_an_input_gradient_through_the_untransposed_weight_is_transposed():
+    layer, dy = Dense(3, 3, rng=0, dtype=F64), normal((4, 3), seed=1)
+    W = layer.params["W"]
+    context = dict(target=layer, dy=dy, name="input")
+    assert suspect(dy @ W, dy @ W.T, **context) == "transposed"
+    assert "dy @ W.T" in hint(dy @ W, dy @ W.T, **context)
+    assert suspect(dy @ W + 0.1, dy @ W.T, **context) is None
+    assert suspect(dy @ W, dy @ W.T, target=layer, dy=dy, name="param W") is None  # not an input
+
+
 def test_a_square_gradient_wrong_otherwise_is_not_transposed():
     numeric = normal((3, 3))
     assert suspect(numeric + 0.1 * normal((3, 3), seed=1), numeric) is None
