@@ -26,11 +26,12 @@ They are tried in the order of this file, the most specific pattern first:
                                 at the input x, or s'(y), tanh'(y) at the output y
     wrong_sign                  analytic == -numeric
     batch_scaling               analytic == c * numeric with c = N or 1 / N (N samples, or the
-                                N * D entries of the first input)
+                                N * D entries of the first input); not for activations
     repeated_ids_dropped        wrong only in the rows of ids that repeat in the batch, each
                                 holding one sample's contribution
-    weight_decay_missing        numeric - analytic == lambda * value for one lambda > 0 (not
-                                for activations: a free lambda fits a few entries by chance)
+    weight_decay_missing        numeric - analytic == lambda * value for one lambda > 0; not for
+                                activations (on inputs filled with one value, or a few entries,
+                                a factor fits by chance)
     bptt_off_by_one             a recurrent layer's dx (N, T, D) wrong only at its first or last
                                 step, or shifted by one step
     fresh_dropout_mask          a random layer's dx agrees where both are non-zero, but its zeros
@@ -306,6 +307,8 @@ def sign_flipped(failed):
 def scaled_by_batch(failed):
     """analytic == c * numeric with c the batch size N (or N * D, or D), or one over it."""
     analytic, numeric = failed.analytic, failed.numeric
+    if _is_activation(failed):  # an entry-by-entry map takes no mean over the batch
+        return None
     x = _first_array(failed.inputs)
     c = _factor(analytic, numeric) if analytic.shape == numeric.shape else None
     if x is None or c is None or c <= 0 or not _all_agree(analytic, c * numeric):

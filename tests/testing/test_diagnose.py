@@ -151,6 +151,14 @@ def test_other_factors_are_not_a_batch_scaling(factor):
     assert suspect(factor * numeric, numeric, inputs=(pred, pred), name="input 0") is None
 
 
+def test_an_activation_has_no_batch_scaling():
+    # sigmoid at x = 0: y = 1/2, so dy * y (the factor 1 - y forgotten) is 2 x dy * y (1 - y)
+    layer, x = Sigmoid(), np.zeros((2, 1))
+    y, dy = activation_case(layer, x)
+    assert suspect(dy * y, layer.backward(dy), value=x, target=layer, inputs=(x,), dy=dy,
+                   output=y, name="input") is None
+
+
 def test_a_batch_of_one_has_no_batch_scaling():
     pred = normal((1, 1))
     assert suspect([[2.0]], [[1.0]], inputs=(pred, pred), name="input 0") is None
