@@ -12,9 +12,12 @@ strategy (derandomized: every run draws the same cases; no shrinking) and gradch
     named             the bug classes diagnose gave the failing rows of that first failure
     named right       the entry's bug class is among them and no other class is (rows with no
                       suspect are allowed: an RNN's weight rows have no pattern to read)
-    real passes       the un-mutated layer on REAL_DRAWS cases of the same strategy (200; with
-                      --fast 20, the very cases the mutant was checked on): how many pass (all
-                      should, or the zoo is unsound)
+    caught / draws    over DRAWS cases of the same strategy (200; 20 with --fast, the very
+                      cases above), how many catch the mutant: how often one draw suffices
+    named right / caught   of those, how many are named right: how reliable the name is
+                      beyond the first failure
+    real passes       the un-mutated layer on the same DRAWS cases: how many pass (all should,
+                      or the zoo is unsound)
 
 hypothesis draws its simplest cases first (arrays of zeros, batches of one), where many bugs are
 invisible: a sign flip of a zero gradient, a 1/N with N = 1. "examples needed" counts those too.
@@ -32,10 +35,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from nanorec.testing.zoo import ZOO
 
 MAX_EXAMPLES = 20
-REAL_DRAWS = {False: 200, True: 20}  # by --fast
+DRAWS = {False: 200, True: 20}  # by --fast
 TARGETS = {"caught": 1.0, "named_right": 0.9}
 COLUMNS = ("mutant", "bug class", "mutates", "caught", "examples needed", "named", "named right",
-           "real passes")
+           "caught / draws", "named right / caught", "real passes")
 
 
 def drawn_cases(strategy, n):
@@ -62,7 +65,7 @@ def named_right(bug_class, failing):
     return {row.suspect for row in failing} - {None} == {bug_class}
 
 
-def measure(entry, real_draws):
+def measure(entry, draws):
     """The row of one zoo entry (see the module docstring for the columns)."""
     needed, failing = None, []
     for count, case in enumerate(drawn_cases(entry.cases, MAX_EXAMPLES), start=1):
@@ -70,7 +73,9 @@ def measure(entry, real_draws):
         if not report.passed:
             needed, failing = count, failing_rows(report)
             break
-    real = drawn_cases(entry.cases, real_draws)
+    wide = drawn_cases(entry.cases, draws)
+    failing_per_draw = [failing_rows(entry.check(case)) for case in wide]
+    caught = [rows for rows in failing_per_draw if rows]
     return {
         "mutant": entry.name,
         "bug class": entry.bug_class,
@@ -81,23 +86,27 @@ def measure(entry, real_draws):
         "named": sorted({row.suspect for row in failing if row.suspect}),
         "named right": named_right(entry.bug_class, failing),
         "hints": [f"{row.name}: {row.hint}" for row in failing],
-        "real passes": sum(entry.check(case, mutated=False).passed for case in real),
-        "real draws": len(real),
+        "draws": len(wide),
+        "draws caught": len(caught),
+        "draws named right": sum(named_right(entry.bug_class, rows) for rows in caught),
+        "real passes": sum(entry.check(case, mutated=False).passed for case in wide),
     }
 
 
 def run(fast=False):
     """Every zoo entry measured; returns {"rows", "totals", ...}."""
     start = time.perf_counter()
-    rows = [measure(entry, REAL_DRAWS[fast]) for entry in ZOO]
+    rows = [measure(entry, DRAWS[fast]) for entry in ZOO]
     n = len(rows)
     totals = {
         "mutants": n,
         "caught": sum(row["caught"] for row in rows) / n,
         "named_right": sum(row["named right"] for row in rows) / n,
         "mean_examples_needed": sum(row["examples needed"] or MAX_EXAMPLES for row in rows) / n,
+        "draws_caught": sum(row["draws caught"] for row in rows),
+        "draws_named_right": sum(row["draws named right"] for row in rows),
         "real_passes": sum(row["real passes"] for row in rows),
-        "real_draws": sum(row["real draws"] for row in rows),
+        "draws": sum(row["draws"] for row in rows),
     }
     totals["targets_met"] = (totals["caught"] >= TARGETS["caught"]
                              and totals["named_right"] >= TARGETS["named_right"])
@@ -111,8 +120,9 @@ def report_text(results, machine):
     def cells(row):
         return [row["mutant"], row["bug class"], row["mutates"], "yes" if row["caught"] else "NO",
                 row["examples needed"] or f"> {MAX_EXAMPLES}", ", ".join(row["named"]) or "-",
-                "yes" if row["named right"] else "NO",
-                f"{row['real passes']}/{row['real draws']}"]
+                "yes" if row["named right"] else "NO", f"{row['draws caught']}/{row['draws']}",
+                f"{row['draws named right']}/{row['draws caught']}",
+                f"{row['real passes']}/{row['draws']}"]
 
     lines = [
         f"{machine['cpu']}, {machine['cores']} cores, load {machine['load_average_at_start']}; "
@@ -125,8 +135,11 @@ def report_text(results, machine):
         "",
         f"caught within {MAX_EXAMPLES} examples: {totals['caught']:.0%} (target "
         f"{TARGETS['caught']:.0%}); named right: {totals['named_right']:.0%} (target >= "
-        f"{TARGETS['named_right']:.0%}); mean examples needed {totals['mean_examples_needed']:.1f}; "
-        f"real layers passed {totals['real_passes']} of {totals['real_draws']} draws; "
+        f"{TARGETS['named_right']:.0%}); mean examples needed "
+        f"{totals['mean_examples_needed']:.1f}; "
+        f"over {DRAWS[results['fast']]} draws each, named right in {totals['draws_named_right']} "
+        f"of the {totals['draws_caught']} caught; real layers passed {totals['real_passes']} of "
+        f"{totals['draws']} draws; "
         f"targets {'met' if totals['targets_met'] else 'MISSED'}",
     ]
     return "\n".join(lines)
@@ -135,8 +148,8 @@ def report_text(results, machine):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true",
-                        help=f"check the real layers on {REAL_DRAWS[True]} draws, not "
-                             f"{REAL_DRAWS[False]}")
+                        help=f"measure the wide columns on {DRAWS[True]} draws, not "
+                             f"{DRAWS[False]}")
     args = parser.parse_args(argv)
     machine = machine_info()
     results = run(args.fast)

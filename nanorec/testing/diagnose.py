@@ -16,17 +16,22 @@ They are tried in the order of this file, the most specific pattern first:
     overwritten                 accumulation check: two passes give what one pass gives,
                                 analytic == numeric / 2
     softmax_overflow            the analytic gradient has NaN or inf, the finite differences not
-    transposed                  analytic == numeric.T (a reversed shape, or a square array)
+    transposed                  analytic == numeric.T (a reversed shape, or a square array), or
+                                an input's gradient dy @ W for a square weight W
     bias_not_summed             an extra leading (batch) axis: analytic.sum(0) has numeric's shape
-    wrong_sign                  analytic == -numeric
-    batch_scaling               analytic == c * numeric with c = N or 1 / N (N samples, or the
-                                N * D entries of the first input)
-    weight_decay_missing        numeric - analytic == lambda * value for one lambda > 0
-    repeated_ids_dropped        wrong only in the rows of ids that repeat in the batch, each
-                                holding one sample's contribution
     relu_negative_slope         an activation wrong only where its input is < 0, with dx == dy there
+                                (inputs in [0, KINK_ZONE) ignored: a step there straddles the
+                                kink, so the difference is no slope, and dx == dy is right)
     derivative_at_wrong_point   an activation's dx == dy * f'(wrong point): y (1 - y) or 1 - y^2
                                 at the input x, or s'(y), tanh'(y) at the output y
+    wrong_sign                  analytic == -numeric
+    batch_scaling               analytic == c * numeric with c = N or 1 / N (N samples, or the
+                                N * D entries of the first input); not for activations
+    repeated_ids_dropped        wrong only in the rows of ids that repeat in the batch, each
+                                holding one sample's contribution
+    weight_decay_missing        numeric - analytic == lambda * value for one lambda > 0; not for
+                                activations (on inputs filled with one value, or a few entries,
+                                a factor fits by chance)
     bptt_off_by_one             a recurrent layer's dx (N, T, D) wrong only at its first or last
                                 step, or shifted by one step
     fresh_dropout_mask          a random layer's dx agrees where both are non-zero, but its zeros
@@ -59,6 +64,7 @@ BUG_CLASSES = {
 }
 
 AGREE = 1e-5
+KINK_ZONE = 1e-5  # ten default steps h: closer to a kink a centred difference is no slope
 
 
 @dataclass
@@ -166,11 +172,12 @@ def _ids(inputs):
 
 
 def _is_activation(failed):
-    """A layer without parameters whose input gradient has the shape of its input, output and
-    dy: an elementwise map y = f(x), so that dx = dy * f'(x) entry by entry."""
+    """A layer without parameters or random draws whose input gradient has the shape of its
+    input, output and dy: an elementwise map y = f(x), so that dx = dy * f'(x) entry by entry."""
     shapes = {np.shape(failed.value), np.shape(failed.dy), np.shape(failed.output),
               failed.analytic.shape, failed.numeric.shape}
     return (failed.dy is not None and not getattr(failed.target, "params", True)
+            and not _draws_random_numbers(failed.target)
             and isinstance(failed.output, np.ndarray) and len(shapes) == 1)
 
 
@@ -186,9 +193,10 @@ def _draws_random_numbers(target):
 def accumulated_once(failed):
     """Two forward + backward passes without zero_grad left the gradient of one pass."""
     if _all_agree(failed.analytic, failed.numeric / 2):
-        d = _grad_name(failed)
+        d, key = _grad_name(failed), failed.name.removesuffix(" (accumulation)")[len("param "):]
         return (f"{d} after two backward passes equals one pass: it is assigned, not accumulated; "
-                f"write self.grads[...] += ... (a weight used twice needs both contributions)")
+                f"write self.grads[{key!r}] += ... (a weight used twice needs both "
+                f"contributions; zero_grad() resets)")
     return None
 
 
@@ -207,18 +215,27 @@ def not_finite(failed):
 
 @detector("transposed")
 def transposed(failed):
-    """analytic == numeric.T: a reversed shape, or a square array equal to the transpose."""
+    """analytic == numeric.T: a reversed shape, or a square array equal to the transpose; or an
+    input gradient dy @ W where the layer has a square weight W (dy @ W.T is right)."""
     analytic, numeric = failed.analytic, failed.numeric
-    if analytic.ndim != 2 or numeric.ndim != 2 or analytic.shape != numeric.shape[::-1]:
+    if analytic.ndim != 2 or numeric.ndim != 2:
+        return None
+    if failed.name.startswith("input") and np.ndim(failed.dy) == 2:
+        for key, weight in getattr(failed.target, "params", {}).items():
+            if (np.ndim(weight) == 2 and weight.shape[0] == weight.shape[1] == np.shape(
+                    failed.dy)[1] and _all_agree(analytic, np.asarray(failed.dy) @ weight)):
+                return (f"{_grad_name(failed)} equals dy @ {key}, the weight untransposed: for "
+                        f"y = x @ {key} the input's gradient is dy @ {key}.T")
+    if analytic.shape != numeric.shape[::-1]:
         return None
     if analytic.shape == numeric.shape and not _all_agree(analytic, numeric.T):
         return None
     d = _grad_name(failed)
     right = "dy @ W.T" if d == "dx" else "x.T @ dy"
     wrong = "dy @ W" if d == "dx" else "dy.T @ x"
-    return (f"{d} looks transposed (shape {analytic.shape}, expected {numeric.shape}, values "
-            f"{'equal' if _all_agree(analytic, numeric.T) else 'unlike'} the transpose): for "
-            f"y = x @ W use {right}, not {wrong}")
+    seen = (f"has shape {analytic.shape}, the transpose of {numeric.shape}"
+            if analytic.shape != numeric.shape else "equals the transpose of the right gradient")
+    return f"{d} {seen}: for y = x @ W use {right}, not {wrong}"
 
 
 @detector("bias_not_summed")
@@ -235,80 +252,6 @@ def batch_axis_kept(failed):
             f"{d} = dy.sum(axis=0)")
 
 
-@detector("wrong_sign")
-def sign_flipped(failed):
-    """analytic == -numeric."""
-    if _all_agree(failed.analytic, -failed.numeric):
-        return (f"{_grad_name(failed)} has the right size but the wrong sign (analytic == "
-                f"-numeric): check the sign of each local derivative, e.g. d/dpred (pred - t)^2 "
-                f"= 2 (pred - t), not 2 (t - pred)")
-    return None
-
-
-@detector("batch_scaling")
-def scaled_by_batch(failed):
-    """analytic == c * numeric with c the batch size N (or N * D, or D), or one over it."""
-    analytic, numeric = failed.analytic, failed.numeric
-    x = _first_array(failed.inputs)
-    c = _factor(analytic, numeric) if analytic.shape == numeric.shape else None
-    if x is None or c is None or c <= 0 or not _all_agree(analytic, c * numeric):
-        return None
-    counts = {"N, the batch size": len(x), "N * D, the number of entries": x.size,
-              "D, the entries per sample": x.size // len(x)}
-    for what, count in counts.items():
-        if count == 1:
-            continue
-        for factor, verdict in ((count, "the 1/N of a mean is missing (a sum for a mean)"),
-                                (1 / count, "the 1/N is applied twice")):
-            if abs(c / factor - 1) < 1e-3:
-                return (f"{_grad_name(failed)} is {c:.4g} x the finite differences, and {count} "
-                        f"is {what}: {verdict}; the loss is a mean, so its gradient carries "
-                        f"exactly one factor 1/{count}")
-    return None
-
-
-@detector("weight_decay_missing")
-def decay_left_out(failed):
-    """numeric - analytic == lam * value for one lam > 0: an L2 term's gradient is missing."""
-    analytic, numeric, value = failed.analytic, failed.numeric, failed.value
-    if analytic.shape != numeric.shape or value.shape != numeric.shape:
-        return None
-    if np.count_nonzero(value) < 2 or not np.any(analytic):  # one entry fits any lam, and an
-        return None                                            # empty gradient misses more
-    missing = numeric - analytic
-    lam = _factor(missing, value)
-    if lam is None or lam <= 0 or not _all_agree(missing, lam * value):
-        return None
-    d, name = _grad_name(failed), failed.name.removeprefix("param ")
-    return (f"{d} misses exactly {lam:.3g} x {name}: the forward adds an L2 penalty (weight "
-            f"decay) on it, so the backward must add its gradient too, d/dw (reg |w|^2) = "
-            f"2 reg w")
-
-
-@detector("repeated_ids_dropped")
-def repeated_ids_not_added(failed):
-    """A table's gradient wrong only in rows whose id repeats, each holding one contribution."""
-    analytic, numeric, ids, dy = failed.analytic, failed.numeric, _ids(failed.inputs), failed.dy
-    if ids is None or analytic.shape != numeric.shape or analytic.ndim != 2:
-        return None
-    ids = ids.reshape(-1)
-    wrong_rows = np.flatnonzero(~np.all(_agree(analytic, numeric), axis=1))
-    counts = np.bincount(ids[(ids >= 0) & (ids < len(numeric))], minlength=len(numeric))
-    if len(wrong_rows) == 0 or np.any(counts[wrong_rows] < 2):
-        return None
-    if dy is not None and np.shape(dy) == ids.shape + analytic.shape[1:]:
-        per_sample = np.asarray(dy).reshape(len(ids), -1)
-        scale = _scale(analytic, numeric)
-        for row in wrong_rows:  # one contribution: the row equals the dy of one of its samples
-            gap = np.abs(per_sample[ids == row] - analytic[row]).max(axis=1)
-            if gap.min() > AGREE * scale:
-                return None
-    d = _grad_name(failed)
-    return (f"{d} is wrong only in the rows of ids that repeat in the batch ({len(wrong_rows)} "
-            f"of them), each keeping one sample's dy: {d}[ids] += dy writes a repeated row once; "
-            f"add every contribution with np.add.at({d}, ids, dy)")
-
-
 @detector("relu_negative_slope")
 def slope_one_below_zero(failed):
     """An activation wrong only where its input is negative, and there dx == dy (slope 1)."""
@@ -316,7 +259,8 @@ def slope_one_below_zero(failed):
         return None
     analytic, x, dy = failed.analytic, failed.value, np.asarray(failed.dy)
     wrong = ~_agree(analytic, failed.numeric)
-    if not wrong.any() or np.any(x[wrong] >= 0) or not np.all(_agree(analytic, dy)[wrong]):
+    below, above = wrong & (x < 0), wrong & (x >= KINK_ZONE)  # in [0, KINK_ZONE): no evidence
+    if not below.any() or above.any() or not np.all(_agree(analytic, dy)[below]):
         return None
     return ("dx is wrong only where the input x < 0, and there it equals dy (a slope of 1): "
             "ReLU's derivative is 0 for x < 0, dx = dy * (x > 0); a mask taken from the output "
@@ -349,6 +293,82 @@ def derivative_at_wrong_point(failed):
     return None
 
 
+@detector("wrong_sign")
+def sign_flipped(failed):
+    """analytic == -numeric."""
+    if _all_agree(failed.analytic, -failed.numeric):
+        return (f"{_grad_name(failed)} has the right size but the wrong sign (analytic == "
+                f"-numeric): check the sign of each local derivative, e.g. d/dpred (pred - t)^2 "
+                f"= 2 (pred - t), not 2 (t - pred)")
+    return None
+
+
+@detector("batch_scaling")
+def scaled_by_batch(failed):
+    """analytic == c * numeric with c the batch size N (or N * D, or D), or one over it."""
+    analytic, numeric = failed.analytic, failed.numeric
+    if _is_activation(failed):  # an entry-by-entry map takes no mean over the batch
+        return None
+    x = _first_array(failed.inputs)
+    c = _factor(analytic, numeric) if analytic.shape == numeric.shape else None
+    if x is None or c is None or c <= 0 or not _all_agree(analytic, c * numeric):
+        return None
+    counts = {"N, the batch size": len(x), "N * D, the number of entries": x.size,
+              "D, the entries per sample": x.size // len(x)}
+    for what, count in counts.items():
+        if count == 1:
+            continue
+        for factor, verdict in ((count, "the 1/N of a mean is missing (a sum for a mean)"),
+                                (1 / count, "the 1/N is applied twice")):
+            if abs(c / factor - 1) < 1e-3:
+                return (f"{_grad_name(failed)} is {c:.4g} x the finite differences, and {count} "
+                        f"is {what}: {verdict}; the loss is a mean, so its gradient carries "
+                        f"exactly one factor 1/{count}")
+    return None
+
+
+@detector("repeated_ids_dropped")
+def repeated_ids_not_added(failed):
+    """A table's gradient wrong only in rows whose id repeats, each holding one contribution."""
+    analytic, numeric, ids, dy = failed.analytic, failed.numeric, _ids(failed.inputs), failed.dy
+    if ids is None or analytic.shape != numeric.shape or analytic.ndim != 2:
+        return None
+    ids = ids.reshape(-1)
+    wrong_rows = np.flatnonzero(~np.all(_agree(analytic, numeric), axis=1))
+    counts = np.bincount(ids[(ids >= 0) & (ids < len(numeric))], minlength=len(numeric))
+    if len(wrong_rows) == 0 or np.any(counts[wrong_rows] < 2):
+        return None
+    if dy is not None and np.shape(dy) == ids.shape + analytic.shape[1:]:
+        per_sample = np.asarray(dy).reshape(len(ids), -1)
+        scale = _scale(analytic, numeric)
+        for row in wrong_rows:  # one contribution: the row equals the dy of one of its samples
+            gap = np.abs(per_sample[ids == row] - analytic[row]).max(axis=1)
+            if gap.min() > AGREE * scale:
+                return None
+    d = _grad_name(failed)
+    return (f"{d} is wrong only in the rows of ids that repeat in the batch ({len(wrong_rows)} "
+            f"of them), each keeping one sample's dy: {d}[ids] += dy writes a repeated row once; "
+            f"add every contribution with np.add.at({d}, ids, dy)")
+
+
+@detector("weight_decay_missing")
+def decay_left_out(failed):
+    """numeric - analytic == lam * value for one lam > 0: an L2 term's gradient is missing."""
+    analytic, numeric, value = failed.analytic, failed.numeric, failed.value
+    if analytic.shape != numeric.shape or value.shape != numeric.shape or _is_activation(failed):
+        return None  # an activation has no weights to decay
+    if np.count_nonzero(value) < 2 or not np.any(analytic):  # one entry fits any lam, and an
+        return None                                            # empty gradient misses more
+    missing = numeric - analytic
+    lam = _factor(missing, value)
+    if lam is None or lam <= 0 or not _all_agree(missing, lam * value):
+        return None
+    d, name = _grad_name(failed), failed.name.removeprefix("param ")
+    return (f"{d} misses exactly {lam:.3g} x {name}: the forward adds an L2 penalty (weight "
+            f"decay) on it, so the backward must add its gradient too, d/dw (reg |w|^2) = "
+            f"2 reg w")
+
+
 @detector("bptt_off_by_one")
 def time_step_missed(failed):
     """A recurrent layer's dx (N, T, D) wrong only at its first or last step, or shifted by one."""
@@ -357,19 +377,19 @@ def time_step_missed(failed):
                     for p in getattr(failed.target, "params", {}).values())
     if not recurrent or x.ndim != 3 or x.shape[1] < 2 or analytic.shape != numeric.shape:
         return None
-    steps = x.shape[1]
+    steps, d = x.shape[1], _grad_name(failed)
     wrong_steps = np.flatnonzero(~np.all(_agree(analytic, numeric), axis=(0, 2)))
     advice = ("backprop through time must visit every step, t = T, T-1, ..., 1 "
               "(for t in reversed(range(T)))")
     if len(wrong_steps) and set(wrong_steps) <= {0}:
-        return f"dx is wrong only at the first time step (of {steps}): {advice}"
+        return f"{d} is wrong only at the first time step (of {steps}): {advice}"
     if len(wrong_steps) and set(wrong_steps) <= {steps - 1}:
-        return f"dx is wrong only at the last time step (of {steps}): {advice}"
+        return f"{d} is wrong only at the last time step (of {steps}): {advice}"
     for shift, direction in ((1, "one step late"), (-1, "one step early")):
         late = np.roll(numeric, shift, axis=1)
         inner = slice(1, None) if shift == 1 else slice(None, -1)
         if _all_agree(analytic[:, inner], late[:, inner]):
-            return (f"dx is the right gradient shifted {direction} in time: step t must use "
+            return (f"{d} is the right gradient shifted {direction} in time: step t must use "
                     f"the state and upstream gradient of step t itself ({advice})")
     return None
 

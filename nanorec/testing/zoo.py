@@ -1,19 +1,17 @@
 """The bug zoo: classic backprop mistakes, each planted in a real nanorec layer or loss.
 
 Every entry is a MUTANT: a subclass of a real layer or loss (Dense, Embedding, Dropout, Sigmoid,
-Tanh, ReLU, RNN, MSELoss, SoftmaxCrossEntropyLoss, and a small L2-penalised factor loss built on
-MSELoss) whose backward carries one mistake, the wrong line shown in its docstring next to the
+Tanh, ReLU, RNN, MSELoss, BCEWithLogitsLoss, SoftmaxCrossEntropyLoss, and a small L2-penalised
+factor loss built on MSELoss) whose backward carries one mistake, the wrong line shown in its docstring next to the
 right one. With it come the hypothesis strategy that draws the cases to check it on, and the bug
 class of nanorec.testing.diagnose the checker should name::
 
-    from hypothesis import given
     from nanorec.testing.zoo import ZOO
 
-    entry = ZOO[0]
-    @given(case=entry.cases)
-    def test(case):
-        entry.check(case).check()      # the mutant: fails, sooner or later
-        entry.check(case, mutated=False).check()   # the real layer: always passes
+    entry = ZOO[0]                            # dense_transposed_dW: dW = dy.T @ x
+    case = entry.cases.example()              # a real Dense(D, D) and an x (N, D) for it
+    print(entry.check(case))                  # the mutant: FAIL on most cases, "suspect: transposed"
+    print(entry.check(case, mutated=False))   # the real Dense on the same case: PASS
 
 benchmarks/bench_gradcheck.py counts, for each entry, how many drawn cases gradcheck needs to
 catch the mutant and whether diagnose names its bug class.
@@ -30,13 +28,20 @@ from typing import NamedTuple
 import numpy as np
 from hypothesis import strategies as st
 
-from nanorec.nn.activations import ReLU, Sigmoid, Tanh
+from nanorec.nn.activations import ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.layers import Dense, Dropout, Embedding
-from nanorec.nn.losses import Loss, MSELoss, SoftmaxCrossEntropyLoss
+from nanorec.nn.losses import BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 from nanorec.nn.recurrent import RNN
 from nanorec.testing.diagnose import BUG_CLASSES
 from nanorec.testing.gradcheck import gradcheck
-from nanorec.testing.strategies import dims, float_arrays, id_arrays, layers, seeds, shapes
+from nanorec.testing.strategies import (
+    dims,
+    float_arrays,
+    id_arrays,
+    layers,
+    seeds,
+    shapes,
+)
 
 F64 = np.float64
 
@@ -62,7 +67,8 @@ class RegularizedFactorLoss(Loss):
     def forward(self, p, q, r):
         p, q = self._check_pred(p, "p"), self._check_pred(q, "q")
         if p.ndim != 2 or p.shape != q.shape:
-            raise ValueError(f"{self._name}: p and q must be (N, K) alike, got {p.shape}, {q.shape}")
+            raise ValueError(f"{self._name}: p and q must be (N, K) alike, got {p.shape} and "
+                             f"{q.shape}")
         self._cache = (p, q)
         penalty = self.reg * float(np.sum(p * p) + np.sum(q * q)) / len(p)
         return self.error.forward(np.sum(p * q, axis=1), r) + penalty
@@ -88,6 +94,18 @@ class DenseTransposedWeight(Dense):
         if "b" in self.grads:
             self.grads["b"] += dy.sum(axis=0)
         return dy @ self.params["W"].T
+
+
+class DenseInputGradientUntransposed(Dense):
+    """Dense whose input gradient multiplies by W itself (silent when D_in == D_out).
+
+        wrong   return dy @ self.params["W"]
+        right   return dy @ self.params["W"].T
+    """
+
+    def backward(self, dy):
+        super().backward(dy)
+        return dy @ self.params["W"]
 
 
 class DenseBiasNotSummed(Dense):
@@ -129,6 +147,18 @@ class MSEWrongSign(MSELoss):
 
     def _entry_grad(self, pred, target):
         return 2 * (target - pred)
+
+
+class BCEWithLogitsWrongSign(BCEWithLogitsLoss):
+    """BCEWithLogitsLoss with the gradient of the log-likelihood (to be maximised) instead of
+    the loss (to be minimised).
+
+        wrong   target - sigmoid(z)
+        right   sigmoid(z) - target
+    """
+
+    def _entry_grad(self, z, target):
+        return target - sigmoid(z)
 
 
 class MSESumForMean(MSELoss):
@@ -334,6 +364,14 @@ def regressions(draw):
     return Case(MSELoss(), (draw(float_arrays(shape)), draw(float_arrays(shape))))
 
 
+@st.composite
+def binary_labels(draw):
+    """BCEWithLogitsLoss with logits z and soft labels in [0, 1] of one shape, (N,) or (N, D)."""
+    shape = draw(shapes(max_dims=2))
+    labels = draw(float_arrays(shape, lo=0, hi=1))
+    return Case(BCEWithLogitsLoss(), (draw(float_arrays(shape)), labels))
+
+
 ROW_SHIFTS = (0.0, 750.0, -750.0)  # exp(z) is inf above 709.8 and 0 below -745 in float64
 
 
@@ -397,12 +435,16 @@ class ZooEntry:
 ZOO = (
     ZooEntry("dense_transposed_dW", "transposed", "dW = dy.T @ x instead of x.T @ dy",
              Dense, DenseTransposedWeight, square_dense()),
+    ZooEntry("dense_dx_untransposed", "transposed", "dx = dy @ W instead of dy @ W.T",
+             Dense, DenseInputGradientUntransposed, square_dense()),
     ZooEntry("dense_bias_per_sample", "bias_not_summed", "db = dy, one row per sample, not summed",
              Dense, DenseBiasNotSummed, dense_with_bias()),
     ZooEntry("dense_dW_assigned", "overwritten", "grads['W'] = x.T @ dy instead of +=",
              Dense, DenseOverwritesGradient, layer_cases("dense")),
     ZooEntry("mse_wrong_sign", "wrong_sign", "d(pred - t)^2 / dpred as 2 (t - pred)",
              MSELoss, MSEWrongSign, regressions()),
+    ZooEntry("bce_logits_wrong_sign", "wrong_sign", "sigmoid(z) - t written t - sigmoid(z)",
+             BCEWithLogitsLoss, BCEWithLogitsWrongSign, binary_labels()),
     ZooEntry("mse_sum_for_mean", "batch_scaling", "the gradient of the sum for a mean loss",
              MSELoss, MSESumForMean, regressions()),
     ZooEntry("softmax_mean_twice", "batch_scaling", "softmax cross-entropy divided by N twice",

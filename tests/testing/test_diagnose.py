@@ -9,7 +9,13 @@ from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.layers import Dense, Dropout, Embedding
 from nanorec.nn.losses import MSELoss
 from nanorec.nn.recurrent import RNN
-from nanorec.testing.diagnose import BUG_CLASSES, DETECTORS, FailedGradient, detector, diagnose
+from nanorec.testing.diagnose import (
+    BUG_CLASSES,
+    DETECTORS,
+    FailedGradient,
+    detector,
+    diagnose,
+)
 
 F64 = np.float64
 
@@ -45,7 +51,8 @@ def test_every_bug_class_has_exactly_one_detector():
 def test_two_passes_equal_to_one_pass_is_an_overwritten_gradient():
     one_pass = normal((3, 2))
     assert suspect(one_pass, 2 * one_pass, check="accumulation") == "overwritten"
-    assert "+=" in hint(one_pass, 2 * one_pass, check="accumulation")
+    assert "self.grads['W'] +=" in hint(one_pass, 2 * one_pass, check="accumulation",
+                                        name="param W (accumulation)")
 
 
 def test_accumulation_rows_get_no_other_name_and_other_factors_none():
@@ -85,7 +92,17 @@ def test_a_reversed_shape_is_transposed():
     numeric = normal((2, 4))
     assert suspect(numeric.T, numeric) == "transposed"
     assert suspect(normal((4, 2), seed=1), numeric) == "transposed"  # the shape alone says it
-    assert "(4, 2)" in hint(numeric.T, numeric)
+    assert "shape (4, 2), the transpose of (2, 4)" in hint(numeric.T, numeric)
+
+
+def test_an_input_gradient_through_the_untransposed_weight_is_transposed():
+    layer, dy = Dense(3, 3, rng=0, dtype=F64), normal((4, 3), seed=1)
+    W = layer.params["W"]
+    context = dict(target=layer, dy=dy, name="input")
+    assert suspect(dy @ W, dy @ W.T, **context) == "transposed"
+    assert "dy @ W.T" in hint(dy @ W, dy @ W.T, **context)
+    assert suspect(dy @ W + 0.1, dy @ W.T, **context) is None
+    assert suspect(dy @ W, dy @ W.T, target=layer, dy=dy, name="param W") is None  # not an input
 
 
 def test_a_square_gradient_wrong_otherwise_is_not_transposed():
@@ -123,14 +140,23 @@ def test_a_negative_factor_other_than_minus_one_is_not_a_sign():
                                            (1 / 15, "twice"), (3, "missing")])
 def test_a_factor_of_the_batch_size_is_a_batch_scaling(factor, words):
     pred, numeric = normal((5, 3)), normal((5, 3), seed=1)
-    assert suspect(factor * numeric, numeric, inputs=(pred, pred), name="input 0") == "batch_scaling"
-    assert words in hint(factor * numeric, numeric, inputs=(pred, pred), name="input 0")
+    context = dict(inputs=(pred, pred), name="input 0")
+    assert suspect(factor * numeric, numeric, **context) == "batch_scaling"
+    assert words in hint(factor * numeric, numeric, **context)
 
 
 @pytest.mark.parametrize("factor", [1.01, 2.0, 4.0, 0.5])
 def test_other_factors_are_not_a_batch_scaling(factor):
     pred, numeric = normal((5, 3)), normal((5, 3), seed=1)
     assert suspect(factor * numeric, numeric, inputs=(pred, pred), name="input 0") is None
+
+
+def test_an_activation_has_no_batch_scaling():
+    # sigmoid at x = 0: y = 1/2, so dy * y (the factor 1 - y forgotten) is 2 x dy * y (1 - y)
+    layer, x = Sigmoid(), np.zeros((2, 1))
+    y, dy = activation_case(layer, x)
+    assert suspect(dy * y, layer.backward(dy), value=x, target=layer, inputs=(x,), dy=dy,
+                   output=y, name="input") is None
 
 
 def test_a_batch_of_one_has_no_batch_scaling():
@@ -205,6 +231,25 @@ def test_slope_one_below_zero_is_a_relu_negative_slope(layer):
     context = dict(value=x, target=layer, dy=dy, output=y, name="input")
     assert suspect(dy, numeric, **context) == "relu_negative_slope"
     assert "(x > 0)" in hint(dy, numeric, **context)
+
+
+def test_entries_on_the_kink_do_not_hide_a_relu_slope():
+    layer, x = ReLU(), normal((4, 3))
+    x[0, :2] = [3e-7, -2e-7]  # within a step h = 1e-6 of the kink: centred differences of 1/2-ish
+    y, dy = activation_case(layer, x)
+    numeric = layer.backward(dy)
+    numeric[0, :2] = dy[0, :2] * (x[0, :2] + 5e-7) / 1e-6
+    context = dict(value=x, target=layer, dy=dy, output=y, name="input")
+    assert suspect(dy, numeric, **context) == "relu_negative_slope"
+
+
+def test_a_negative_input_next_to_the_kink_is_evidence_of_the_slope():
+    layer = ReLU()
+    x = np.array([[4e-7, -4e-7, 1.0, 2.0]])  # the only negative input sits within h of 0
+    y, dy = activation_case(layer, x)
+    numeric = dy * np.clip((x + 5e-7) / 1e-6, 0, 1)  # centred differences with h = 1e-6
+    context = dict(value=x, target=layer, dy=dy, output=y, name="input")
+    assert suspect(dy, numeric, **context) == "relu_negative_slope"
 
 
 def test_an_error_at_a_positive_input_is_not_a_relu_slope():

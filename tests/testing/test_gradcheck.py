@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid
 from nanorec.nn.conv import MaxOverTime
 from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
-from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
+from nanorec.testing.gradcheck import DEFAULT_H, gradcheck, miss_probability
 from nanorec.testing.strategies import arrays_on_kinks, float_arrays, layers, shapes
 
 F64 = np.float64
@@ -276,3 +276,100 @@ def test_the_wrong_relus_fail_on_mixed_inputs(x):
     assume(np.any(x < -DEFAULT_H / 8) and np.any(x > 0))
     assert not gradcheck(ReLUWithSlopeOneAtNegatives(), x).passed
     assert not gradcheck(WrongSignReLU(), x).passed
+
+
+# ---------------------------------------------------------------------------------- directional
+@settings(max_examples=300, deadline=None)
+@given(case=layers())
+def test_directional_mode_never_fails_a_sound_layer(case):
+    report = gradcheck(case.layer, case.x, mode="directional", directions=4)
+    assert report.passed, str(report)
+
+
+DIRECTIONAL_CATCHES = [
+    (TransposedWeightGradient(3, 3, rng=0, dtype=F64), (random_input((4, 3)),), "param W"),
+    (MissingBiasGradient(3, 3, rng=0, dtype=F64), (random_input((1, 3)),), "param b"),
+    (UntransposedInputGradient(3, 3, rng=0, dtype=F64), (random_input((4, 3)),), "input"),
+    (OverwrittenWeightGradient(3, 2, rng=0, dtype=F64), (random_input((4, 3)),),
+     "param W (accumulation)"),
+    (MeanSquaredError(factor=1.0), (random_input((5, 1)), random_input((5, 1), seed=2)), "input 0"),
+    (Sigmoid(), (random_input((4, 3)),), None),
+]
+
+
+@pytest.mark.parametrize("target, inputs, bad_row", DIRECTIONAL_CATCHES)
+def test_directional_mode_catches_the_wrong_gradients(target, inputs, bad_row):
+    report = gradcheck(target, *inputs, mode="directional", directions=2)
+    rows = {row.name: row for row in report.rows + report.accumulation_rows}
+    if bad_row is None:  # the sound control
+        assert report.passed
+        return
+    assert not report.passed and not rows[bad_row].passed
+    assert all(row.passed for name, row in rows.items() if name != bad_row)
+    # a small array that fails is checked again in full, which names the worst entry
+    assert rows[bad_row].directions == 0 and rows[bad_row].worst is not None
+
+
+def test_directional_mode_does_not_vouch_below_the_resolution_of_f():
+    # a saturated sigmoid's gradient is below what finite differences resolve: full mode still
+    # sees a 1% error entry by entry, one direction mixes it with the others; the report says
+    # that it cannot vouch for the gradient instead of a small probability
+    x = np.random.default_rng(0).uniform(12, 20, size=(4, 3))
+    report = gradcheck(SlightlyWrongSigmoid(), x, mode="directional", directions=2)
+    assert report.rows[0].miss_probability == 1.0 and "probability <= 1.0e+00" in str(report)
+    assert not gradcheck(SlightlyWrongSigmoid(), x).passed
+
+
+def test_a_large_array_that_fails_directionally_names_the_worst_direction():
+    n = 70  # W has 4900 entries, more than FULL_CHECK_FALLBACK
+    report = gradcheck(TransposedWeightGradient(n, n, rng=0, dtype=F64), random_input((2, n)),
+                       mode="directional", directions=3)
+    rows = rows_by_name(report)
+    assert rows["input"].passed and rows["param b"].passed
+    wrong = rows["param W"]
+    assert not wrong.passed and wrong.directions == 3 and wrong.shape == (n, n)
+    assert wrong.worst[0] in range(3) and "mode='full'" in wrong.hint
+    assert "worst direction" in str(report)
+
+
+def test_directional_mode_reports_its_directions_and_a_wrong_shape():
+    report = gradcheck(UpstreamAsInputGradient(3, 2, rng=0, dtype=F64), random_input((4, 3)),
+                       mode="directional", directions=3)
+    rows = rows_by_name(report)
+    assert rows["input"].hint == "shape (4, 2), expected (4, 3)"
+    assert rows["param W"].passed and rows["param W"].shape == (3, 2)
+    assert "directional x3" in str(report).splitlines()[0]
+
+
+def test_the_miss_probability_bounds_how_often_a_planted_error_passes():
+    # f(a) = c . a; the analytic gradient c + e with |e| = rho |c|, e random per trial: a loose
+    # tolerance makes misses frequent enough to count, and never more frequent than the bound
+    n, tol, rho, trials = 100, 1e-4, 1e-2, 300
+    rng = np.random.default_rng(7)
+    c, a = rng.standard_normal(n), rng.standard_normal(n)
+    misses = 0
+    for seed in range(trials):
+        e = rng.standard_normal(n)
+        e *= rho * np.linalg.norm(c) / np.linalg.norm(e)
+        report = gradcheck(lambda x: float(c @ x), a, grad=lambda x, e=e: c + e, tol=tol, seed=seed,
+                           mode="directional", directions=1, rho=rho)
+        if report.passed:
+            misses += 1
+            bound = report.rows[0].miss_probability
+            assert "probability <=" in str(report)
+    assert bound == pytest.approx(miss_probability(n, 1, tol, rho), rel=1e-2)  # f resolves c
+    assert 0 < misses <= bound * trials and bound < 0.5
+
+
+def test_the_miss_probability_falls_with_each_direction():
+    one = miss_probability(10_000, 1, 1e-6, 1e-2)
+    assert miss_probability(10_000, 4, 1e-6, 1e-2) == pytest.approx(one**4)
+    assert miss_probability(10_000, 1, 1e-6, 1e-1) < one < miss_probability(40_000, 1, 1e-6, 1e-2)
+    assert miss_probability(10_000, 0, 1e-6, 1e-2) == 1.0  # every direction on a kink
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"mode": "sideways"}, "mode"), ({"directions": 0}, "directions"), ({"rho": 0.0}, "rho")])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        gradcheck(Dense(2, 2, rng=0, dtype=F64), random_input((1, 2)), **options)
