@@ -143,8 +143,7 @@ def arrays_without_ties(draw, shape, axis=-1, gap=0.5):
 def arrays_on_kinks(shape, h=DEFAULT_H, lo=-3, hi=3):
     """float64 arrays for functions with a kink at 0 (ReLU, LeakyReLU): each entry either on the
     kink (|x| <= h/2, 0 included, so that a step of h straddles it) or clear of it (|x| >= 2h in
-    [lo, hi]). Between h/2 and 2h lie steps that barely straddle the kink, which gradcheck cannot
-    tell from curvature (see nanorec.testing.gradcheck); they are left out."""
+    [lo, hi]), so that the entries a step of h straddles are known: those on the kink."""
     on_kink = st.floats(-h / 2, h / 2)
     clear = st.floats(lo, hi).filter(lambda value: abs(value) >= 2 * h)
     return hnp.arrays(np.float64, shape, elements=st.one_of(on_kink, clear))
