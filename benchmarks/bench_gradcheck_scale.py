@@ -142,7 +142,7 @@ def main():
         "planted_error_caught": not planted.passed,
         "full_seconds_per_entry": entry_seconds,
         "full_seconds_estimated": entry_seconds * n_params,
-        "rows": [{"name": row.name, "shape": row.shape, "rel_error": row.rel_error,
+        "rows": [{"name": row.name, "shape": row.shape, "h": row.h, "rel_error": row.rel_error,
                   "passed": row.passed, "miss_probability": row.miss_probability}
                  for row in report.rows],
     }
