@@ -316,6 +316,15 @@ def test_every_gradcheck_case_passes():
     assert all(report.passed for _, report in reports), gradchecks.report_table(reports)
 
 
+def test_gradcheck_puts_relu_and_max_inputs_on_their_kinks(capsys):
+    code, out, _ = run(capsys, "gradcheck", "relu")
+    header, row = out.splitlines()[1].split(), out.splitlines()[2].split()
+    assert code == 0 and header[-2:] == ["kinks", "result"] and int(row[-2]) > 0
+    for name in ("leaky-relu", "max-over-time"):
+        (_, report), = gradchecks.run_checks([name])
+        assert report.passed and report.rows[0].kinks > 0
+
+
 def test_demo_compares_the_models_and_summarises_the_gradient_checks(capsys, monkeypatch):
     monkeypatch.setattr(demo, "DATA_SIZE", {"n_users": 60, "n_items": 40, "n_interactions": 1200})
     code, out, err = run(capsys, "--quiet")  # no command: the demo is the default

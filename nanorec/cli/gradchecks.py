@@ -5,9 +5,9 @@ Each entry of CASES builds, from a seeded generator, a small float64 layer or lo
 that fit it; each registered network model adds "<model>-network": the model fitted small in
 float64 on a tiny log, its network and loss checked end to end on a batch of its own training
 data (nanorec.testing.verify). nanorec.testing.gradcheck compares the backward with centred
-differences (see that module for f, h and the relative error). Inputs stay away from kinks: ReLU
-inputs have |x| >= 0.1, and random normal inputs to a max have no ties. Needs numpy and numba
-only (the hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
+differences (see that module for f, h, the relative error and kinks). Inputs sit on kinks too,
+since gradcheck handles them: a third of the ReLU and LeakyReLU inputs are within h/2 of 0, and
+the input to the max over time ties every line's maximum. Needs numpy and numba only (the hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
 
 ``--directional K`` checks each array of the layers and losses along K random unit directions
 instead of entry by entry (gradcheck's directional mode), and the table's last line bounds the
@@ -44,7 +44,7 @@ from nanorec.nn.losses import (
     SoftmaxCrossEntropyLoss,
 )
 from nanorec.nn.recurrent import RNN
-from nanorec.testing.gradcheck import gradcheck
+from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
 from nanorec.testing.verify import network_gradcheck, small_model, tiny_data
 
 HELP = "check the gradients of the engine's layers, losses and model networks"
@@ -52,10 +52,21 @@ F64 = np.float64
 N = 4  # batch size of every case
 
 
-def _away_from_zero(rng, shape, low=0.1):
-    """Standard normal entries with |x| >= low (no input sits on a ReLU kink)."""
+def _on_kinks(rng, shape):
+    """Standard normal entries, a third of them within h/2 of 0 (ReLU's kink), the first 0."""
     x = rng.standard_normal(shape)
-    return np.where(np.abs(x) < low, np.copysign(low + np.abs(x), x), x)
+    on_kink = rng.random(shape) < 1 / 3
+    x[on_kink] = rng.uniform(-DEFAULT_H / 2, DEFAULT_H / 2, on_kink.sum())
+    x.flat[0] = 0.0
+    return x
+
+
+def _with_ties(rng, shape):
+    """Standard normal (N, T, C) entries whose step 1 equals the maximum over the steps: a tie
+    in every line (n, :, c) whose maximum is elsewhere."""
+    x = rng.standard_normal(shape)
+    x[:, 1, :] = x.max(axis=1)
+    return x
 
 
 def _ids(rng, n_rows, shape=(N,)):
@@ -71,8 +82,8 @@ CASES = {
     "dense": lambda rng: (Dense(3, 2, rng=rng, dtype=F64), (rng.standard_normal((N, 3)),)),
     "sigmoid": lambda rng: (Sigmoid(), (rng.standard_normal((N, 3)),)),
     "tanh": lambda rng: (Tanh(), (rng.standard_normal((N, 3)),)),
-    "relu": lambda rng: (ReLU(), (_away_from_zero(rng, (N, 3)),)),
-    "leaky-relu": lambda rng: (LeakyReLU(0.1), (_away_from_zero(rng, (N, 3)),)),
+    "relu": lambda rng: (ReLU(), (_on_kinks(rng, (N, 3)),)),
+    "leaky-relu": lambda rng: (LeakyReLU(0.1), (_on_kinks(rng, (N, 3)),)),
     "embedding": lambda rng: (Embedding(5, 3, rng=rng, dtype=F64), (_ids(rng, 5),)),
     "dropout": lambda rng: (Dropout(0.3, rng=rng), (rng.standard_normal((N, 3)),)),
     "dot": lambda rng: (Dot(), (_pair(rng),)),
@@ -81,7 +92,7 @@ CASES = {
     "concatenate": lambda rng: (Concatenate(), (_pair(rng),)),
     "conv1d": lambda rng: (Conv1d(2, 3, width=2, rng=rng, dtype=F64),
                            (rng.standard_normal((N, 5, 2)),)),
-    "max-over-time": lambda rng: (MaxOverTime(), (rng.standard_normal((N, 5, 2)),)),
+    "max-over-time": lambda rng: (MaxOverTime(), (_with_ties(rng, (N, 5, 2)),)),
     "vertical-conv": lambda rng: (VerticalConv(5, 3, rng=rng, dtype=F64),
                                   (rng.standard_normal((N, 5, 2)),)),
     "item-scores": lambda rng: (ItemScores(6, 3, init_std=1.0, rng=rng, dtype=F64),
@@ -135,17 +146,20 @@ def run_checks(names, seed=0, directions=None):
 
 
 def report_table(reports):
-    """The table: name, max abs error, max rel error, PASS/FAIL, under a line saying how; in
-    directional mode a last line bounds the chance that a 1% error passed."""
+    """The table: name, max abs error, max rel error, entries that passed on a kink, PASS/FAIL,
+    under a line saying how; in directional mode a last line bounds the chance that a 1% error
+    passed."""
     first = reports[0][1]
     how = (f"{first.directions} random directions per array (float64, h chosen per array"
            if first.mode == "directional" else f"centred differences (float64, h={first.h:g}")
     lines = [f"gradient check: backward vs {how}, pass if rel error < {first.tol:g})",
-             f"  {'name':<24}{'max abs error':>14}{'max rel error':>15}  result"]
+             f"  {'name':<24}{'max abs error':>14}{'max rel error':>15}{'kinks':>7}  result"]
     for name, report in reports:
         max_abs = max((row.max_abs_error for row in report.rows), default=0.0)
+        kinks = sum(row.kinks for row in report.rows)
         verdict = "PASS" if report.passed else "FAIL"
-        lines.append(f"  {name:<24}{max_abs:>14.2e}{report.max_rel_error:>15.2e}  {verdict}")
+        lines.append(f"  {name:<24}{max_abs:>14.2e}{report.max_rel_error:>15.2e}{kinks:>7}"
+                     f"  {verdict}")
     bounds = [row.miss_probability for _, report in reports for row in report.rows
               if row.miss_probability is not None]
     if bounds:
