@@ -7,7 +7,8 @@ float64 on a tiny log, its network and loss checked end to end on a batch of its
 data (nanorec.testing.verify). nanorec.testing.gradcheck compares the backward with centred
 differences (see that module for f, h, the relative error and kinks). Inputs sit on kinks too,
 since gradcheck handles them: a third of the ReLU and LeakyReLU inputs are within h/2 of 0, and
-the input to the max over time ties every line's maximum. Needs numpy and numba only (the hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
+the input to the max over time ties every line's maximum. Needs numpy and numba only (the
+hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
 
 ``--directional K`` checks each array of the layers and losses along K random unit directions
 instead of entry by entry (gradcheck's directional mode), and the table's last line bounds the

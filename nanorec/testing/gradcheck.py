@@ -136,7 +136,8 @@ class GradcheckRow:
 class GradcheckReport:
     """What gradcheck found: one row per checked input or parameter (``rows``, finite
     differences) and, for a Layer, one per parameter in ``accumulation_rows`` (two backward
-    passes must give twice the gradient of one)."""
+    passes must give twice the gradient of one). ``h``, ``tol``, ``mode``, ``directions`` and
+    ``rho`` are gradcheck's arguments (h a number or "auto"; directions None in full mode)."""
 
     target: str
     rows: list
@@ -222,11 +223,12 @@ def gradcheck(target, *inputs, grad=None, dy=None, h=None, tol=1e-6, seed=0, mod
         the one whose centred differences agree best with those of its neighbours on the
         ladder (max |difference| over the array; one neighbour at the ends) is kept, since
         there truncation (h^2 / 6 times the third derivative) and round-off (eps F / h) are
-        both small; each row says which h it used. None (default): 1e-6 in full mode, "auto" in directional mode.
-        The ladder costs len(H_LADDER) = 5 times the evaluations; full mode, at two
-        evaluations per entry, keeps a fixed 1e-6 by default, which for float64 entries of
-        order 1 sits near the best step anyway; directional mode, at a few evaluations per
-        array, affords the ladder. Use "auto" in full mode for values far from order 1.
+        both small; each row says which h it used. None (default): 1e-6 in full mode, "auto"
+        in directional mode. The ladder costs len(H_LADDER) = 5 times the evaluations; full
+        mode, at two evaluations per entry, keeps a fixed 1e-6 by default, which for float64
+        entries of order 1 sits near the best step anyway; directional mode, at a few
+        evaluations per array, affords the ladder. Use "auto" in full mode for values far
+        from order 1, or for a function that bends within 1e-3 (sin(1e4 x)).
     tol : float
         The relative-error threshold for a pass.
     seed : int
@@ -254,7 +256,10 @@ def gradcheck(target, *inputs, grad=None, dy=None, h=None, tol=1e-6, seed=0, mod
     |e . v_i| >= tol * D with D = max(max_i (|a . v_i| + |g . v_i|), r) and r the resolution of
     f (see the top of the module); D <= max((2 + rho') |g|, r), so a direction lets a pass only if
     |cos(e, v_i)| < c = tol * max(2 + rho, (1 + rho) r / |a|) / rho. For v uniform on the unit
-    sphere of R^n the density of cos(e, v), Gamma(n/2) / (sqrt(pi) Gamma((n-1)/2)) (1 - t^2)^((n-3)/2),
+    sphere of R^n the density of t = cos(e, v),
+
+        Gamma(n/2) / (sqrt(pi) Gamma((n-1)/2)) (1 - t^2)^((n-3)/2),
+
     is at most sqrt(n / (2 pi)) (Gautschi's inequality; n >= 3, and the bound below holds for
     n = 1, 2 as well), so one direction misses with probability at most c sqrt(2 n / pi), and k
     independent directions all miss with
@@ -587,7 +592,8 @@ def _check_layer(layer, inputs, dy, method):
             if da is None:
                 raise ValueError(f"{type(layer).__name__}.backward returned no gradient for input {k}")
             label = "input" if len(x_leaves) == 1 else f"input {k}"
-            rows.append(_check_array(label, f, a, da, magnitude, dict(value=a, **context), method))
+            rows.append(_check_array(label, f, a, da, magnitude, dict(value=a, **context),
+                                     method))
     analytic = _dense_grads(layer)
     forward()  # a second pass without zero_grad: every gradient must now be twice as large
     layer.backward(dy)

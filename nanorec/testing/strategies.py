@@ -226,7 +226,8 @@ def _dense_relu_dense(draw):
         b[unit] = eps - pre_activations[row, unit]
         on_kink[row, unit] = True
     # every other unit clear of its kink (equal rows of x would put a unit on it twice)
-    largest_move = DEFAULT_H * np.maximum(1.0, np.abs(x).max(axis=1, keepdims=True) + np.abs(W).max())
+    largest_move = DEFAULT_H * np.maximum(1.0, np.abs(x).max(axis=1, keepdims=True)
+                                          + np.abs(W).max())
     assume(np.all(on_kink | (np.abs(x @ W + b) > 2 * largest_move)))
     return Sequential(first, ReLU(), second), x
 
