@@ -409,3 +409,22 @@ def test_auto_step_in_full_mode_passes_sound_layers(case):
     report = gradcheck(case.layer, case.x, h="auto")
     assert report.passed, str(report)
     assert all(row.h in H_LADDER for row in report.rows)
+
+
+def test_directional_mode_catches_every_zoo_mutant_that_full_mode_catches():
+    zoo = pytest.importorskip("nanorec.testing.zoo")  # the bug zoo (issue 16, part 2)
+    for entry in zoo.ZOO:
+        full_and_directional_agree(entry)()
+
+
+def full_and_directional_agree(entry):
+    """A hypothesis test over the entry's cases: a mutant full mode catches, directional catches."""
+
+    @settings(max_examples=20, deadline=None, database=None)
+    @given(case=entry.cases)
+    def agree(case):
+        if not entry.check(case).passed:
+            directional = entry.check(case, mode="directional", directions=4)
+            assert not directional.passed, f"{entry.name}\n{directional}"
+
+    return agree
