@@ -69,6 +69,7 @@ they used. The default is h = 1e-6 in full mode and "auto" in directional mode (
 """
 
 import math
+import textwrap
 import zlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -94,6 +95,8 @@ class GradcheckRow:
     says in a sentence what the analytic gradient looks like. ``h`` is the step of the finite
     differences (None for the accumulation check, which takes none) and ``kinks`` the number of
     entries whose step straddled a kink and whose analytic value passed as a subgradient.
+    ``slopes_at_worst`` holds the (backward, forward) differences when the worst entry's step
+    straddles a kink, and its analytic value lies outside them.
     In directional mode (``directions`` > 0) the entries are the k directions: ``worst`` is
     (i,), the analytic and numeric values are derivatives along v_i, and ``miss_probability``
     bounds the chance that an error of relative size rho passed (see gradcheck)."""
@@ -112,12 +115,16 @@ class GradcheckRow:
     kinks: int = 0
     directions: int = 0
     miss_probability: float = None
+    slopes_at_worst: tuple = None
 
     def explanation(self):
         """What a student needs to find the bug: the worst entry, the likely bug class, the hint
         (the shape for a gradient of the wrong shape); "" for a row that passed."""
+        return "; ".join(self._explanation_parts())
+
+    def _explanation_parts(self):
         if self.passed:
-            return ""
+            return []
         parts = []
         if self.worst is not None:
             index = ", ".join(map(str, self.worst))
@@ -125,11 +132,14 @@ class GradcheckRow:
                      if self.directions else f"entry [{index}]")
             parts.append(f"worst {where}: analytic {self.analytic_at_worst:.6g}, "
                          f"numeric {self.numeric_at_worst:.6g}")
+        if self.slopes_at_worst is not None:
+            parts.append("its step straddles a kink, and the analytic value is not between the "
+                         "one-sided differences {:.6g} and {:.6g}".format(*self.slopes_at_worst))
         if self.suspect:
             parts.append(f"suspect: {self.suspect}")
         if self.hint:
             parts.append(self.hint)
-        return "; ".join(parts)
+        return parts
 
 
 @dataclass
@@ -181,8 +191,8 @@ class GradcheckReport:
                 f"  {row.name:<{width}}{row.shape!s:<14}{step:>7}{row.max_abs_error:>12.2e}"
                 f"{row.rel_error:>10.2e}{row.kinks:>6}  {'yes' if row.passed else 'NO'}"
             )
-            if not row.passed:
-                lines.append(f"      {row.explanation()}")
+            lines.extend(textwrap.fill(part, 98, initial_indent=" " * 6, subsequent_indent=" " * 6)
+                         for part in row._explanation_parts())
         bounds = [row.miss_probability for row in self.rows if row.miss_probability is not None]
         if bounds:
             lines.append(f"  an error of {self.rho:g} or more (relative, 2-norm) passes the "
@@ -468,8 +478,12 @@ def _check_array(name, f, a, analytic, magnitude, context, method):
             return row
     forward, backward, h = _steadiest(lambda step: one_sided_differences(f, a, step), method.h)
     on_kink = _kinks(f, a, analytic, forward, backward, magnitude, method.tol, h)
-    return _row(name, analytic, (forward + backward) / 2, method.tol, magnitude, context, on_kink,
-                h)
+    row = _row(name, analytic, (forward + backward) / 2, method.tol, magnitude, context, on_kink,
+               h)
+    worst = row.worst
+    if worst is not None and _not_smooth(f, a, [worst], (forward - backward)[worst], magnitude, h):
+        row.slopes_at_worst = (float(backward[worst]), float(forward[worst]))
+    return row
 
 
 def _directional_row(name, f, a, analytic, magnitude, method):

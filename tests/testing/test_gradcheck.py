@@ -428,3 +428,15 @@ def full_and_directional_agree(entry):
             assert not directional.passed, f"{entry.name}\n{directional}"
 
     return agree
+
+
+def test_a_wrong_value_on_a_kink_shows_the_one_sided_differences():
+    x = np.array([[-3e-7, 2e-7, 0.0], [-4e-7, 1.0, 2.0]])  # the negative entries on the kink
+    report = gradcheck(ReLUWithSlopeOneAtNegatives(), x)
+    row = report.rows[0]
+    assert not row.passed and x[row.worst] < 0 and row.slopes_at_worst is not None
+    backward, forward = row.slopes_at_worst
+    assert backward == pytest.approx(0.0, abs=1e-9)
+    assert abs(forward) < abs(row.analytic_at_worst)  # 1 - 3e-7 / h of the slope 1 the bug gives
+    assert "one-sided" in str(report) and "differences" in row.explanation()
+    assert gradcheck(Dense(3, 2, rng=0, dtype=F64), random_input((4, 3))).rows[0].slopes_at_worst is None
