@@ -4,7 +4,7 @@ Gradient-check your own layer over random shapes and values in a few lines::
 
     import numpy as np
     from hypothesis import given, settings
-    from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
+    from nanorec.testing.gradcheck import gradcheck
     from nanorec.testing.strategies import float_arrays, shapes
 
     @settings(max_examples=30, deadline=None)
