@@ -21,12 +21,19 @@ Rows of the table:
                          first weight matrix (full mode on that one array), times the number of
                          entries; full mode is not run on the whole network
 
-JIT warm-up: one directional check runs before the timed one. The machine, its load and the
-versions are printed; results go to benchmarks/results/bench_gradcheck_scale-<time>.json.
+Threads: one BLAS thread unless OPENBLAS_NUM_THREADS says otherwise (printed): the products of a
+batch of 256 are small, and on a loaded 2-core machine a second thread made each forward pass
+about 10 times slower (1.3 against 0.14 ms). JIT warm-up: one directional check runs before the
+timed one. The machine, its load and the versions are printed; results go to
+benchmarks/results/bench_gradcheck_scale-<time>.json.
 """
 
 import argparse
+import os
 import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported (see docstring)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 from _common import machine_info, markdown_table, write_results
@@ -89,7 +96,8 @@ def main():
     machine = machine_info()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, load average at start "
           f"{machine['load_average_at_start']}; python {machine['python']}, numpy "
-          f"{machine['versions']['numpy']}, numba {machine['versions']['numba']}")
+          f"{machine['versions']['numpy']}, numba {machine['versions']['numba']}; BLAS threads "
+          f"{os.environ['OPENBLAS_NUM_THREADS']}")
 
     target, inputs = objective(args.batch, args.seed)
     n_params = sum(p.size for p in target.params.values())
@@ -120,6 +128,7 @@ def main():
     print(report)
     results = {
         "machine": machine,
+        "blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
         "network": {"n_users": N_USERS, "n_items": N_ITEMS, "n_factors": N_FACTORS,
                     "layers": LAYERS, "n_parameters": n_params, "batch": args.batch,
                     "dtype": "float64"},
@@ -133,7 +142,7 @@ def main():
         "planted_error_caught": not planted.passed,
         "full_seconds_per_entry": entry_seconds,
         "full_seconds_estimated": entry_seconds * n_params,
-        "rows": [{"name": row.name, "shape": row.shape, "rel_error": row.rel_error,
+        "rows": [{"name": row.name, "shape": row.shape, "h": row.h, "rel_error": row.rel_error,
                   "passed": row.passed, "miss_probability": row.miss_probability}
                  for row in report.rows],
     }

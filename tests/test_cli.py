@@ -405,9 +405,33 @@ def test_gradcheck_prints_a_table_and_fails_on_a_wrong_gradient(capsys, monkeypa
     assert code == 1 and out.splitlines()[-1].split()[-1] == "FAIL"
 
 
+def test_gradcheck_directional_checks_along_k_directions_and_fails_a_wrong_gradient(
+        capsys, monkeypatch):
+    code, out, _ = run(capsys, "gradcheck", "dense", "--directional", 3)
+    lines = out.splitlines()
+    assert code == 0 and "3 random directions per array" in lines[0]
+    assert lines[2].split()[0] == "dense" and lines[2].split()[-1] == "PASS"
+    assert "passes all its directions with probability <=" in lines[-1]
+    right = MSELoss.backward
+    monkeypatch.setattr(MSELoss, "backward", lambda self: 1.02 * right(self))
+    code, out, _ = run(capsys, "gradcheck", "mse-loss", "--directional", 2)
+    assert code == 1 and out.splitlines()[2].split()[-1] == "FAIL"
+    code, _, err = run(capsys, "gradcheck", "dense", "--directional", 0)
+    assert code == 2 and "positive integer" in err
+
+
 def test_every_gradcheck_case_passes():
     reports = gradchecks.run_checks(list(gradchecks.CASES))
     assert all(report.passed for _, report in reports), gradchecks.report_table(reports)
+
+
+def test_gradcheck_puts_relu_and_max_inputs_on_their_kinks(capsys):
+    code, out, _ = run(capsys, "gradcheck", "relu")
+    header, row = out.splitlines()[1].split(), out.splitlines()[2].split()
+    assert code == 0 and header[-2:] == ["kinks", "result"] and int(row[-2]) > 0
+    for name in ("leaky-relu", "max-over-time"):
+        (_, report), = gradchecks.run_checks([name])
+        assert report.passed and report.rows[0].kinks > 0
 
 
 def test_demo_compares_the_models_and_summarises_the_gradient_checks(capsys, monkeypatch):

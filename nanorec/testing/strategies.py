@@ -4,7 +4,7 @@ Gradient-check your own layer over random shapes and values in a few lines::
 
     import numpy as np
     from hypothesis import given, settings
-    from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
+    from nanorec.testing.gradcheck import gradcheck
     from nanorec.testing.strategies import float_arrays, shapes
 
     @settings(max_examples=30, deadline=None)
@@ -143,8 +143,7 @@ def arrays_without_ties(draw, shape, axis=-1, gap=0.5):
 def arrays_on_kinks(shape, h=DEFAULT_H, lo=-3, hi=3):
     """float64 arrays for functions with a kink at 0 (ReLU, LeakyReLU): each entry either on the
     kink (|x| <= h/2, 0 included, so that a step of h straddles it) or clear of it (|x| >= 2h in
-    [lo, hi]). Between h/2 and 2h lie steps that barely straddle the kink, which gradcheck cannot
-    tell from curvature (see nanorec.testing.gradcheck); they are left out."""
+    [lo, hi]), so that the entries a step of h straddles are known: those on the kink."""
     on_kink = st.floats(-h / 2, h / 2)
     clear = st.floats(lo, hi).filter(lambda value: abs(value) >= 2 * h)
     return hnp.arrays(np.float64, shape, elements=st.one_of(on_kink, clear))
@@ -227,7 +226,8 @@ def _dense_relu_dense(draw):
         b[unit] = eps - pre_activations[row, unit]
         on_kink[row, unit] = True
     # every other unit clear of its kink (equal rows of x would put a unit on it twice)
-    largest_move = DEFAULT_H * np.maximum(1.0, np.abs(x).max(axis=1, keepdims=True) + np.abs(W).max())
+    largest_move = DEFAULT_H * np.maximum(1.0, np.abs(x).max(axis=1, keepdims=True)
+                                          + np.abs(W).max())
     assume(np.all(on_kink | (np.abs(x @ W + b) > 2 * largest_move)))
     return Sequential(first, ReLU(), second), x
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid
 from nanorec.nn.conv import MaxOverTime
 from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
-from nanorec.testing.gradcheck import DEFAULT_H, gradcheck, miss_probability
+from nanorec.testing.gradcheck import DEFAULT_H, H_LADDER, gradcheck, miss_probability
 from nanorec.testing.strategies import arrays_on_kinks, float_arrays, layers, shapes
 
 F64 = np.float64
@@ -311,13 +311,14 @@ def test_directional_mode_catches_the_wrong_gradients(target, inputs, bad_row):
 
 
 def test_directional_mode_does_not_vouch_below_the_resolution_of_f():
-    # a saturated sigmoid's gradient is below what finite differences resolve: full mode still
-    # sees a 1% error entry by entry, one direction mixes it with the others; the report says
-    # that it cannot vouch for the gradient instead of a small probability
+    # a saturated sigmoid's gradient is below what differences at h = 1e-6 resolve: full mode
+    # still sees a 1% error entry by entry, one direction mixes it with the others, and the
+    # report says that it cannot vouch for the gradient; h="auto" finds a step that resolves it
     x = np.random.default_rng(0).uniform(12, 20, size=(4, 3))
-    report = gradcheck(SlightlyWrongSigmoid(), x, mode="directional", directions=2)
+    report = gradcheck(SlightlyWrongSigmoid(), x, mode="directional", directions=2, h=1e-6)
     assert report.rows[0].miss_probability == 1.0 and "probability <= 1.0e+00" in str(report)
     assert not gradcheck(SlightlyWrongSigmoid(), x).passed
+    assert not gradcheck(SlightlyWrongSigmoid(), x, mode="directional", directions=2).passed
 
 
 def test_a_large_array_that_fails_directionally_names_the_worst_direction():
@@ -369,7 +370,73 @@ def test_the_miss_probability_falls_with_each_direction():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"mode": "sideways"}, "mode"), ({"directions": 0}, "directions"), ({"rho": 0.0}, "rho")])
+    ({"mode": "sideways"}, "mode"), ({"directions": 0}, "directions"), ({"rho": 0.0}, "rho"),
+    ({"h": -1e-6}, "h > 0"), ({"h": "best"}, "h > 0")])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         gradcheck(Dense(2, 2, rng=0, dtype=F64), random_input((1, 2)), **options)
+
+
+# ------------------------------------------------------------------------------------ step size
+def sin_of(k):
+    """f(a) = sum(sin(k a)) and its gradient k cos(k a): a third derivative of k^3 makes
+    h = 1e-6 too coarse for k = 1e4 (truncation h^2 k^3 / 6, relative to k: 2e-5)."""
+    return (lambda a: float(np.sum(np.sin(k * a)))), (lambda a: k * np.cos(k * a))
+
+
+def test_auto_step_finds_a_step_fine_enough_where_a_fixed_one_fails():
+    f, grad = sin_of(1e4)
+    x = np.random.default_rng(0).uniform(-1, 1, 5)
+    fixed = gradcheck(f, x, grad=grad)
+    assert not fixed.passed and fixed.rows[0].kinks == 0  # too coarse: smooth, not a kink
+    auto = gradcheck(f, x, grad=grad, h="auto")
+    assert auto.passed and auto.rows[0].h < DEFAULT_H
+    lines = str(auto).splitlines()
+    assert "h=auto" in lines[0] and f"{auto.rows[0].h:.0e}" in lines[2]
+    assert not gradcheck(f, x, grad=lambda a: 1.001 * grad(a), h="auto").passed
+
+
+def test_directional_mode_chooses_its_step_by_default():
+    report = gradcheck(Dense(3, 2, rng=0, dtype=F64), random_input((4, 3)), mode="directional")
+    assert report.passed and report.h == "auto"
+    assert all(row.h in H_LADDER for row in report.rows)
+    assert gradcheck(Dense(3, 2, rng=0, dtype=F64), random_input((4, 3))).h == DEFAULT_H
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=layers())
+def test_auto_step_in_full_mode_passes_sound_layers(case):
+    report = gradcheck(case.layer, case.x, h="auto")
+    assert report.passed, str(report)
+    assert all(row.h in H_LADDER for row in report.rows)
+
+
+def test_directional_mode_catches_every_zoo_mutant_that_full_mode_catches():
+    zoo = pytest.importorskip("nanorec.testing.zoo")  # the bug zoo (issue 16, part 2)
+    for entry in zoo.ZOO:
+        full_and_directional_agree(entry)()
+
+
+def full_and_directional_agree(entry):
+    """A hypothesis test over the entry's cases: a mutant full mode catches, directional catches."""
+
+    @settings(max_examples=20, deadline=None, database=None)
+    @given(case=entry.cases)
+    def agree(case):
+        if not entry.check(case).passed:
+            directional = entry.check(case, mode="directional", directions=4)
+            assert not directional.passed, f"{entry.name}\n{directional}"
+
+    return agree
+
+
+def test_a_wrong_value_on_a_kink_shows_the_one_sided_differences():
+    x = np.array([[-3e-7, 2e-7, 0.0], [-4e-7, 1.0, 2.0]])  # the negative entries on the kink
+    report = gradcheck(ReLUWithSlopeOneAtNegatives(), x)
+    row = report.rows[0]
+    assert not row.passed and x[row.worst] < 0 and row.slopes_at_worst is not None
+    backward, forward = row.slopes_at_worst
+    assert backward == pytest.approx(0.0, abs=1e-9)
+    assert abs(forward) < abs(row.analytic_at_worst)  # 1 - 3e-7 / h of the slope 1 the bug gives
+    assert "one-sided" in str(report) and "differences" in row.explanation()
+    assert gradcheck(Dense(3, 2, rng=0, dtype=F64), random_input((4, 3))).rows[0].slopes_at_worst is None
