@@ -420,6 +420,12 @@ def test_gradcheck_directional_checks_along_k_directions_and_fails_a_wrong_gradi
     assert code == 2 and "positive integer" in err
 
 
+def test_gradcheck_directional_checks_a_model_network_along_its_directions():
+    [(_, report)] = gradchecks.run_checks(["mf-network"], directions=4)
+    assert report.passed and report.mode == "directional" and report.directions == 4
+    assert all(row.miss_probability is not None for row in report.rows)
+
+
 def test_every_gradcheck_case_passes():
     reports = gradchecks.run_checks(list(gradchecks.CASES))
     assert all(report.passed for _, report in reports), gradchecks.report_table(reports)

@@ -10,10 +10,9 @@ since gradcheck handles them: a third of the ReLU and LeakyReLU inputs are withi
 the input to the max over time ties every line's maximum. Needs numpy and numba only (the
 hypothesis strategies of nanorec.testing draw many more shapes, in the test suite).
 
-``--directional K`` checks each array of the layers and losses along K random unit directions
-instead of entry by entry (gradcheck's directional mode), and the table's last line bounds the
-chance that an error of 1% passed them all. The model networks stay in full mode:
-nanorec.testing.verify.network_gradcheck takes no gradcheck options.
+``--directional K`` checks each array of the layers, losses and model networks along K random
+unit directions instead of entry by entry (gradcheck's directional mode), and the table's last
+line bounds the chance that an error of 1% passed them all.
 """
 
 import numpy as np
@@ -131,7 +130,7 @@ NETWORKS = {f"{name}-network": model_class for name, model_class in REGISTRY.ite
 
 def run_checks(names, seed=0, directions=None):
     """[(name, GradcheckReport)] for the named CASES (each built from default_rng((seed, i)))
-    and NETWORKS (fitted on tiny_data(seed)); given ``directions``, the CASES are checked in
+    and NETWORKS (fitted on tiny_data(seed)); given ``directions``, each is checked in
     directional mode along that many directions per array."""
     options = {} if directions is None else {"mode": "directional", "directions": directions}
     reports = []
@@ -139,7 +138,7 @@ def run_checks(names, seed=0, directions=None):
         if name in NETWORKS:
             train, _ = tiny_data(seed)
             model = small_model(NETWORKS[name], random_state=seed).fit(train)
-            reports.append((name, network_gradcheck(model, train)))
+            reports.append((name, network_gradcheck(model, train, **options)))
         else:
             target, inputs = CASES[name](np.random.default_rng((seed, position)))
             reports.append((name, gradcheck(target, *inputs, seed=seed, **options)))

@@ -118,13 +118,14 @@ class Objective(Layer):
         return self.network.backward(self.loss.backward() * float(np.asarray(dy).reshape(-1)[0]))
 
 
-def network_gradcheck(model, train):
-    """gradcheck of a fitted float64 network model's objective on a batch of its training data."""
+def network_gradcheck(model, train, **options):
+    """gradcheck of a fitted float64 network model's objective on a batch of its training data
+    (``options``: gradcheck's keyword arguments, e.g. mode="directional")."""
     batch = copy.deepcopy(model._gradcheck_batch(train))  # a target that is the input stays apart
     objective = Objective(model.network_, model._loss(), batch.target, batch.weight)
     model.network_.train()
     try:
-        return gradcheck(objective, batch.inputs)
+        return gradcheck(objective, batch.inputs, **options)
     finally:
         model.network_.zero_grad()
         model.network_.eval()
