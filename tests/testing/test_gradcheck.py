@@ -10,6 +10,7 @@ from nanorec.nn.conv import MaxOverTime
 from nanorec.nn.layers import Dense, Dot, Dropout, Embedding
 from nanorec.testing.gradcheck import DEFAULT_H, H_LADDER, gradcheck, miss_probability
 from nanorec.testing.strategies import arrays_on_kinks, float_arrays, layers, shapes
+from nanorec.testing.zoo import ZOO
 
 F64 = np.float64
 
@@ -412,8 +413,7 @@ def test_auto_step_in_full_mode_passes_sound_layers(case):
 
 
 def test_directional_mode_catches_every_zoo_mutant_that_full_mode_catches():
-    zoo = pytest.importorskip("nanorec.testing.zoo")  # the bug zoo (issue 16, part 2)
-    for entry in zoo.ZOO:
+    for entry in ZOO:
         full_and_directional_agree(entry)()
 
 
