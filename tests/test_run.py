@@ -175,10 +175,12 @@ def test_no_search_and_no_fit_ever_sees_a_test_row(split):
         assert final_fit == train_pairs
 
 
-def test_rating_differences_pair_the_same_rows_as_evaluate_scores():
-    experiment = parse_experiment("""
+@pytest.mark.parametrize("unknown", ["skip", "baseline"])
+def test_rating_differences_pair_the_same_rows_as_evaluate_scores(unknown):
+    experiment = parse_experiment(f"""
         data = "synthetic"
         metrics = ["rmse", "mae"]
+        unknown = "{unknown}"
         seeds = [4]
         baseline = "small"
         [split]
@@ -187,21 +189,24 @@ def test_rating_differences_pair_the_same_rows_as_evaluate_scores():
         [[models]]
         name = "biased-mf"
         label = "small"
-        params = { n_factors = 2, n_epochs = 3 }
+        params = {{ n_factors = 2, n_epochs = 3 }}
         [[models]]
         name = "biased-mf"
         label = "large"
-        params = { n_factors = 8, n_epochs = 10 }
+        params = {{ n_factors = 8, n_epochs = 10 }}
     """)
-    data = datasets.load("synthetic", n_users=60, n_items=40, n_interactions=1200, seed=5)
+    # sparse enough that the test part has a cold user (1 row) and cold items (8 rows)
+    data = datasets.load("synthetic", n_users=60, n_items=120, n_interactions=500, seed=5)
     builder = functools.partial(BiasedMF, verbose=False)
     result = run_experiment(experiment, data, {"small": builder, "large": builder})
-    test_rows = len(experiment.split.apply(data)[0][1])
+    train, test = experiment.split.apply(data)[0]
+    scored = np.isin(test.user_index, train.user_index) if unknown == "skip" else slice(None)
+    test_rows = len(test.user_index[scored])
     assert result.n_units == {"rmse": test_rows, "mae": test_rows}
     for key in ("rmse", "mae"):  # per-row errors from predict reproduce evaluate's figures
         interval = result.differences["large"][key]
         expected = result.mean["large"][key] - result.mean["small"][key]
-        assert interval.difference == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert interval.difference == pytest.approx(expected, rel=1e-6)  # float32 scores
         assert interval.low <= interval.difference <= interval.high
     assert result.runs["large"][0]["seeds"][0]["seed"] == 4
     assert result.runs["large"][0]["params"]["n_factors"] == 8
@@ -244,6 +249,7 @@ params = { n_factors = 4, n_epochs = 2 }
     ('protocol = "loo"', 'protocol = "loo"\ntest_size = 0.1',
      ["unknown key 'test_size' in split (protocol loo)"]),
     ('protocol = "loo"', 'protocol = "random"', ["split.protocol must be one of"]),
+    ("seeds = [0]", 'seeds = [0]\nunknown = "drop"', ["unknown must be one of 'skip', 'baseline'"]),
     ('name = "bpr"', 'name = "popularity"\nlabel = "Popularity"', ["two models have the label"]),
     ("seeds = [0]", "seeds = [0, 0]", ["seeds must be a non-empty list of distinct integers"]),
     ('data = "synthetic:30x20x300"', 'data_sha256 = "abc"\ndata = "synthetic:30x20x300"',

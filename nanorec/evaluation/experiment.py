@@ -12,6 +12,7 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     data_sha256 = "9f2c..."                     # optional: refuse any other data
     metrics = ["hr@10", "ndcg@10", "gini@10"]   # what evaluate takes
     seeds = [0, 1, 2]                           # each model's random_state (default [0])
+    unknown = "skip"                            # rmse, mae: evaluate's unknown (default "skip")
     baseline = "Popularity"                     # the model the others are compared with (a label)
 
     [split]                                     # the test part, which no search ever sees
@@ -46,10 +47,11 @@ What a run does. The data is split once (kfold: into n_splits pairs). For each s
 search (nanorec.evaluation.tune.search, on the split's TRAIN part only) first picks the searched
 arguments; then the model is fitted on the train part once per seed (random_state = seed; once
 only for models without random_state) and evaluated on the test part with
-nanorec.evaluation.evaluate, full ranking, rmse and mae over every test row (``unknown=
-"baseline"``: the rows a model cannot score get its baseline score, so every model answers the
-same rows). A metric's value for one seed is its mean over the splits; the table shows the mean
-and the standard deviation (population, ddof 0) over the seeds.
+nanorec.evaluation.evaluate, full ranking, and rmse and mae as evaluate's ``unknown`` says: "skip"
+(the default) scores the test rows of the users with train rows, "baseline" every test row, those
+a model cannot score by its baseline score; either way the rows depend on the split only, so every
+model answers the same rows. A metric's value for one seed is its mean over the splits; the table
+shows the mean and the standard deviation (population, ddof 0) over the seeds.
 
 Differences from the baseline are paired: the same test units for both models, each unit's value
 averaged over the seeds first, then nanorec.evaluation.paired_bootstrap over the units:
@@ -153,6 +155,7 @@ class Experiment:
     baseline: str = None
     title: str = None
     data_sha256: str = None
+    unknown: str = "skip"
     bootstrap: dict = field(default_factory=lambda: dict(resamples=10_000, confidence=0.95, seed=0))
     source: str = "<experiment>"
     text: str = ""
@@ -188,7 +191,8 @@ def parse_experiment(text, source="<experiment>"):
 
 
 _TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": False,
-        "baseline": False, "title": False, "data_sha256": False, "bootstrap": False}
+        "baseline": False, "title": False, "data_sha256": False, "bootstrap": False,
+        "unknown": False}
 _SPLIT_OPTIONS = {"loo": {"protocol"}, "holdout": {"protocol", "seed", "test_size"},
                   "kfold": {"protocol", "seed", "n_splits"}}
 _MODEL = {"name": True, "label": False, "params": False, "search": False}
@@ -229,6 +233,8 @@ def _parse(document):
     title = document.get("title")
     return dict(data=data, data_sha256=data_sha256, metrics=metrics, seeds=tuple(seeds),
                 split=split, models=models, baseline=baseline,
+                unknown=_checks.one_of(document.get("unknown", "skip"), "unknown",
+                                       ("skip", "baseline")),
                 title=None if title is None else _text(title, "title"),
                 bootstrap=_bootstrap(document.get("bootstrap", {})))
 
@@ -456,13 +462,12 @@ def _run_model(experiment, spec, make_model, train, test, where, log):
         start = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - start
-        result = evaluate(model, test, train=train, metrics=experiment.metrics, unknown="baseline")
+        result = evaluate(model, test, train=train, metrics=experiment.metrics,
+                          unknown=experiment.unknown)
         units = {key: np.asarray(values, dtype=np.float64)
                  for key, values in result.per_user.items()}
         if any(key in result for key in RATING_METRICS):
-            errors = test.ratings - model.predict(test.user_ids[test.user_index],
-                                                  test.item_ids[test.item_index],
-                                                  unknown="baseline")
+            errors = _rating_errors(model, train, test, experiment.unknown)
             units.update({"rmse": errors**2, "mae": np.abs(errors)})
         runs.append({"seed": seed, "metrics": dict(result), "units": units, "users": result.users,
                      "fit_seconds": fit_seconds})
@@ -472,6 +477,18 @@ def _run_model(experiment, spec, make_model, train, test, where, log):
     resolved = {name: value for name, value in model.get_params().items()
                 if name != "random_state"}
     return {"params": resolved, "search": search, "seeds": runs}
+
+
+def _rating_errors(model, train, test, unknown):
+    """rating - prediction (n,) of the test rows evaluate's rmse and mae score: with unknown=
+    "skip" the rows of users with train rows, predicted by the model; with "baseline" every row,
+    the pairs the model cannot score answered by its baseline score (Recommender.predict)."""
+    rows = np.ones(len(test), dtype=bool)
+    if unknown == "skip":
+        rows = (np.diff(train.to_csr().indptr) > 0)[test.user_index]
+    users, items = test.user_ids[test.user_index[rows]], test.item_ids[test.item_index[rows]]
+    predicted = model.predict(users, items, unknown="error" if unknown == "skip" else "baseline")
+    return test.ratings[rows] - predicted
 
 
 class ExperimentResult:
@@ -549,12 +566,18 @@ class ExperimentResult:
         experiment, metrics = self.experiment, self.experiment.metrics
         lines = []
         for label, splits in self.runs.items():
-            for j, split in enumerate(splits):
-                if split["search"] is not None:
-                    fold = f" (split {j + 1})" if len(splits) > 1 else ""
-                    lines.append(f"searched  {label}{fold}: {_settings(split['search']['best'])} "
-                                 f"(best {split['search']['metric']} on "
-                                 f"{split['search']['validation']})")
+            if splits[0]["search"] is None:
+                continue
+            chosen = {}  # settings -> the splits that chose them
+            for j, split in enumerate(splits, 1):
+                chosen.setdefault(_settings(split["search"]["best"]), []).append(str(j))
+            search = splits[0]["search"]
+            lines.append(f"searched  {label}: best {search['metric']} on the "
+                         f"{search['validation']}")
+            for settings, numbers in chosen.items():
+                where = (f" in split {', '.join(numbers)}" if len(chosen) > 1
+                         else f" in all {len(splits)} splits" if len(splits) > 1 else "")
+                lines.append(f"          {settings}{where}")
         rows = []
         for label in self.runs:
             several = len(self.values[label][metrics[0]]) > 1
@@ -617,6 +640,7 @@ class ExperimentResult:
             })
         return _jsonable({
             "title": experiment.title, "metrics": list(experiment.metrics),
+            "unknown": experiment.unknown,
             "seeds": list(experiment.seeds), "split": experiment.split.to_dict(),
             "n_splits": self.n_splits, "baseline": experiment.baseline,
             "bootstrap": experiment.bootstrap, "paired_units": self.n_units, "models": models,
