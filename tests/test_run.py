@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 
 from nanorec import cli
+from nanorec.cli.common import REGISTRY
 from nanorec.data import datasets
 from nanorec.data.interactions import Interactions
-from nanorec.evaluation.experiment import data_sha256, parse_experiment, run_experiment
+from nanorec.evaluation import tune
+from nanorec.evaluation.experiment import (
+    data_sha256,
+    parse_experiment,
+    read_experiment,
+    run_experiment,
+)
 from nanorec.models import BiasedMF, ItemKNN
 
-QUICK = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "synthetic-quick.toml"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "benchmarks" / "experiments"
+QUICK = EXPERIMENTS / "synthetic-quick.toml"
 
 
 def run(capsys, *argv):
@@ -70,6 +78,18 @@ def test_the_shipped_quick_experiment_reruns_to_the_same_table_and_records_it(ca
         assert interval["low"] <= interval["difference"] <= interval["high"]
 
 
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda path: path.name)
+def test_every_shipped_experiment_names_real_models_and_arguments(path):
+    experiment = read_experiment(path)  # the MovieLens files cannot run here: no data in tests
+    for spec in experiment.models:
+        model_class = REGISTRY[spec.name]
+        make_model = functools.partial(model_class, **model_class.cli_defaults)
+        tune.check_candidates(make_model, [spec.params])
+        if spec.search is not None:
+            tune.check_candidates(functools.partial(make_model, **spec.params),
+                                  spec.search.candidates)
+
+
 # ---------------------------------------------------------------------- the data's hash
 def write_csv(path, data):
     users, items = data.user_ids[data.user_index], data.item_ids[data.item_index]
@@ -100,7 +120,7 @@ def test_a_changed_data_file_is_refused_by_the_hash_the_experiment_pins(capsys, 
     write_csv(tmp_path / "ratings.csv", data)
     experiment = tmp_path / "experiment.toml"
     experiment.write_text(SMALL.format(data="ratings.csv", pin=""))  # read beside the file
-    code, out, err = run(capsys, "run", experiment, "--out", tmp_path / "a.json")
+    code, _, err = run(capsys, "run", experiment, "--out", tmp_path / "a.json")
     assert code == 0, err
     sha256 = json.loads((tmp_path / "a.json").read_text())["data"]["sha256"]
     rows = (data.user_ids[data.user_index], data.item_ids[data.item_index], data.ratings,
@@ -109,11 +129,16 @@ def test_a_changed_data_file_is_refused_by_the_hash_the_experiment_pins(capsys, 
     experiment.write_text(SMALL.format(data="ratings.csv", pin=f'data_sha256 = "{sha256}"'))
     assert run(capsys, "run", experiment, "--out", tmp_path / "b.json")[0] == 0
 
+    code, _, err = run(capsys, "run", experiment, "--data", "synthetic:30x20x300",
+                       "--out", tmp_path / "d.json")
+    assert code == 1  # --data replaces the data, not the pin
+    assert_one_error_line(err, "the data has sha256", f"data_sha256 is {sha256}")
+
     lines = (tmp_path / "ratings.csv").read_text().splitlines()
     user, item, rating, timestamp = lines[5].split(",")
     lines[5] = ",".join([user, item, str(6 - float(rating)), timestamp])  # one rating changed
     (tmp_path / "ratings.csv").write_text("\n".join(lines) + "\n")
-    code, out, err = run(capsys, "run", experiment, "--out", tmp_path / "c.json")
+    code, _, err = run(capsys, "run", experiment, "--out", tmp_path / "c.json")
     assert code == 1
     assert_one_error_line(err, "the data has sha256", f"data_sha256 is {sha256}")
     assert not (tmp_path / "c.json").exists()
@@ -252,6 +277,7 @@ params = { n_factors = 4, n_epochs = 2 }
     ("seeds = [0]", 'seeds = [0]\nunknown = "drop"', ["unknown must be one of 'skip', 'baseline'"]),
     ('name = "bpr"', 'name = "popularity"\nlabel = "Popularity"', ["two models have the label"]),
     ("seeds = [0]", "seeds = [0, 0]", ["seeds must be a non-empty list of distinct integers"]),
+    ("n_factors = 4", "random_state = 4", ["params cannot set random_state: the seeds set it"]),
     ('data = "synthetic:30x20x300"', 'data_sha256 = "abc"\ndata = "synthetic:30x20x300"',
      ["data_sha256 must be 64 hexadecimal digits"]),
 ])
@@ -260,7 +286,7 @@ def test_a_bad_experiment_file_is_one_line_naming_the_problem(capsys, tmp_path, 
     assert old in VALID
     path = tmp_path / "bad.toml"
     path.write_text(VALID.replace(old, new, 1))
-    code, out, err = run(capsys, "run", path, "--out", tmp_path / "out.json")
+    code, _, err = run(capsys, "run", path, "--out", tmp_path / "out.json")
     assert code == 1
     assert_one_error_line(err, str(path), *fragments)
     assert not (tmp_path / "out.json").exists()

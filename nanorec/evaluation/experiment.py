@@ -72,6 +72,7 @@ deterministic (serial kernels), so the same file on the same data gives the same
 hash (data_sha256) tells whether it is the same data.
 """
 
+import functools
 import hashlib
 import math
 import time
@@ -86,7 +87,6 @@ from nanorec.evaluation import tune
 from nanorec.evaluation.protocols import CATALOGUE, _markdown_table, evaluate, parse_metrics
 from nanorec.evaluation.significance import paired_bootstrap
 
-PROTOCOLS = {"loo": "leave-last-out", "holdout": "random holdout", "kfold": "k-fold"}
 RATING_METRICS = ("rmse", "mae")
 
 
@@ -109,6 +109,7 @@ class Split:
         return kfold(data, n_splits=self.n_splits, seed=self.seed)
 
     def describe(self):
+        """One line: the protocol and its options."""
         if self.protocol == "loo":
             return "leave-last-out (each user's latest row is the test part)"
         if self.protocol == "holdout":
@@ -116,6 +117,7 @@ class Split:
         return f"{self.n_splits}-fold cross-validation (seed {self.seed})"
 
     def to_dict(self):
+        """The protocol and the options it uses."""
         options = {"loo": (), "holdout": ("seed", "test_size"), "kfold": ("seed", "n_splits")}
         return {"protocol": self.protocol,
                 **{name: getattr(self, name) for name in options[self.protocol]}}
@@ -136,6 +138,8 @@ class Search:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One [[models]] table: its label, registry name, fixed arguments and optional search."""
+
     label: str
     name: str  # the CLI registry's name
     params: dict
@@ -271,6 +275,8 @@ def _models(tables, metrics, protocol):
         if label in [model.label for model in models]:
             raise ValueError(f"two models have the label {label!r}: give each a label")
         params = _table(table.get("params", {}), f"{where}: params")
+        if "random_state" in params:
+            raise ValueError(f"{where}: params cannot set random_state: the seeds set it")
         search = None
         if "search" in table:
             search = _search(table["search"], params, metrics, protocol, where)
@@ -428,7 +434,7 @@ def run_experiment(experiment, data, models, log=None):
         _checked(where, tune.check_candidates, models[spec.label], [spec.params])
         if spec.search is not None:
             _checked(f"{where}: search", tune.check_candidates,
-                     lambda **params: models[spec.label](**spec.params, **params),
+                     functools.partial(models[spec.label], **spec.params),
                      spec.search.candidates)
     splits = experiment.split.apply(data)
     runs = {spec.label: [] for spec in experiment.models}
@@ -445,7 +451,7 @@ def _run_model(experiment, spec, make_model, train, test, where, log):
     params, search = dict(spec.params), None
     if spec.search is not None:
         start = time.perf_counter()
-        found = tune.search(lambda **p: make_model(**spec.params, **p), spec.search.candidates,
+        found = tune.search(functools.partial(make_model, **spec.params), spec.search.candidates,
                             train, validation=spec.search.validation, n_splits=spec.search.folds,
                             metrics=(spec.search.metric,), seed=spec.search.seed, refit=False)
         params.update(found.best_params)
