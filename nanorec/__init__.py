@@ -8,6 +8,8 @@
                         (nanorec.testing: verify_model, a certificate per model)
     nanorec.data        Interactions; nanorec.datasets.load(...); nanorec.split.*
     nanorec.evaluation  evaluate, cross_validate;  nanorec.metrics
+    nanorec.tune        hyperparameter search on validation folds of train: search (grid or
+                        random candidates), successive_halving (nanorec.evaluation.tune)
     nanorec.models      the recommenders (REGISTRY: every model by name);
                         nanorec.privacy: federated, DP-SGD, UserPrivacy, forget
 """
@@ -15,12 +17,13 @@
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["gradcheck", "datasets", "split", "__version__"]
+__all__ = ["gradcheck", "datasets", "split", "tune", "__version__"]
 
 # loaded on first use (PEP 562), so that ``import nanorec.<anything>`` stays light and the command
 # line can catch a Ctrl-C while it imports the models (nanorec._console)
 _LAZY = {"datasets": ("nanorec.data.datasets", None), "split": ("nanorec.data.split", None),
-         "gradcheck": ("nanorec.testing.gradcheck", "gradcheck")}
+         "gradcheck": ("nanorec.testing.gradcheck", "gradcheck"),
+         "tune": ("nanorec.evaluation.tune", None)}
 
 
 def __getattr__(name):

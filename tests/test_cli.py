@@ -9,6 +9,8 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -289,6 +291,107 @@ def test_movielens_is_read_from_the_data_home(capsys, monkeypatch, tmp_path):
                          "--save", tmp_path / "pop.npz")
     assert code == 0, err
     assert "4 users, 3 items, 9 rows" in out
+
+
+# ---------------------------------------------------------------------- the standard data sets
+# (u, i, rating, time): 5 users (not 4) with 3-5 of 5 items (not 40) each, so that leave-last-out
+# has a test row per user
+STANDARD_ROWS = [(u, 10 * i, 1 + (u + i) % 5, 978300000 + 100 * u + i)
+                 for u in range(1, 7) for i in range(1, 7) if (u * i) % 4]
+STANDARD_SIZE = f"5 users, 5 items, {len(STANDARD_ROWS)} rows (ratings, timestamps)"
+
+
+def standard_archive(name, rows=STANDARD_ROWS):
+    """A zip in the layout of a DATASETS archive: its ratings member at the member's path."""
+    member = datasets.DATASETS[name].member
+    if member.endswith(".dat"):
+        text = "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows)
+    else:
+        text = "userId,movieId,rating,timestamp\n" + "".join(
+            f"{u},{i},{r}.0,{t}\n" for u, i, r, t in rows)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr(member, text)
+        zipped.writestr(member.split("/")[0] + "/README", "not the real data")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["movielens-1m", "movielens-20m"])
+def test_data_names_every_standard_data_set_of_the_data_home(capsys, monkeypatch, tmp_path, name):
+    home = tmp_path / "home"
+    home.mkdir()
+    archive = home / datasets.DATASETS[name].file
+    archive.write_bytes(standard_archive(name))
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(home))
+    model_file = tmp_path / "pop.npz"
+    code, out, err = run(capsys, "train", "popularity", "--data", name, "--save", model_file)
+    assert code == 0, err
+    assert f"data     {name}: {STANDARD_SIZE}" in out
+    metadata = Recommender.load(model_file).metadata_
+    assert metadata["data"] == name and metadata["data_id"].startswith(f"{name}:")
+    assert "data_options" not in metadata  # no text-file options: the parser of the layout
+    code, out, err = run(capsys, "evaluate", model_file)
+    assert code == 0 and "leave-last-out (5 test rows)" in out, err
+    # a copy elsewhere, given as NAME:PATH, is the same data: evaluate accepts it
+    copy = tmp_path / "elsewhere.zip"
+    copy.write_bytes(archive.read_bytes())
+    code, out, err = run(capsys, "evaluate", model_file, "--data", f"{name}:{copy}")
+    assert code == 0 and "hr@10" in out, err
+    # other rows under the same name are another data set
+    later = [(u, i, r, t + 10**6) for u, i, r, t in STANDARD_ROWS]
+    archive.write_bytes(standard_archive(name, later))
+    code, _, err = run(capsys, "evaluate", model_file)
+    assert code == 2
+    assert_one_error_line(err, "contents have changed")
+
+
+def test_data_name_colon_path_reads_a_recbole_file_and_remembers_where(capsys, monkeypatch,
+                                                                      tmp_path):
+    inter = tmp_path / "log.inter"
+    inter.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
+        f"u{u}\ti{i}\t{r}\t{t}\n" for u, i, r, t in STANDARD_ROWS))
+    model_file = tmp_path / "pop.npz"
+    code, out, err = run(capsys, "train", "popularity", "--data", f"recbole:{inter}",
+                         "--save", model_file)
+    assert code == 0, err
+    assert STANDARD_SIZE in out
+    assert Recommender.load(model_file).metadata_["data"] == f"recbole:{inter}"
+    code, out, err = run(capsys, "recommend", model_file, "--user", "u1", "-k", "2")
+    assert code == 0 and "for user u1" in out, err
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~ is expanded after the colon, as a shell would not
+    code, out, err = run(capsys, "evaluate", model_file, "--data", "recbole:~/log.inter")
+    assert code == 0 and "leave-last-out (5 test rows)" in out, err
+
+
+def test_a_standard_data_set_missing_or_misnamed_is_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NANOREC_DATA_HOME", str(tmp_path / "home"))
+
+    def offline(url, timeout):
+        raise URLError("no network in tests")
+
+    monkeypatch.setattr(datasets, "urlopen", offline)
+    official = tmp_path / "ml-1m.zip"
+    official.write_bytes(standard_archive("movielens-1m"))
+    cases = [
+        (["--data", "movielens-10m"], 1, ["offline?", "--data movielens-10m:PATH"]),
+        (["--data", "recbole"], 2, ["no official download", "--data recbole:PATH"]),
+        (["--data", "movielens-1m:"], 2, ["names no path after the colon"]),
+        (["--data", f"movielens-1m:{tmp_path / 'none.zip'}"], 1, ["does not exist"]),
+        (["--data", "movielens-1m", "--sep", ","], 2, ["--sep", "movielens-1m is not one"]),
+        (["--data", official], 2, ["the data set movielens-1m", f"movielens-1m:{official}"]),
+    ]
+    for options, exit_code, fragments in cases:
+        code, out, err = run(capsys, "train", "popularity", *options, "--save", tmp_path / "m")
+        assert code == exit_code and out == "", err
+        assert_one_error_line(err, *fragments)
+
+
+def test_train_help_lists_the_standard_data_sets(capsys):
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    listed = " ".join(out.split())  # argparse wraps the lines
+    for name, spec in datasets.DATASETS.items():
+        assert (name if spec.file else f"{name}:PATH") in listed.replace("- ", "-")
 
 
 # ---------------------------------------------------------------------- gradcheck and demo

@@ -4,6 +4,8 @@ and on a Dask cluster, and the command line end to end."""
 
 import functools
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -358,6 +360,16 @@ def test_the_command_line_runs_the_fits_on_a_scheduler(dask_cluster, tmp_path, c
     assert out.count("| best |") == 1
 
 
+# ---------------------------------------------------------------------- nanorec.tune
+def test_nanorec_tune_is_the_search_module_loaded_on_first_use():
+    script = ("import sys, nanorec; light = 'nanorec.evaluation' not in sys.modules; "
+              "from nanorec import tune; import nanorec.evaluation.tune as module; "
+              "print(light, tune is module, nanorec.tune.search is module.search)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr
+
+
 # ---------------------------------------------------------------------- the command line
 @pytest.fixture
 def ratings_csv(tmp_path):
@@ -384,6 +396,19 @@ def test_tune_prints_the_table_and_saves_the_best_model(ratings_csv, tmp_path, c
     assert model.metadata_["protocol"] == "loo" and model.metadata_["search"]["trials"] == 4
     assert cli.main(["evaluate", str(save)]) == 0  # the saved file scores on the test part
     assert "leave-last-out (40 test rows)" in capsys.readouterr().out
+
+
+def test_tune_records_what_train_records_and_the_search(ratings_csv, tmp_path, capsys):
+    common = ["bpr", "--data", str(ratings_csv), "--sep", ",", "--protocol", "holdout",
+              "--seed", "3", "--epochs", "1"]
+    assert cli.main(["train", *common, "--quiet", "--save", str(tmp_path / "trained.npz")]) == 0
+    assert cli.main(["tune", *common, "--grid", "n_factors=2", "--save",
+                     str(tmp_path / "tuned.npz")]) == 0
+    trained, tuned = (Recommender.load(tmp_path / name).metadata_
+                      for name in ("trained.npz", "tuned.npz"))
+    search = tuned.pop("search")
+    assert tuned == trained and trained["data_options"] == {"sep": ","}
+    assert search["best"] == {"n_factors": 2} and search["trials"] == 1
 
 
 def test_tune_random_and_halving_from_the_command_line(ratings_csv, capsys):

@@ -1,16 +1,19 @@
-"""The tutorials run (fast mode) and write their figures; the backprop exercise's checker works.
+"""The tutorials run (fast mode) and write their figures; their notebooks are in sync (the
+exercises: tests/test_exercises.py).
 
 Every tutorials/[0-9]*.py runs as a subprocess with NANOREC_FAST=1 and its figures sent to a
-temporary folder; it must exit 0 and write the PNG files listed in FIGURES.
+temporary folder; it must exit 0 and write the PNG files listed in FIGURES. Every lesson has a
+committed notebook in tutorials/notebooks/ whose cells are those jupytext generates from the script
+now (tutorials/notebooks/regenerate.py, run in memory; needs jupytext, else those tests skip).
 """
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
@@ -20,13 +23,16 @@ FIGURES = {
     "01_neuron_and_activations": ["01_activations.png", "01_and_or_training.png"],
     "02_losses_and_gradient_descent": ["02_saturation.png", "02_learning_rates.png"],
     "03_backprop_by_hand": ["03_xor_decision_regions.png"],
-    "03_exercise_backprop": [],
     "04_seed_matrix_factorization": ["04_user_item_matrix.png", "04_training_loss.png",
                                      "04_cross_validation.png"],
     "05_deep_recommenders": ["05_learning_curves.png", "05_comparison.png"],
     "06_hard_problems": ["06_long_tail.png", "06_head_vs_tail.png", "06_cold_start.png",
                          "06_explanations.png", "06_privacy.png"],
+    "07_vanishing_and_exploding_gradients": ["07_rnn_gradient_decay.png",
+                                             "07_mse_vs_cross_entropy.png", "07_mlp_init.png"],
 }
+NOTEBOOKS = TUTORIALS / "notebooks"
+REGENERATE = "python tutorials/notebooks/regenerate.py"
 
 
 def run_tutorial(script, out_dir, *args):
@@ -49,88 +55,54 @@ def test_tutorial_runs_and_writes_its_figures(script, tmp_path):
         assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{name} is not a PNG file"
 
 
-# ----------------------------------------------------------------------------- the exercise checker
-@pytest.fixture
-def exercise(monkeypatch):
-    """The exercise module (its helpers import _checker from the tutorials folder)."""
-    monkeypatch.syspath_prepend(str(TUTORIALS))
-    spec = importlib.util.spec_from_file_location("exercise_backprop", TUTORIALS / "03_exercise_backprop.py")
+def test_lesson_07_measures_gradients_within_their_bounds(tmp_path):
+    result = run_tutorial(TUTORIALS / "07_vanishing_and_exploding_gradients.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("r_k below the bound at every k: True") == 2  # both W_h
+    recorded_and_formula = re.findall(r"\|\|dL/dz\|\| (\S+) \(the formula: (\S+)\)", result.stdout)
+    assert len(recorded_and_formula) == 2  # MSE and cross-entropy
+    assert all(recorded == formula for recorded, formula in recorded_and_formula)
+
+
+# ---------------------------------------------------------------------------------------- notebooks
+@pytest.fixture(scope="module")
+def regenerate():
+    """tutorials/notebooks/regenerate.py as a module (skips without jupytext)."""
+    pytest.importorskip("jupytext")
+    spec = importlib.util.spec_from_file_location("regenerate_notebooks", NOTEBOOKS / "regenerate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def verdicts_with(exercise, monkeypatch, **rules):
-    """The checker's verdicts {name: Verdict} with the given backward rules swapped in."""
-    import _backprop_solution
-    import _checker
-
-    for name in ("bce_sigmoid_backward", "tanh_backward", "dense_backward"):
-        monkeypatch.setattr(exercise, name, rules.get(name, getattr(_backprop_solution, name)))
-    params, x, y = exercise.make_problem()
-    verdicts = _checker.check_backprop(exercise.forward, exercise.backward, params, x, y)
-    return {v.name: v for v in verdicts}
+def cells(notebook):
+    """What a notebook says, without metadata or outputs: [(cell type, source)]."""
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
-def test_checker_passes_the_solution(exercise, monkeypatch):
-    verdicts = verdicts_with(exercise, monkeypatch)
-    assert {name: v.status for name, v in verdicts.items()} == dict.fromkeys(
-        ("dW1", "db1", "dW2", "db2", "dx"), "OK")
-    assert max(v.rel_error for v in verdicts.values()) < 1e-7
+def test_every_notebook_has_a_lesson():
+    orphans = {path.stem for path in NOTEBOOKS.glob("*.ipynb")} - {script.stem for script in SCRIPTS}
+    assert not orphans, f"notebooks without a lesson script: {sorted(orphans)}"
 
 
-def test_checker_flags_a_transposed_dW_by_name(exercise, monkeypatch):
-    import _backprop_solution
+@pytest.mark.parametrize("script", SCRIPTS, ids=[script.stem for script in SCRIPTS])
+def test_notebook_has_the_cells_of_its_lesson(script, regenerate):
+    import nbformat
 
-    def dense_backward_transposed(da, inputs, W):
-        d_inputs, dW, db = _backprop_solution.dense_backward(da, inputs, W)
-        return d_inputs, dW.T, db
-
-    verdicts = verdicts_with(exercise, monkeypatch, dense_backward=dense_backward_transposed)
-    for name in ("dW1", "dW2"):
-        assert verdicts[name].status == "WRONG" and "shape" in verdicts[name].detail
-    assert all(verdicts[name].status == "OK" for name in ("db1", "db2", "dx"))
-
-
-def test_checker_locates_a_wrong_derivative(exercise, monkeypatch):
-    def tanh_backward_wrong(dh, h):
-        return dh * (1 - h)  # should be 1 - h^2
-
-    verdicts = verdicts_with(exercise, monkeypatch, tanh_backward=tanh_backward_wrong)
-    assert verdicts["dW2"].status == verdicts["db2"].status == "OK"  # above the tanh: unaffected
-    for name in ("dW1", "db1", "dx"):
-        assert verdicts[name].status == "WRONG"
-        assert verdicts[name].rel_error > 1e-3
-        assert f"largest error at {name}[" in verdicts[name].detail
+    path = NOTEBOOKS / f"{script.stem}.ipynb"
+    assert path.is_file(), f"no notebook for {script.name}: run `{REGENERATE} {script.stem}`"
+    committed = nbformat.read(path, as_version=4)
+    assert cells(committed) == cells(regenerate.notebook_for(script)), (
+        f"tutorials/notebooks/{script.stem}.ipynb is stale (its lesson changed): run "
+        f"`{REGENERATE} {script.stem}`")
 
 
-def test_checker_reports_the_entry_with_the_largest_error(exercise, monkeypatch):
-    import _backprop_solution
-
-    def dense_backward_one_bad_entry(da, inputs, W):
-        d_inputs, dW, db = _backprop_solution.dense_backward(da, inputs, W)
-        if dW.shape[1] > 1:  # the first layer's dW1 (D, H): spoil entry [2, 1]
-            dW = dW.copy()
-            dW[2, 1] += 0.5
-        return d_inputs, dW, db
-
-    verdicts = verdicts_with(exercise, monkeypatch, dense_backward=dense_backward_one_bad_entry)
-    assert verdicts["dW1"].status == "WRONG" and "dW1[2, 1]" in verdicts["dW1"].detail
-    assert [name for name, v in verdicts.items() if v.status != "OK"] == ["dW1"]
-
-
-def test_checker_says_what_is_still_todo(exercise):
-    import _checker
-
-    params, x, y = exercise.make_problem()
-    verdicts = _checker.check_backprop(exercise.forward, exercise.backward, params, x, y)
-    assert {v.status for v in verdicts} == {"TODO"}
-    assert "bce_sigmoid_backward" in verdicts[0].detail
-    assert np.isfinite(exercise.forward(params, x, y)[0])
-
-
-def test_exercise_solution_flag_runs_the_checker_on_the_reference(tmp_path):
-    result = run_tutorial(TUTORIALS / "03_exercise_backprop.py", tmp_path, "--solution")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "5 of 5 OK" in result.stdout
-    assert "WRONG" not in result.stdout
+def test_a_stale_notebook_is_caught(regenerate, tmp_path):
+    script = tmp_path / "09_lesson.py"
+    script.write_text("# %% [markdown]\n# # 09\n\n# %%\nx = 1\n", encoding="utf-8")
+    before = cells(regenerate.notebook_for(script))
+    script.write_text("# %% [markdown]\n# # 09\n\n# %%\nx = 2\n", encoding="utf-8")
+    after = cells(regenerate.notebook_for(script))
+    assert before != after
+    assert [cell_type for cell_type, _ in after] == ["markdown", "code", "code"]  # setup cell first
+    assert "sys.path.insert" in after[1][1] and after[2][1] == "x = 2"

@@ -29,7 +29,9 @@
 # chain rule **backwards**: each step receives the gradient of $L$ with respect to its output and
 # turns it into the gradient with respect to its input (and its parameters). We write every
 # step out in NumPy, then check it against nanorec's layers and against finite differences
-# (`nanorec.gradcheck`). The exercise `03_exercise_backprop.py` asks you to write it yourself.
+# (`nanorec.gradcheck`). The exercise `two_layer_network`
+# (`tutorials/exercises/two_layer_network.py`, graded by `nanorec exercise check two_layer_network`)
+# asks you to write it yourself.
 
 # %%
 import numpy as np

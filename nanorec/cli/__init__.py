@@ -10,6 +10,7 @@
     nanorec datasets                        the known data sets and where they live
     nanorec gradcheck [NAME|all]            backward vs finite differences, layer by layer
     nanorec verify [MODEL|all]              a certificate per model
+    nanorec exercise list|check NAME [FILE] grade a backprop exercise (exit 0: every gradient right)
     python -m nanorec ...                   the same
 
 Each subcommand is a module with HELP, ``add_options(parser)`` and ``run(args) -> exit code``;
@@ -31,7 +32,18 @@ import sys
 import warnings
 
 from nanorec import __version__
-from nanorec.cli import data_info, demo, evaluate, gradchecks, recommend, run, train, tune, verify
+from nanorec.cli import (
+    data_info,
+    demo,
+    evaluate,
+    exercise,
+    gradchecks,
+    recommend,
+    run,
+    train,
+    tune,
+    verify,
+)
 from nanorec.cli.common import UsageError
 
 DEFAULT_COMMAND = "demo"
@@ -45,6 +57,7 @@ COMMANDS = {
     "datasets": data_info,
     "gradcheck": gradchecks,
     "verify": verify,
+    "exercise": exercise,
 }
 # what a user can provoke: bad files and paths (OSError), bad values and ids, a missing extra,
 # data too big for the machine

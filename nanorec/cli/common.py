@@ -2,16 +2,19 @@
 
     REGISTRY          CLI name -> model class (nanorec.models.REGISTRY, filled as the classes
                       are defined; each with its summary, needs and command-line defaults)
-    load_data(spec)   "synthetic[:UxIxN]", "toy", "movielens-100k", or the path of a MovieLens
-                      zip or folder or of a CSV/TSV file -> LoadedData: the Interactions and an
-                      identity (a name with a size, or a SHA-256 of the contents) that tells
+    load_data(spec)   "synthetic[:UxIxN]", "toy", "movielens-100k", a standard data set of
+                      nanorec.data.datasets.DATASETS by name ("movielens-1m", "amazon-books", ...;
+                      "NAME:PATH" for a copy outside the data home), or the path of a MovieLens
+                      100K zip or folder or of a CSV/TSV file -> LoadedData: the Interactions and
+                      an identity (a name with a size, or a SHA-256 of the contents) that tells
                       evaluate whether it sees the data the model was trained on
     split(...)        the protocol's (train, test): loo = leave-last-out, holdout = a seeded 20%
                       random holdout, none = train on everything
 
-A model file written by ``nanorec train`` records data, identity, how a text file was read
-(--sep, --columns, --duplicates), protocol and seed in its header metadata (Recommender.save), so
-that ``nanorec evaluate`` can rebuild exactly the held-out rows.
+A model file written by ``nanorec train`` or ``nanorec tune`` records data, identity, how a text
+file was read (--sep, --columns, --duplicates), protocol and seed in its header metadata
+(training_record, Recommender.save), so that ``nanorec evaluate`` can rebuild exactly the
+held-out rows.
 """
 
 import argparse
@@ -21,6 +24,8 @@ import os
 import re
 import zipfile
 from typing import NamedTuple
+
+import numpy as np
 
 import nanorec.privacy  # noqa: F401  (registers the privacy models beside nanorec.models')
 from nanorec import io
@@ -74,7 +79,10 @@ def build_model(name, data, data_label, options, seed, verbose):
 
 # ---------------------------------------------------------------------- data
 SYNTHETIC_LIMIT = 10**8  # users, items or rows of "--data synthetic:UxIxN"
-NAMED_DATA = "synthetic, synthetic:UxIxN, toy, movielens-100k"
+# the standard data sets are the keys of datasets.DATASETS: NAME (from the data home) or NAME:PATH
+STANDARD_DATA = ", ".join(name if spec.file else f"{name}:PATH"
+                          for name, spec in datasets.DATASETS.items())
+NAMED_DATA = f"synthetic, synthetic:UxIxN, toy, movielens-100k, {STANDARD_DATA} (or NAME:PATH)"
 
 
 class LoadedData(NamedTuple):
@@ -94,15 +102,21 @@ def load_data(spec, sep=None, columns=None, duplicates=None):
     """The LoadedData named by ``spec``.
 
     spec : "synthetic" (SYNTHETIC_SIZE), "synthetic:UxIxN" (U users, I items, N rows), "toy",
-        "movielens-100k" (from the data home, see ``nanorec datasets``), or a path: a MovieLens
-        zip in the GroupLens layout or its extracted folder, or a delimited text file (CSV, TSV,
-        MovieLens' u.data), read by Interactions.from_delimited.
+        "movielens-100k" (from the data home, see ``nanorec datasets``), a key of
+        datasets.DATASETS ("movielens-1m", "amazon-books", "lastfm-1k", ...: from the data
+        home) or "NAME:PATH" (its archive, folder or ratings file at PATH; "recbole:FILE.inter"
+        always needs one), or a path: a MovieLens 100K zip in the GroupLens layout or its
+        extracted folder, or a delimited text file (CSV, TSV, MovieLens' u.data), read by
+        Interactions.from_delimited.
     sep, columns, duplicates : how to read a text file (--sep, --columns, --duplicates); None:
         detect the separator and the columns, refuse repeated (user, item) pairs.
     """
     options = {name: value for name, value in
                (("sep", sep), ("columns", columns), ("duplicates", duplicates)) if value is not None}
     name, _, size = spec.partition(":")
+    if name in datasets.DATASETS:
+        _no_text_options(options, spec)
+        return _standard_data(name, spec)
     if name == "synthetic" or spec in ("toy", "movielens-100k"):
         _no_text_options(options, spec)
         if name == "synthetic":
@@ -123,6 +137,11 @@ def load_data(spec, sep=None, columns=None, duplicates=None):
     if not os.path.isdir(spec) and not os.path.isfile(spec):
         raise UsageError(f"{spec} is not a regular file (a pipe or a device?): --data reads a "
                          "file twice (to train, then to evaluate), so save the data to a file")
+    official = [name for name, standard in datasets.DATASETS.items()
+                if standard.file == os.path.basename(path)]
+    if official:  # ml-1m.zip, ratings_Books.csv, ...: read by their own parser, not as 100K or CSV
+        raise UsageError(f"{spec} is the file of the data set {official[0]}: give "
+                         f"--data {official[0]}:{spec}")
     if os.path.isdir(spec) or zipfile.is_zipfile(spec):
         _no_text_options(options, f"{spec} (a MovieLens {'folder' if os.path.isdir(spec) else 'zip'})")
         if os.path.isdir(spec) and not _holds_movielens(spec):
@@ -135,6 +154,40 @@ def load_data(spec, sep=None, columns=None, duplicates=None):
     parsed = delimited.read_delimited(spec, sep=sep, columns=columns)
     data = Interactions.from_parsed(parsed, duplicates=duplicates or "error")
     return LoadedData(data, path, f"csv:{_sha256(spec)}", options, parsed.layout.describe())
+
+
+def _standard_data(name, spec):
+    """A data set of datasets.DATASETS: ``name`` from the data home, or ``name:PATH``. Its
+    identity is the name and a SHA-256 of the Interactions read (the same for the archive, its
+    extracted folder and its ratings file)."""
+    _, colon, path = spec.partition(":")
+    path = os.path.expanduser(path)
+    if colon and not path:
+        raise UsageError(f"{spec!r} names no path after the colon: give {name}:PATH")
+    if not colon and datasets.DATASETS[name].file is None:
+        raise UsageError(f"{name} has no official download: give its file, --data {name}:PATH")
+    try:
+        data = datasets.load(name, path=path or None)
+    except FileNotFoundError as error:
+        if path:
+            raise
+        raise FileNotFoundError(f"{error} (on the command line: --data {name}:PATH)") from None
+    spec = f"{name}:{os.path.abspath(path)}" if path else name
+    return LoadedData(data, spec, f"{name}:{_interactions_sha256(data)}")
+
+
+def _interactions_sha256(data):
+    """SHA-256 of the rows and id maps of an Interactions (ratings and timestamps included)."""
+    digest = hashlib.sha256()
+    for array in (data.user_ids, data.item_ids, data.user_index, data.item_index, data.ratings,
+                  data.timestamps):
+        if array is None:
+            digest.update(b"none;")
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _holds_movielens(folder):
@@ -174,6 +227,19 @@ def _sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def training_record(model_name, loaded, protocol, seed):
+    """What a model file records of its training (the header metadata that ``nanorec evaluate``
+    reads to rebuild the held-out rows): the model's CLI name, the data (``loaded.spec`` and
+    ``loaded.identity``), how a text file was read (``data_options``, lists for tuples, only when
+    options were given), the protocol and the seed."""
+    record = {"model": model_name, "data": loaded.spec, "data_id": loaded.identity,
+              "protocol": protocol, "seed": seed}
+    if loaded.options:
+        record["data_options"] = {name: list(value) if isinstance(value, tuple) else value
+                                  for name, value in loaded.options.items()}
+    return record
 
 
 def output_file(path, option, extension=None):
@@ -232,9 +298,11 @@ def add_data_option(parser, default):
     parser.add_argument(
         "--data", default=default, metavar="DATA",
         help="synthetic (1000 users, 500 items, 50,000 rows), synthetic:UxIxN (U users, I items, "
-             "N rows), toy, movielens-100k (from the data home), a MovieLens zip or folder "
-             "(GroupLens ml-100k layout), or a CSV/TSV file: separator and header detected, "
-             "columns user, item[, rating][, timestamp]"
+             "N rows), toy, movielens-100k (from the data home), a standard data set by name "
+             f"({STANDARD_DATA}: from the data home; NAME:PATH reads its archive, folder or "
+             "ratings file at PATH; see nanorec datasets), a MovieLens 100K zip or "
+             "folder (GroupLens ml-100k layout), or a CSV/TSV file: separator and header "
+             "detected, columns user, item[, rating][, timestamp]"
              + (f" (default: {default})" if default else ""),
     )
     parser.add_argument("--sep", type=separator, metavar="SEP",

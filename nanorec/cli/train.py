@@ -21,6 +21,7 @@ from nanorec.cli.common import (
     positive_float,
     positive_int,
     split,
+    training_record,
 )
 from nanorec.plotting import image_format, plot_history
 
@@ -81,11 +82,7 @@ def run(args):
     start = time.perf_counter()
     model.fit(train)
     seconds = time.perf_counter() - start
-    metadata = {"model": args.model, "data": loaded.spec, "data_id": loaded.identity,
-                "protocol": args.protocol, "seed": args.seed}
-    if loaded.options:
-        metadata["data_options"] = {name: list(value) if isinstance(value, tuple) else value
-                                    for name, value in loaded.options.items()}
+    metadata = training_record(args.model, loaded, args.protocol, args.seed)
     path = model.save(save, metadata=metadata)
     print(f"trained {type(model).__name__} in {seconds:.1f} s; saved to {path}")
     if test is not None and len(test):

@@ -36,6 +36,7 @@ from nanorec.cli.common import (
     output_file,
     positive_int,
     split,
+    training_record,
 )
 from nanorec.evaluation import tune
 from nanorec.evaluation.protocols import parse_metrics
@@ -223,14 +224,9 @@ def _settings(params):
 
 def _record(args, loaded, result):
     """The model file's metadata: what ``nanorec train`` records, and the search."""
-    record = {"model": args.model, "data": loaded.spec, "data_id": loaded.identity,
-              "protocol": args.protocol, "seed": args.seed,
-              "search": {"best": result.best_params, "validation": result.validation,
-                         "metric": result.metric, "trials": len(result.trials)}}
-    if loaded.options:
-        record["data_options"] = {name: list(value) if isinstance(value, tuple) else value
-                                  for name, value in loaded.options.items()}
-    return record
+    search = {"best": result.best_params, "validation": result.validation,
+              "metric": result.metric, "trials": len(result.trials)}
+    return {**training_record(args.model, loaded, args.protocol, args.seed), "search": search}
 
 
 @contextlib.contextmanager

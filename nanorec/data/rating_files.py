@@ -65,8 +65,8 @@ def parse_amazon_ratings(stream, where, engine="auto"):
     columns = {"user": (0, "id"), "item": (1, "id"), "rating": (2, "float"),
                "timestamp": (3, "int")}
     values = read_columns(stream, where, ",", 4, columns, 0, engine)
-    return _with_text_ids(values["user"], values["item"], values["rating"], values["timestamp"],
-                          "last")
+    return Interactions.from_arrays(values["user"], values["item"], values["rating"],
+                                    values["timestamp"], duplicates="last")
 
 
 def parse_lastfm_1k(stream, where, engine="auto"):
@@ -76,7 +76,7 @@ def parse_lastfm_1k(stream, where, engine="auto"):
     values = read_columns(stream, where, "\t", 6, columns, 0, engine)
     items = _artist_keys(values["mbid"], values["name"], where)
     times = _iso_seconds(values["time"], where)
-    return _with_text_ids(values["user"], items, None, times, "sum")
+    return Interactions.from_arrays(values["user"], items, None, times, duplicates="sum")
 
 
 def parse_lastfm_360k(stream, where, engine="auto"):
@@ -86,7 +86,8 @@ def parse_lastfm_360k(stream, where, engine="auto"):
                "plays": (3, "float")}
     values = read_columns(stream, where, "\t", 4, columns, 0, engine)
     items = _artist_keys(values["mbid"], values["name"], where)
-    return _with_text_ids(values["user"], items, values["plays"], None, "sum")
+    return Interactions.from_arrays(values["user"], items, values["plays"], None,
+                                    duplicates="sum")
 
 
 RECBOLE_FIELDS = {"user": "user_id", "item": "item_id", "rating": "rating",
@@ -125,35 +126,9 @@ def parse_recbole_inter(stream, where, engine="auto"):
             columns[role] = (position, "float" if numeric else "id")
     values = read_columns(stream, where, "\t", len(fields), columns, 0, engine, first_line=2)
     times = values.get("timestamp")
-    return _with_text_ids(values["user"], values["item"], values.get("rating"),
-                          None if times is None else np.floor(times).astype(np.int64), "last")
-
-
-def _with_text_ids(users, items, ratings, timestamps, duplicates):
-    """Interactions.from_arrays for text ids, with each id column factorized first.
-
-    Sorting millions of strings (np.unique inside from_arrays) took most of the load time; the
-    codes of a sorted factorization (pandas' hash table when installed, else np.unique) are
-    integers in the same order as the ids, so from_arrays builds the same Interactions from them,
-    and the text ids are put back as the vocabularies.
-    """
-    user_ids, user_codes = _factorized(users)
-    item_ids, item_codes = _factorized(items)
-    coded = Interactions.from_arrays(user_codes, item_codes, ratings, timestamps,
-                                     duplicates=duplicates)
-    # every code has a row, so coded's vocabularies are 0..n-1 and its indices are the codes
-    return Interactions(coded.user_index, coded.item_index, user_ids, item_ids, coded.ratings,
-                        coded.timestamps, check_duplicates=False)
-
-
-def _factorized(ids):
-    """(sorted unique ids as str (n,), code of each row (N,)): ids[k] = uniques[codes[k]]."""
-    pd = _pandas()
-    if pd is not None:
-        codes, uniques = pd.factorize(ids, sort=True)
-        return np.asarray(uniques, dtype=str), codes
-    uniques, codes = np.unique(np.asarray(ids, dtype=str), return_inverse=True)
-    return uniques, codes
+    return Interactions.from_arrays(values["user"], values["item"], values.get("rating"),
+                                    None if times is None else np.floor(times).astype(np.int64),
+                                    duplicates="last")
 
 
 # ---------------------------------------------------------------------- reading columns

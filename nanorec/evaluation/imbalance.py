@@ -43,8 +43,13 @@ import numpy as np
 
 from nanorec import _checks
 
-from nanorec.evaluation.protocols import check_same_vocabulary, parse_metrics, pessimistic_ranks_nb
-from nanorec.metrics.ranking import catalogue_coverage
+from nanorec.evaluation.protocols import (
+    check_same_vocabulary,
+    markdown_table,
+    parse_metrics,
+    pessimistic_ranks_nb,
+)
+from nanorec.metrics import catalogue_coverage
 from nanorec.scoring import csr_entries, row_blocks, top_k
 
 # Additive per-row metrics: ranks (R,) 0-based, k -> values (R,).
@@ -175,9 +180,8 @@ class ImbalanceResult:
         n_items = sum(bucket.n_items for bucket in self.buckets)
         rows.append(["all", str(n_items), "", "1.000", str(self.n_test_rows),
                      *[f"{self.overall[key]:.4f}" for key in keys], "1.000", f"{self.coverage:.3f}"])
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines) + f"\n\ncoverage@{self.k} = {self.coverage:.4f} ({self.n_users} users)"
+        return (markdown_table(header, rows)
+                + f"\n\ncoverage@{self.k} = {self.coverage:.4f} ({self.n_users} users)")
 
     __str__ = to_markdown
 

@@ -27,6 +27,7 @@ import numpy as np
 from nanorec import _checks
 
 from nanorec.data.split import kfold
+from nanorec.evaluation.parallel import run_tasks
 from nanorec.metrics.beyond_accuracy import (
     catalogue_coverage,
     gini_index,
@@ -66,8 +67,11 @@ CATALOGUE = {
 PER_LIST = ("novelty", "ild")
 _AT_K = tuple(FROM_HITS) + tuple(CATALOGUE) + PER_LIST
 _WHOLE_RANKING = ("mrr", "auc")
-_RATING = {"rmse": rmse, "mae": mae}
-_VALID_NAMES = ", ".join([f"{name}@k" for name in _AT_K] + list(_WHOLE_RANKING) + list(_RATING))
+# Metrics of predicted ratings against the test ratings: lower is better (every other metric:
+# higher is better).
+RATING_METRICS = {"rmse": rmse, "mae": mae}
+_VALID_NAMES = ", ".join([f"{name}@k" for name in _AT_K] + list(_WHOLE_RANKING)
+                         + list(RATING_METRICS))
 
 
 def parse_metrics(metrics):
@@ -87,7 +91,7 @@ def parse_metrics(metrics):
                 raise ValueError(f"{metric!r}: intra-list diversity compares pairs of items, so "
                                  "it needs k >= 2")
             parsed[key] = (key, name, int(k_text))
-        elif (name in _WHOLE_RANKING or name in _RATING) and not at:
+        elif (name in _WHOLE_RANKING or name in RATING_METRICS) and not at:
             parsed[key] = (key, name, None)
         else:
             raise ValueError(f"unknown metric {metric!r}; valid metrics: {_VALID_NAMES} (k >= 1)")
@@ -147,7 +151,7 @@ class EvaluationResult(dict):
     def to_markdown(self):
         """The summary line, then a markdown table | metric | value |."""
         rows = [[key, f"{value:.4f}"] for key, value in self.items()]
-        return f"{self.summary()}\n\n{_markdown_table(['metric', 'value'], rows)}"
+        return f"{self.summary()}\n\n{markdown_table(['metric', 'value'], rows)}"
 
     def __str__(self):
         width = max(map(len, self), default=0)
@@ -226,7 +230,7 @@ def evaluate(
     """
     _checks.one_of(unknown, "unknown", ("skip", "baseline"), "evaluate")
     specs = parse_metrics(metrics)
-    label, n_negatives = _protocol(protocol, n_negatives)
+    label, n_negatives = protocol_label(protocol, n_negatives)
     if chunk_size is not None:
         chunk_size = _checks.positive_int(chunk_size, "chunk_size")
     train_csr = _train_csr(model, train)
@@ -235,7 +239,7 @@ def evaluate(
     per_list = _per_list_metrics(specs, model.n_items_, train_csr, train, test, item_features)
 
     values, per_user = {}, {}
-    ranking_specs = [spec for spec in specs if spec[1] not in _RATING]
+    ranking_specs = [spec for spec in specs if spec[1] not in RATING_METRICS]
     if ranking_specs:
         if len(users) == 0:
             raise ValueError("no test user has both train interactions and new test items")
@@ -245,7 +249,7 @@ def evaluate(
         )
     n_baseline = 0
     for key, name, _ in specs:
-        if name in _RATING:
+        if name in RATING_METRICS:
             values[key], n_baseline = _rating_metric(model, test, train_csr, name, unknown)
     ordered = {key: values[key] for key, _, _ in specs}
     baseline = model.baseline_score() if n_baseline else None
@@ -280,8 +284,10 @@ def _per_list_metrics(specs, n_items, train_csr, train, test, item_features):
     return metrics
 
 
-def _protocol(protocol, n_negatives):
-    """``(label, n_negatives)`` of a protocol; n_negatives is None for the full protocol."""
+def protocol_label(protocol, n_negatives):
+    """``(label, n_negatives)`` of a protocol ("full" or "sampled"), checked: the label results
+    print ("full", "sampled (100 negatives)") and n_negatives, None for the full protocol.
+    ValueError for another protocol or a bad n_negatives."""
     if protocol == "full":
         return "full", None
     if protocol == "sampled":
@@ -549,13 +555,13 @@ def _rating_metric(model, test, train_csr, name, unknown):
         if scorable.any():
             predicted[scorable] = model.score_pairs(test.user_index[scorable],
                                                     test.item_index[scorable])
-        value = _RATING[name](*check_pair(test.ratings, predicted, pred_name=label))
+        value = RATING_METRICS[name](*check_pair(test.ratings, predicted, pred_name=label))
         return value, int(np.count_nonzero(~scorable))
     rows = (np.diff(train_csr.indptr) > 0)[test.user_index]
     if not np.any(rows):
         raise ValueError(f"{name}: no test row belongs to a user with train interactions")
     predicted = model.score_pairs(test.user_index[rows], test.item_index[rows])
-    return _RATING[name](*check_pair(test.ratings[rows], predicted, pred_name=label)), 0
+    return RATING_METRICS[name](*check_pair(test.ratings[rows], predicted, pred_name=label)), 0
 
 
 def cross_validate(
@@ -572,8 +578,9 @@ def cross_validate(
     """k-fold cross-validation: fit a fresh model on each fold's train part, evaluate on its test.
 
     Folds come from nanorec.data.split.kfold(data, n_splits, seed). With n_jobs=1 they run one after
-    the other in this process; otherwise through joblib.Parallel(n_jobs), so the joblib backend
-    active around the call decides where they run, e.g. on a Dask cluster:
+    the other in this process; otherwise through joblib.Parallel(n_jobs)
+    (nanorec.evaluation.parallel.run_tasks), so the joblib backend active around the call decides
+    where they run, e.g. on a Dask cluster:
 
         with joblib.parallel_backend("dask"):      # with a dask.distributed Client connected
             cross_validate(make_model, data, n_jobs=-1)
@@ -598,24 +605,15 @@ def cross_validate(
     if not callable(make_model):
         raise TypeError(f"make_model must build a new model, got a {type(make_model).__name__}")
     parse_metrics(metrics)  # fail before fitting anything
-    _protocol(protocol, n_negatives)
+    protocol_label(protocol, n_negatives)
     options = dict(metrics=metrics, protocol=protocol, n_negatives=n_negatives)
     folds = kfold(data, n_splits=n_splits, seed=seed)
     tasks = [
         (make_model, train, test, dict(options, chunk_size=chunk_size, seed=seed + f))
         for f, (train, test) in enumerate(folds)
     ]
-    if n_jobs == 1:
-        return CrossValidationResult([_fit_and_evaluate(*task) for task in tasks])
-    try:
-        import joblib
-    except ImportError as error:
-        raise ImportError(
-            f"cross_validate(n_jobs={n_jobs}) runs the folds through joblib, which is not "
-            'installed: pip install "nanorec[parallel]", or use n_jobs=1'
-        ) from error
-    run = joblib.Parallel(n_jobs=n_jobs)
-    return CrossValidationResult(run(joblib.delayed(_fit_and_evaluate)(*task) for task in tasks))
+    folds = run_tasks(_fit_and_evaluate, tasks, n_jobs, f"cross_validate(n_jobs={n_jobs})")
+    return CrossValidationResult(folds)
 
 
 def _fit_and_evaluate(make_model, train, test, options):
@@ -652,7 +650,7 @@ class CrossValidationResult:
         rows.append(["mean", ""] + [f"{self.mean[key]:.4f}" for key in keys])
         rows.append(["std", ""] + [f"{self.std[key]:.4f}" for key in keys])
         title = f"{len(self.folds)}-fold cross-validation, protocol: {self.protocol}"
-        return f"{title}\n\n{_markdown_table(['fold', 'users'] + keys, rows)}"
+        return f"{title}\n\n{markdown_table(['fold', 'users'] + keys, rows)}"
 
     __str__ = to_markdown
 
@@ -660,7 +658,8 @@ class CrossValidationResult:
         return f"CrossValidationResult({len(self.folds)} folds, {self.protocol!r}, {self.mean!r})"
 
 
-def _markdown_table(header, rows):
+def markdown_table(header, rows):
+    """A markdown table: ``header`` (list of str) and ``rows`` (lists of str, as many cells)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

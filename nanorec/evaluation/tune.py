@@ -1,5 +1,6 @@
 """Hyperparameter search: grid, random and successive halving, scored on validation data carved
-from the training part, never on the test part.
+from the training part, never on the test part. Also reachable as ``nanorec.tune`` (loaded on
+first use: ``from nanorec import tune; tune.search(...)``).
 
     candidates    parameter_grid(grid)                   every combination of the listed values
                   sample_parameters(space, n, seed)      n random draws from lists and ranges
@@ -21,7 +22,7 @@ metrics are NaN, its ``error`` says why, and it is never the best. Any other err
 
 Parallel. Every (candidate, fold, seed) fit is a task; with n_jobs=1 they run one after the other
 in this process, otherwise through joblib.Parallel(n_jobs), so the joblib backend active around the
-call decides where they run (the pattern of :func:`nanorec.evaluation.cross_validate`):
+call decides where they run (nanorec.evaluation.parallel.run_tasks, as for cross_validate):
 
     with joblib.parallel_backend("dask"):      # with a dask.distributed Client connected
         search(make_model, candidates, train, n_jobs=-1)
@@ -40,13 +41,14 @@ import numpy as np
 from nanorec import _checks
 
 from nanorec.data.split import holdout, kfold, leave_last_out
+from nanorec.evaluation.parallel import run_tasks
 from nanorec.evaluation.protocols import (
-    _RATING,
     DEFAULT_METRICS,
-    _markdown_table,
-    _protocol,
+    RATING_METRICS,
     evaluate,
+    markdown_table,
     parse_metrics,
+    protocol_label,
 )
 
 VALIDATIONS = ("loo", "holdout", "kfold")
@@ -285,7 +287,7 @@ class SearchResult:
         order = "largest" if self.higher_is_better else "smallest"
         title = (f"{len(self.trials)} trials, validation: {self.validation}; best = {order} "
                  f"{self.metric}")
-        return f"{title}\n\n{_markdown_table(header, rows)}"
+        return f"{title}\n\n{markdown_table(header, rows)}"
 
     __str__ = to_markdown
 
@@ -402,11 +404,11 @@ class _Plan:
         if metric not in keys:
             raise ValueError(f"metric {metric!r} is not among the metrics computed: "
                              f"{', '.join(keys)}")
-        _protocol(protocol, n_negatives)
+        protocol_label(protocol, n_negatives)
         n_seeds = _checks.positive_int(n_seeds, "n_seeds", "search")
         self.candidates = check_candidates(make_model, candidates, epochs_searched)
         self.make_model, self.metric, self.n_jobs = make_model, metric, n_jobs
-        self.higher_is_better = _RATING.get(specs[keys.index(metric)][1]) is None
+        self.higher_is_better = specs[keys.index(metric)][1] not in RATING_METRICS
         self.splits = validation_splits(data, validation, n_splits, seed)
         seeded = "random_state" in make_model().get_params()
         self.seeds = [seed + s for s in range(n_seeds)] if seeded else [None]
@@ -416,7 +418,7 @@ class _Plan:
                  else f"model seed {self.seeds[0]}" if seeded else "no model seed")
         self.validation = (f"{VALIDATION_NAMES[validation]} of the train part, "
                            f"{len(self.splits)} split{'s' * (len(self.splits) > 1)} (seed {seed}), "
-                           f"{seeds}, protocol {_protocol(protocol, n_negatives)[0]}")
+                           f"{seeds}, protocol {protocol_label(protocol, n_negatives)[0]}")
 
     def run(self, candidates, rung=0):
         """A Trial per candidate: every (candidate, split, seed) fit is one task."""
@@ -425,7 +427,8 @@ class _Plan:
                  for params in candidates
                  for j, (fit_part, valid_part) in enumerate(self.splits)
                  for model_seed in self.seeds]
-        outcomes = _run_tasks(tasks, self.n_jobs)
+        outcomes = run_tasks(_fit_and_score, tasks, self.n_jobs,
+                             f"a search with n_jobs={self.n_jobs}")
         per_candidate = len(self.splits) * len(self.seeds)
         return [_trial(params, outcomes[c * per_candidate:(c + 1) * per_candidate], rung,
                        self.options["metrics"])
@@ -467,20 +470,6 @@ def _trial(params, outcomes, rung, keys):
         return Trial(dict(params), {key: math.nan for key in keys}, seconds, rung, errors[0])
     means = {key: float(np.mean([values[key] for values, _, _ in outcomes])) for key in keys}
     return Trial(dict(params), means, seconds, rung)
-
-
-def _run_tasks(tasks, n_jobs):
-    if n_jobs == 1:
-        return [_fit_and_score(*task) for task in tasks]
-    try:
-        import joblib
-    except ImportError as error:
-        raise ImportError(
-            f"a search with n_jobs={n_jobs} runs its fits through joblib, which is not "
-            'installed: pip install "nanorec[parallel]", or use n_jobs=1'
-        ) from error
-    run = joblib.Parallel(n_jobs=n_jobs)
-    return run(joblib.delayed(_fit_and_score)(*task) for task in tasks)
 
 
 def _fit_and_score(make_model, params, fit_part, valid_part, options):

@@ -21,8 +21,6 @@ Binary relevance throughout: an item is relevant or not, ratings are not used as
 import numpy as np
 
 from nanorec import _checks
-# defined with the other catalogue metrics; still importable from here (evaluation.imbalance)
-from nanorec.metrics.beyond_accuracy import catalogue_coverage  # noqa: F401
 
 
 def top_k_hits(ranked_items, relevant, k):

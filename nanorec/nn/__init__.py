@@ -1,8 +1,10 @@
-"""The engine: layers, activations, losses and initializers, each with a hand-written backward."""
+"""The engine: layers, activations, losses and initializers, each with a hand-written backward,
+and GradientFlow, which records the gradient flowing through a network's layers (for lessons)."""
 
 from nanorec.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from nanorec.nn.base import Layer, RowSparseGrad
 from nanorec.nn.conv import Conv1d, MaxOverTime, VerticalConv
+from nanorec.nn.instruments import GradientFlow, LayerTrace
 from nanorec.nn.layers import (
     Add,
     Branch,
@@ -40,4 +42,5 @@ __all__ = [
     "Conv1d", "MaxOverTime", "VerticalConv", "RNN",
     "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "SoftmaxCrossEntropyLoss", "BPRLoss",
     "MaskedLoss",
+    "GradientFlow", "LayerTrace",
 ]

@@ -4,7 +4,7 @@ Gradient-check your own layer over random shapes and values in a few lines::
 
     import numpy as np
     from hypothesis import given, settings
-    from nanorec.testing.gradcheck import gradcheck
+    from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
     from nanorec.testing.strategies import float_arrays, shapes
 
     @settings(max_examples=30, deadline=None)
@@ -20,8 +20,12 @@ or check every ready-made layer (each case knows how to check itself)::
         case.check()
 
 Sizes are small (1 to 5 by default, batch size 1 included) so that finite differences stay fast.
-Inputs of kinked functions are drawn away from the kink: ``min_abs`` keeps ReLU inputs off 0, and
-``arrays_without_ties`` keeps the maximum of MaxOverTime unique.
+Inputs of kinked functions are drawn ON their kinks as well as away from them, since gradcheck
+handles kinks (an entry whose step straddles one passes when its analytic value lies between the
+one-sided slopes): ``arrays_on_kinks`` puts entries within h/2 of 0 (ReLU, LeakyReLU),
+``arrays_with_ties`` ties the maximum of a line with other entries (MaxOverTime), and the
+"dense_relu_dense" case puts hidden units of a small MLP on their kink. ``min_abs`` and
+``arrays_without_ties`` still draw inputs away from kinks, for tests of something else.
 
 Finite differences also have a resolution limit: f is known to about 1e-16 |f|, so a numeric
 derivative carries noise of about 1e-10 |f|. A correct gradient array whose entries are all below
@@ -33,6 +37,7 @@ weights (``away_from_zero_init``).
 from typing import NamedTuple
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -57,7 +62,7 @@ from nanorec.nn.layers import (
     SparseRows,
 )
 from nanorec.nn.recurrent import RNN
-from nanorec.testing.gradcheck import gradcheck
+from nanorec.testing.gradcheck import DEFAULT_H, gradcheck
 
 
 def dims(lo=1, hi=5):
@@ -135,6 +140,29 @@ def arrays_without_ties(draw, shape, axis=-1, gap=0.5):
     return 2 * gap * ranks + jitter
 
 
+def arrays_on_kinks(shape, h=DEFAULT_H, lo=-3, hi=3):
+    """float64 arrays for functions with a kink at 0 (ReLU, LeakyReLU): each entry either on the
+    kink (|x| <= h/2, 0 included, so that a step of h straddles it) or clear of it (|x| >= 2h in
+    [lo, hi]). Between h/2 and 2h lie steps that barely straddle the kink, which gradcheck cannot
+    tell from curvature (see nanorec.testing.gradcheck); they are left out."""
+    on_kink = st.floats(-h / 2, h / 2)
+    clear = st.floats(lo, hi).filter(lambda value: abs(value) >= 2 * h)
+    return hnp.arrays(np.float64, shape, elements=st.one_of(on_kink, clear))
+
+
+@st.composite
+def arrays_with_ties(draw, shape, axis=-1, h=DEFAULT_H):
+    """float64 arrays in which some entries tie with the maximum of their line along ``axis``
+    (exactly, or within h/4 of it), for max layers, whose gradient jumps at ties; the other
+    entries stay at least 0.5 below it (arrays_without_ties). Tied entries are within h/2 of each
+    other, so that a step of h on one of them straddles the one kink."""
+    shape = draw(shape) if isinstance(shape, st.SearchStrategy) else tuple(shape)
+    x = draw(arrays_without_ties(shape, axis))
+    tied = draw(hnp.arrays(np.bool_, shape))
+    offsets = draw(float_arrays(shape, lo=-h / 4, hi=h / 4))  # 0 (an exact tie) included
+    return np.where(tied, x.max(axis=axis, keepdims=True) + offsets, x)
+
+
 def away_from_zero_init(shape, rng, dtype):
     """Initializer for gradient checks: w = random sign * U(0.5, 1) / sqrt(fan_in).
 
@@ -168,16 +196,40 @@ def _dense(draw):
     return layer, draw(float_arrays((n, d_in)))
 
 
-def _activation(layer, min_abs=0.0):
+def _activation(layer, arrays=float_arrays):
     def build(draw):
-        return layer(), draw(float_arrays(shapes(), min_abs=min_abs))
+        return layer(), draw(arrays(shapes()))
 
     return build
 
 
 def _leaky_relu(draw):
-    alpha = draw(st.floats(0.0, 0.5))
-    return LeakyReLU(alpha), draw(float_arrays(shapes(), min_abs=1e-3))
+    return LeakyReLU(draw(st.floats(0.0, 0.5))), draw(arrays_on_kinks(shapes()))
+
+
+def _dense_relu_dense(draw):
+    """Dense -> ReLU -> Dense with some hidden units on their kink: for each chosen unit k, one
+    batch row n of its own gets the pre-activation z[n, k] = eps, |eps| <= h/2 * c, where c is the
+    smallest factor a step moves z[n, k] by (|W1[j, k]|, |x[n, j]| and 1 for the bias), so that
+    any step straddles the kink; one kink per row and per unit, so that no step meets two."""
+    n, d_in, hidden, d_out = draw(dims()), draw(dims()), draw(dims()), draw(dims())
+    rng = np.random.default_rng(draw(seeds()))
+    first = Dense(d_in, hidden, init=away_from_zero_init, rng=rng, dtype=F64)
+    second = Dense(hidden, d_out, init=away_from_zero_init, rng=rng, dtype=F64)
+    x = draw(float_arrays((n, d_in), lo=-1, hi=1, min_abs=0.1))
+    W, b = first.params["W"], first.params["b"]
+    pre_activations = x @ W
+    units = draw(st.permutations(range(hidden)))[: draw(st.integers(0, min(n, hidden)))]
+    on_kink = np.zeros((n, hidden), bool)
+    for row, unit in enumerate(units):
+        reach = min(1.0, np.abs(W[:, unit]).min(), np.abs(x[row]).min())
+        eps = draw(st.floats(-0.5, 0.5)) * DEFAULT_H * reach
+        b[unit] = eps - pre_activations[row, unit]
+        on_kink[row, unit] = True
+    # every other unit clear of its kink (equal rows of x would put a unit on it twice)
+    largest_move = DEFAULT_H * np.maximum(1.0, np.abs(x).max(axis=1, keepdims=True) + np.abs(W).max())
+    assume(np.all(on_kink | (np.abs(x @ W + b) > 2 * largest_move)))
+    return Sequential(first, ReLU(), second), x
 
 
 def _embedding(draw):
@@ -218,7 +270,7 @@ def _vertical_conv(draw):
 
 
 def _max_over_time(draw):
-    return MaxOverTime(), draw(arrays_without_ties(shapes(ndim=3), axis=1))
+    return MaxOverTime(), draw(arrays_with_ties(shapes(ndim=3), axis=1))
 
 
 def _item_scores(draw):
@@ -290,8 +342,9 @@ BUILDERS = {
     "dense": _dense,
     "sigmoid": _activation(Sigmoid),
     "tanh": _activation(Tanh),
-    "relu": _activation(ReLU, min_abs=1e-3),
+    "relu": _activation(ReLU, arrays_on_kinks),
     "leaky_relu": _leaky_relu,
+    "dense_relu_dense": _dense_relu_dense,
     "embedding": _embedding,
     "dropout": _dropout,
     "dot": _pair(Dot),

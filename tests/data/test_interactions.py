@@ -1,10 +1,14 @@
 """Interactions: id maps, CSR/dense views, duplicates policies, input checks, DataFrame and CSV."""
 
+import contextlib
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nanorec.data import interactions
 from nanorec.data.delimited import IdTypeWarning
 from nanorec.data.interactions import Interactions
 
@@ -165,6 +169,48 @@ def test_bad_input_raises_a_clear_value_error(kwargs, message):
 def test_mixed_or_missing_ids_raise_a_type_error():
     with pytest.raises(TypeError, match="mutually comparable"):
         Interactions.from_arrays(np.array(["a", None], dtype=object), [1, 2])
+
+
+# text ids: hashed by pandas (forced here for any size), or sorted as a numpy str array
+FACTORIZE_WAYS = ["pandas", "numpy"]
+
+
+@contextlib.contextmanager
+def factorizing(way):
+    """A context in which from_arrays factorizes text ids the given way."""
+    with pytest.MonkeyPatch.context() as patch:
+        if way == "pandas":
+            pytest.importorskip("pandas")
+            patch.setattr(interactions, "PANDAS_FACTORIZE_ROWS", 0)
+        else:
+            patch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+        yield
+
+
+@settings(max_examples=40, deadline=None)
+@given(ids=st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=4), min_size=1,
+                    max_size=30),
+       holder=st.sampled_from([object, str]))
+def test_text_ids_are_factorized_as_np_unique_sorts_them(ids, holder):
+    raw = np.array(ids, dtype=holder)
+    expected_ids, expected_index = np.unique(np.array(ids, dtype=str), return_inverse=True)
+    for way in FACTORIZE_WAYS:
+        with factorizing(way):
+            data = Interactions.from_arrays(raw, np.arange(len(ids)))
+        assert data.user_ids.dtype.kind == "U", way  # text ids: a numpy str vocabulary
+        assert data.user_ids.tolist() == expected_ids.tolist(), way
+        assert data.user_index.tolist() == expected_index.reshape(-1).tolist(), way
+
+
+@pytest.mark.parametrize("way", FACTORIZE_WAYS)
+def test_numbers_and_mixed_ids_keep_np_unique_either_way(way):
+    with factorizing(way):
+        numbers = Interactions.from_arrays(np.array([30, 10, 30], dtype=object), [1, 2, 3])
+        assert numbers.user_ids.tolist() == [10, 30] and numbers.user_index.tolist() == [1, 0, 1]
+        with pytest.raises(TypeError, match="mutually comparable"):
+            Interactions.from_arrays(np.array(["a", 1], dtype=object), [1, 2])
+        with pytest.raises(TypeError, match="mutually comparable"):
+            Interactions.from_arrays(np.array(["a", None], dtype=object), [1, 2])
 
 
 def test_constructor_refuses_out_of_range_indices_and_repeated_pairs():

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nanorec.metrics.beyond_accuracy import catalogue_coverage
 from nanorec.metrics.ranking import (
     average_precision_from_hits,
-    catalogue_coverage,
     hit_rate_at_k,
     map_at_k,
     mrr,

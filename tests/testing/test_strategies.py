@@ -4,8 +4,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanorec.nn.base import Layer
+from nanorec.testing.gradcheck import DEFAULT_H
 from nanorec.testing.strategies import (
     BUILDERS,
+    arrays_on_kinks,
+    arrays_with_ties,
     arrays_without_ties,
     float_arrays,
     id_arrays,
@@ -120,3 +123,26 @@ def test_a_user_layer_is_checked_in_a_few_lines():
     property_test(Dense)()
     with pytest.raises(AssertionError, match="gradient check failed"):
         property_test(Doubled)()
+
+
+@bounded
+@given(x=arrays_on_kinks(shapes(), h=1e-4, lo=-2, hi=2))
+def test_arrays_on_kinks_are_on_the_kink_or_clear_of_it(x):
+    on_kink = np.abs(x) <= 0.5e-4
+    assert np.all(on_kink | ((np.abs(x) >= 2e-4) & (np.abs(x) <= 2)))
+
+
+@bounded
+@given(x=arrays_with_ties(shapes(ndim=3), axis=1))
+def test_arrays_with_ties_tie_near_the_maximum_or_stay_clear_of_it(x):
+    below_max = x.max(axis=1, keepdims=True) - x
+    assert np.all((below_max <= DEFAULT_H / 2) | (below_max >= 0.5 - DEFAULT_H / 4))
+
+
+def test_arrays_on_kinks_and_with_ties_do_reach_their_kinks():
+    draws = []
+    given(x=arrays_on_kinks((4, 3)), y=arrays_with_ties((2, 4, 3), axis=1))(
+        settings(max_examples=30, deadline=None)(lambda x, y: draws.append((x, y))))()
+    assert any(np.any(np.abs(x) <= DEFAULT_H / 2) for x, _ in draws)
+    assert any(np.any(np.sum(y.max(axis=1, keepdims=True) - y <= DEFAULT_H / 2, axis=1) > 1)
+               for _, y in draws)
