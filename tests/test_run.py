@@ -307,3 +307,22 @@ def test_a_missing_file_and_a_non_utf8_file_are_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "run", tmp_path / "latin.toml")
     assert code == 1
     assert_one_error_line(err, "latin.toml: not UTF-8 text")
+
+
+def test_a_relative_path_in_name_colon_path_is_read_beside_the_experiment(capsys, tmp_path,
+                                                                          monkeypatch):
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    rows = [f"u{u}\ti{(u * 7 + j) % 15}\t{1 + j % 5}\t{100 * u + j}"
+            for u in range(20) for j in range(6)]
+    (folder / "log.inter").write_text("user_id:token\titem_id:token\trating:float\t"
+                                      "timestamp:float\n" + "\n".join(rows) + "\n")
+    (folder / "experiment.toml").write_text('data = "recbole:log.inter"\nmetrics = ["hr@5"]\n'
+                                            '[split]\nprotocol = "loo"\n'
+                                            '[[models]]\nname = "popularity"\n')
+    monkeypatch.chdir(tmp_path)  # not the experiment's folder
+    code, out, err = run(capsys, "run", "experiments/experiment.toml", "--out", "out.json")
+    assert code == 0, err
+    assert "20 users, 15 items, 120 rows" in out and "| popularity | " in out
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["data"]["spec"] == f"recbole:{folder / 'log.inter'}"

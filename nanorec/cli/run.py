@@ -3,8 +3,9 @@ comparison table, write every figure to JSON.
 
 The file names the data, the split, the models (fixed arguments or a search space), the metrics,
 the seeds and the baseline; its format is in nanorec.evaluation.experiment, and
-benchmarks/experiments/ holds examples. A relative data path is read from the experiment file's
-folder; --data replaces the file's data (a name, or a path from the current folder).
+benchmarks/experiments/ holds examples. A relative data path (or the PATH of NAME:PATH) is read
+from the experiment file's folder; --data replaces the file's data (as nanorec train --data takes
+it, paths from the current folder).
 
 Standard output gets only what the file and the data decide (the settings, the searched
 arguments, the table and the intervals), so the same file on the same data prints the same text;
@@ -82,10 +83,16 @@ def run(args):
 
 
 def _beside(experiment_path, data):
-    """``data`` as a path from the experiment file's folder when that file exists, else as it
-    is (a data set's name, or an absolute path)."""
-    candidate = os.path.join(os.path.dirname(os.path.abspath(experiment_path)), data)
-    return candidate if not os.path.isabs(data) and os.path.exists(candidate) else data
+    """``data`` with its relative path (the whole of it, or PATH in NAME:PATH) read from the
+    experiment file's folder when that file exists there; else as it is (a data set's name, an
+    absolute path)."""
+    folder = os.path.dirname(os.path.abspath(experiment_path))
+    name, colon, path = data.partition(":")
+    for prefix, relative in (("", data), (name + colon, path)):
+        candidate = os.path.join(folder, relative)
+        if relative and not os.path.isabs(relative) and os.path.exists(candidate):
+            return prefix + candidate
+    return data
 
 
 def _builder(name, data, data_label):

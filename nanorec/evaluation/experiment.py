@@ -84,7 +84,7 @@ import numpy as np
 from nanorec import _checks
 from nanorec.data.split import holdout, kfold, leave_last_out
 from nanorec.evaluation import tune
-from nanorec.evaluation.protocols import CATALOGUE, _markdown_table, evaluate, parse_metrics
+from nanorec.evaluation.protocols import CATALOGUE, evaluate, markdown_table, parse_metrics
 from nanorec.evaluation.significance import paired_bootstrap
 
 RATING_METRICS = ("rmse", "mae")
@@ -595,12 +595,12 @@ class ExperimentResult:
         if lines:
             lines.append("")
         lines += [f"mean ± std over the seeds {seeds} (models without a seed: fitted once)", "",
-                  _markdown_table(["model"] + list(metrics), rows)]
+                  markdown_table(["model"] + list(metrics), rows)]
         if self.differences:
             differences = [[label] + [_difference(self.differences[label][key]) for key in metrics]
                            for label in self.differences]
             lines += ["", self._differences_title(), "",
-                      _markdown_table(["model"] + list(metrics), differences)]
+                      markdown_table(["model"] + list(metrics), differences)]
         return "\n".join(lines)
 
     __str__ = to_markdown
