@@ -5,6 +5,7 @@
     nanorec train MODEL --data D --save F   fit a model on the train part of a split, save it
     nanorec evaluate F [--protocol P]       score it on the held-out part, or cross-validate it
     nanorec tune MODEL --grid SPEC          search settings on folds of train, save the best
+    nanorec run EXPERIMENT.toml             models, search spaces, seeds from a file: table, JSON
     nanorec recommend F --user ID           its top-k items for a user (--explain: why)
     nanorec datasets                        the known data sets and where they live
     nanorec gradcheck [NAME|all]            backward vs finite differences, layer by layer
@@ -38,6 +39,7 @@ from nanorec.cli import (
     exercise,
     gradchecks,
     recommend,
+    run,
     train,
     tune,
     verify,
@@ -50,6 +52,7 @@ COMMANDS = {
     "train": train,
     "evaluate": evaluate,
     "tune": tune,
+    "run": run,
     "recommend": recommend,
     "datasets": data_info,
     "gradcheck": gradchecks,

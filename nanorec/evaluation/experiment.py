@@ -1,0 +1,689 @@
+"""Experiment files: a whole comparison in one TOML file, rerun to the same table.
+
+    read_experiment(path)                    the file -> Experiment (every key checked)
+    parse_experiment(text, source)           the same from TOML text
+    run_experiment(experiment, data, models) -> ExperimentResult: the table, the JSON record
+    data_sha256(data)                        the content hash of an Interactions
+
+The file names the data, the split, the models, the metrics, the seeds and the baseline:
+
+    title = "BPRMF against the baselines"       # optional, printed first
+    data = "synthetic:300x200x6000"             # what nanorec train --data takes
+    data_sha256 = "9f2c..."                     # optional: refuse any other data
+    metrics = ["hr@10", "ndcg@10", "gini@10"]   # what evaluate takes
+    seeds = [0, 1, 2]                           # each model's random_state (default [0])
+    unknown = "skip"                            # rmse, mae: evaluate's unknown (default "skip")
+    baseline = "Popularity"                     # the model the others are compared with (a label)
+
+    [split]                                     # the test part, which no search ever sees
+    protocol = "loo"                            # loo | holdout | kfold
+    seed = 0                                    # holdout, kfold (default 0)
+    test_size = 0.2                             # holdout (default 0.2)
+    n_splits = 5                                # kfold (default 5)
+
+    [bootstrap]                                 # optional
+    resamples = 10000                           # (default 10000)
+    confidence = 0.95                           # (default 0.95)
+    seed = 0                                    # (default 0)
+
+    [[models]]                                  # one table per model, in the order of the table
+    name = "popularity"                         # a model of nanorec train --help
+    label = "Popularity"                        # optional (default: name), unique
+
+    [[models]]
+    name = "bpr"
+    label = "BPRMF (searched)"
+    params = { n_factors = 64, n_epochs = 100 } # constructor arguments (default: the model's)
+    [models.search]                             # optional: some arguments chosen on validation
+    space = { lr = [0.01, 0.05], reg = [0.001, 0.01] }   # lists, or {low, high, log} ranges
+    trials = 8                                  # random search: 8 draws (no trials: the grid)
+    validation = "loo"                          # loo | holdout | kfold, carved from train
+                                                # (default: loo after a loo split, else holdout)
+    folds = 1                                   # validation splits (default 1; kfold 5)
+    metric = "ndcg@10"                          # what picks the best (default: the first metric)
+    seed = 0                                    # the draws, the validation splits (default 0)
+
+What a run does. The data is split once (kfold: into n_splits pairs). For each split and model, a
+search (nanorec.evaluation.tune.search, on the split's TRAIN part only) first picks the searched
+arguments; then the model is fitted on the train part once per seed (random_state = seed; once
+only for models without random_state) and evaluated on the test part with
+nanorec.evaluation.evaluate, full ranking, and rmse and mae as evaluate's ``unknown`` says: "skip"
+(the default) scores the test rows of the users with train rows, "baseline" every test row, those
+a model cannot score by its baseline score; either way the rows depend on the split only, so every
+model answers the same rows. A metric's value for one seed is its mean over the splits; the table
+shows the mean and the standard deviation (population, ddof 0) over the seeds.
+
+Differences from the baseline are paired: the same test units for both models, each unit's value
+averaged over the seeds first, then nanorec.evaluation.paired_bootstrap over the units:
+
+    ranking metrics with per-user values (hr, ndcg, recall, precision, map, mrr, auc, novelty,
+    ild): one unit per evaluated user of each split; the statistic is the mean
+    mae: one unit per test row (|error|); rmse: one unit per test row (squared error), the
+    statistic sqrt(mean a) - sqrt(mean b)
+    coverage, gini, entropy: a value of all the lists together, no units: the difference of the
+    means only
+
+With one split and a ranking metric the bootstrap's difference equals the difference of the
+table's means; with k folds (users weighted by their folds) or for rmse (pooled over rows and
+seeds) it is the pooled value, which can differ from them in the last digits.
+
+Everything that varies is seeded (split, searches, fits, bootstrap), and the fitted models are
+deterministic (serial kernels), so the same file on the same data gives the same table; the data's
+hash (data_sha256) tells whether it is the same data.
+"""
+
+import functools
+import hashlib
+import math
+import time
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nanorec import _checks
+from nanorec.data.split import holdout, kfold, leave_last_out
+from nanorec.evaluation import tune
+from nanorec.evaluation.protocols import CATALOGUE, evaluate, markdown_table, parse_metrics
+from nanorec.evaluation.significance import paired_bootstrap
+
+RATING_METRICS = ("rmse", "mae")
+
+
+# ---------------------------------------------------------------------- the file
+@dataclass(frozen=True)
+class Split:
+    """How the data is split: ``protocol`` with its options (see the module docstring)."""
+
+    protocol: str = "loo"
+    seed: int = 0
+    test_size: float = 0.2
+    n_splits: int = 5
+
+    def apply(self, data):
+        """The (train, test) pairs of ``data``: one, or n_splits for kfold."""
+        if self.protocol == "loo":
+            return [leave_last_out(data)]
+        if self.protocol == "holdout":
+            return [holdout(data, test_size=self.test_size, seed=self.seed)]
+        return kfold(data, n_splits=self.n_splits, seed=self.seed)
+
+    def describe(self):
+        """One line: the protocol and its options."""
+        if self.protocol == "loo":
+            return "leave-last-out (each user's latest row is the test part)"
+        if self.protocol == "holdout":
+            return f"random holdout of {self.test_size:.0%} of the rows (seed {self.seed})"
+        return f"{self.n_splits}-fold cross-validation (seed {self.seed})"
+
+    def to_dict(self):
+        """The protocol and the options it uses."""
+        options = {"loo": (), "holdout": ("seed", "test_size"), "kfold": ("seed", "n_splits")}
+        return {"protocol": self.protocol,
+                **{name: getattr(self, name) for name in options[self.protocol]}}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A model's search: the candidates drawn from ``space``, and how they are validated."""
+
+    space: dict
+    candidates: list
+    validation: str
+    folds: int
+    metric: str
+    seed: int
+    trials: int = None  # None: the grid of every combination
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One [[models]] table: its label, registry name, fixed arguments and optional search."""
+
+    label: str
+    name: str  # the CLI registry's name
+    params: dict
+    search: Search = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment file (see the module docstring); ``text`` and ``sha256`` are the
+    file's own, ``source`` names it in error messages."""
+
+    data: str
+    metrics: tuple
+    seeds: tuple
+    split: Split
+    models: tuple
+    baseline: str = None
+    title: str = None
+    data_sha256: str = None
+    unknown: str = "skip"
+    bootstrap: dict = field(default_factory=lambda: dict(resamples=10_000, confidence=0.95, seed=0))
+    source: str = "<experiment>"
+    text: str = ""
+    sha256: str = ""
+
+
+def read_experiment(path):
+    """The Experiment of the TOML file at ``path``: ValueError, starting with the path, naming
+    what is wrong (TOML syntax with its line, an unknown or missing key, a bad value)."""
+    path = str(path)
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}): an experiment file is "
+                         "TOML") from None
+    return parse_experiment(text, source=path)
+
+
+def parse_experiment(text, source="<experiment>"):
+    """The Experiment of TOML ``text``; ValueError starting with ``source`` for a bad file."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{source}: invalid TOML: {error}") from None
+    try:
+        experiment = _parse(document)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+    return Experiment(**experiment, source=source, text=text,
+                      sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+_TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": False,
+        "baseline": False, "title": False, "data_sha256": False, "bootstrap": False,
+        "unknown": False}
+_SPLIT_OPTIONS = {"loo": {"protocol"}, "holdout": {"protocol", "seed", "test_size"},
+                  "kfold": {"protocol", "seed", "n_splits"}}
+_MODEL = {"name": True, "label": False, "params": False, "search": False}
+_SEARCH = {"space": True, "trials": False, "validation": False, "folds": False, "metric": False,
+           "seed": False}
+_BOOTSTRAP = {"resamples": False, "confidence": False, "seed": False}
+
+
+def _parse(document):
+    """The Experiment's fields from the TOML document; ValueError naming the key."""
+    _keys(document, _TOP, "the top level")
+    data = _text(document["data"], "data")
+    data_sha256 = document.get("data_sha256")
+    if data_sha256 is not None:
+        data_sha256 = _text(data_sha256, "data_sha256").lower()
+        if len(data_sha256) != 64 or any(c not in "0123456789abcdef" for c in data_sha256):
+            raise ValueError(f"data_sha256 must be 64 hexadecimal digits (a SHA-256), got "
+                             f"{document['data_sha256']!r}")
+    metrics = document["metrics"]
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"metrics must be a list of names such as [\"hr@10\", \"rmse\"], got "
+                         f"{metrics!r}")
+    metrics = tuple(key for key, _, _ in _checked("metrics", parse_metrics, metrics))
+    seeds = document.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) < len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}")
+    split = _split(document["split"])
+    models = _models(document["models"], metrics, split.protocol)
+    labels = [model.label for model in models]
+    baseline = document.get("baseline")
+    if baseline is None and len(models) > 1:
+        raise ValueError(f"missing key 'baseline': the label of the model the others are "
+                         f"compared with, one of {_listed(labels)}")
+    if baseline is not None and _text(baseline, "baseline") not in labels:
+        raise ValueError(f"baseline {baseline!r} is not the label of a model; the labels: "
+                         f"{_listed(labels)}")
+    title = document.get("title")
+    return dict(data=data, data_sha256=data_sha256, metrics=metrics, seeds=tuple(seeds),
+                split=split, models=models, baseline=baseline,
+                unknown=_checks.one_of(document.get("unknown", "skip"), "unknown",
+                                       ("skip", "baseline")),
+                title=None if title is None else _text(title, "title"),
+                bootstrap=_bootstrap(document.get("bootstrap", {})))
+
+
+def _split(table):
+    table = _table(table, "split")
+    protocol = table.get("protocol")
+    if protocol not in _SPLIT_OPTIONS:
+        raise ValueError(f"split.protocol must be one of {_listed(_SPLIT_OPTIONS)}, got "
+                         f"{protocol!r}")
+    _keys(table, {name: name == "protocol" for name in _SPLIT_OPTIONS[protocol]},
+          f"split (protocol {protocol})")
+    options = dict(table)
+    if "seed" in table:
+        _checks.integer(table["seed"], "seed", "split", low=0)
+    if "test_size" in table:
+        _checks.number(table["test_size"], "test_size", "split", low=0.0, high=1.0,
+                       low_open=True, high_open=True)
+    if "n_splits" in table:
+        _checks.integer(table["n_splits"], "n_splits", "split", low=2)
+    return Split(**options)
+
+
+def _models(tables, metrics, protocol):
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ValueError("models must be one or more [[models]] tables")
+    models = []
+    for number, table in enumerate(tables, 1):
+        where = f"models[{number}]"
+        _keys(table, _MODEL, where)
+        name = _text(table["name"], f"{where}.name")
+        label = _text(table.get("label", name), f"{where}.label")
+        where = f"model {label!r}"
+        if label in [model.label for model in models]:
+            raise ValueError(f"two models have the label {label!r}: give each a label")
+        params = _table(table.get("params", {}), f"{where}: params")
+        if "random_state" in params:
+            raise ValueError(f"{where}: params cannot set random_state: the seeds set it")
+        search = None
+        if "search" in table:
+            search = _search(table["search"], params, metrics, protocol, where)
+        models.append(ModelSpec(label, name, params, search))
+    return tuple(models)
+
+
+def _search(table, params, metrics, protocol, where):
+    table = _table(table, f"{where}: search")
+    where = f"{where}: search"
+    _keys(table, _SEARCH, where)
+    space = _table(table["space"], f"{where}.space")
+    if not space:
+        raise ValueError(f"{where}.space is empty: give the values to try, e.g. lr = [0.01, 0.05]")
+    both = sorted(set(space) & set(params))
+    if both:
+        raise ValueError(f"{where}: {both[0]} is both fixed (params) and searched (space)")
+    seed = _checks.integer(table.get("seed", 0), "seed", where, low=0)
+    default = "loo" if protocol == "loo" else "holdout"
+    validation = _checks.one_of(table.get("validation", default), "validation",
+                                tune.VALIDATIONS, where)
+    folds = _checks.positive_int(table.get("folds", 5 if validation == "kfold" else 1), "folds",
+                                 where)
+    if validation == "kfold" and folds < 2:
+        raise ValueError(f"{where}: validation kfold needs folds >= 2, got {folds}")
+    metric = table.get("metric", metrics[0])
+    metric = _checked(f"{where}.metric", parse_metrics, _text(metric, f"{where}.metric"))[0][0]
+    if metric.partition("@")[0] in CATALOGUE:
+        raise ValueError(f"{where}.metric: {metric} describes all the lists together, not how "
+                         "good they are; pick the best by a ranking or rating metric")
+    trials = table.get("trials")
+    if trials is None:
+        ranges = [name for name, values in space.items() if isinstance(values, dict)]
+        if ranges:
+            raise ValueError(f"{where}.space: {ranges[0]} is a range, which only a random search "
+                             "draws from: add trials = N, or list its values")
+        candidates = _checked(where, tune.parameter_grid, space)
+    else:
+        trials = _checks.positive_int(trials, "trials", where)
+        candidates = _checked(where, tune.sample_parameters, space, trials, seed)
+    return Search(space, candidates, validation, folds, metric, seed, trials)
+
+
+def _bootstrap(table):
+    table = _table(table, "bootstrap")
+    _keys(table, _BOOTSTRAP, "bootstrap")
+    return dict(
+        resamples=_checks.positive_int(table.get("resamples", 10_000), "resamples", "bootstrap"),
+        confidence=_checks.number(table.get("confidence", 0.95), "confidence", "bootstrap",
+                                  low=0.0, high=1.0, low_open=True, high_open=True),
+        seed=_checks.integer(table.get("seed", 0), "seed", "bootstrap", low=0),
+    )
+
+
+def _keys(table, known, where):
+    """ValueError for a key of ``table`` not in ``known`` (name -> required) or a required one
+    missing."""
+    for key in table:
+        if key not in known:
+            raise ValueError(f"unknown key {key!r} in {where}; known keys: {_listed(known)}")
+    for key, required in known.items():
+        if required and key not in table:
+            raise ValueError(f"missing key {key!r} in {where}")
+
+
+def _table(value, where):
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a table (key = value pairs), got {value!r}")
+    return value
+
+
+def _text(value, where):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _checked(where, check, *args):
+    """check(*args), its ValueError with ``where`` in front."""
+    try:
+        return check(*args)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _listed(names):
+    return ", ".join(map(str, names))
+
+
+# ---------------------------------------------------------------------- the data
+def data_sha256(data):
+    """SHA-256 of what an Interactions holds: each row's raw user id, raw item id, rating and
+    timestamp in row order, and the user and item features.
+
+    Equal data gives the same hash however it was stored (a zip or its extracted folder, a file
+    moved or renamed); a changed row, id, rating, time or feature changes it. Numbers are hashed
+    as little-endian int64 or float64, text ids as UTF-8, each part with its name and shape.
+    """
+    parts = {
+        "users": data.user_ids[data.user_index], "items": data.item_ids[data.item_index],
+        "ratings": data.ratings, "timestamps": data.timestamps,
+        "user_features": data.user_features, "item_features": data.item_features,
+    }
+    digest = hashlib.sha256()
+    for name, values in parts.items():
+        if values is None:
+            digest.update(f"{name}:none;".encode())
+            continue
+        values = np.asarray(values)
+        if values.dtype.kind in "biu":
+            kind, content = "int64", values.astype("<i8").tobytes()
+        elif values.dtype.kind == "f":
+            kind, content = "float64", values.astype("<f8").tobytes()
+        else:  # text or mixed ids
+            kind, content = "text", "\0".join(map(str, values.ravel().tolist())).encode("utf-8")
+        digest.update(f"{name}:{kind}:{values.shape}:{len(content)};".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- the run
+def run_experiment(experiment, data, models, log=None):
+    """Run ``experiment`` on ``data``: search, fit and evaluate every model on every split and
+    seed, then compare each with the baseline.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    data : Interactions
+        The experiment's data (its ``data_sha256``, when given, must match: ValueError).
+    models : dict of label -> callable (**params) -> unfitted Recommender
+        One per model of the experiment, e.g. functools.partial(ModelClass, **defaults); the
+        experiment's params and the searched ones are passed to it, and random_state per seed.
+    log : callable (str) -> None, optional
+        Told what is being fitted and how long it took (the table itself holds no times).
+
+    Returns
+    -------
+    ExperimentResult
+
+    ValueError before anything is fitted: other data than data_sha256 names, a parameter a model
+    does not take (fixed or searched).
+    """
+    log = log or (lambda line: None)
+    sha256 = data_sha256(data)
+    if experiment.data_sha256 is not None and sha256 != experiment.data_sha256:
+        raise ValueError(f"{experiment.source}: the data has sha256 {sha256}, but data_sha256 "
+                         f"is {experiment.data_sha256}: the data changed since the experiment "
+                         "was written, or it is other data")
+    missing = [spec.label for spec in experiment.models if spec.label not in models]
+    if missing:
+        raise ValueError(f"run_experiment: no model builder for {_listed(missing)}")
+    for spec in experiment.models:
+        where = f"{experiment.source}: model {spec.label!r} ({spec.name})"
+        _checked(where, tune.check_candidates, models[spec.label], [spec.params])
+        if spec.search is not None:
+            _checked(f"{where}: search", tune.check_candidates,
+                     functools.partial(models[spec.label], **spec.params),
+                     spec.search.candidates)
+    splits = experiment.split.apply(data)
+    runs = {spec.label: [] for spec in experiment.models}
+    for j, (train, test) in enumerate(splits):
+        for spec in experiment.models:
+            where = f"{spec.label}, split {j + 1}/{len(splits)}"
+            runs[spec.label].append(_run_model(experiment, spec, models[spec.label], train, test,
+                                               where, log))
+    return ExperimentResult(experiment, sha256, runs, len(splits))
+
+
+def _run_model(experiment, spec, make_model, train, test, where, log):
+    """One model on one split: its search (on train), then a fit and an evaluation per seed."""
+    params, search = dict(spec.params), None
+    if spec.search is not None:
+        start = time.perf_counter()
+        found = tune.search(functools.partial(make_model, **spec.params), spec.search.candidates,
+                            train, validation=spec.search.validation, n_splits=spec.search.folds,
+                            metrics=(spec.search.metric,), seed=spec.search.seed, refit=False)
+        params.update(found.best_params)
+        search = {"validation": found.validation, "metric": found.metric, "best": found.best_params,
+                  "trials": [{"params": trial.params, "value": trial.metrics[found.metric],
+                              "error": trial.error} for trial in found.trials],
+                  "seconds": time.perf_counter() - start}
+        log(f"{where}: searched {len(found.trials)} candidates in {search['seconds']:.1f} s, "
+            f"best {_settings(found.best_params)}")
+    seeded = "random_state" in make_model(**params).get_params()
+    runs = []
+    for seed in experiment.seeds if seeded else (None,):
+        model = make_model(**params, **({} if seed is None else {"random_state": seed}))
+        start = time.perf_counter()
+        model.fit(train)
+        fit_seconds = time.perf_counter() - start
+        result = evaluate(model, test, train=train, metrics=experiment.metrics,
+                          unknown=experiment.unknown)
+        units = {key: np.asarray(values, dtype=np.float64)
+                 for key, values in result.per_user.items()}
+        if any(key in result for key in RATING_METRICS):
+            errors = _rating_errors(model, train, test, experiment.unknown)
+            units.update({"rmse": errors**2, "mae": np.abs(errors)})
+        runs.append({"seed": seed, "metrics": dict(result), "units": units, "users": result.users,
+                     "fit_seconds": fit_seconds})
+        seed_text = "no seed" if seed is None else f"seed {seed}"
+        log(f"{where}: {seed_text}: fit {fit_seconds:.1f} s, "
+            + ", ".join(f"{key} {value:.4f}" for key, value in result.items()))
+    resolved = {name: value for name, value in model.get_params().items()
+                if name != "random_state"}
+    return {"params": resolved, "search": search, "seeds": runs}
+
+
+def _rating_errors(model, train, test, unknown):
+    """rating - prediction (n,) of the test rows evaluate's rmse and mae score: with unknown=
+    "skip" the rows of users with train rows, predicted by the model; with "baseline" every row,
+    the pairs the model cannot score answered by its baseline score (Recommender.predict)."""
+    rows = np.ones(len(test), dtype=bool)
+    if unknown == "skip":
+        rows = (np.diff(train.to_csr().indptr) > 0)[test.user_index]
+    users, items = test.user_ids[test.user_index[rows]], test.item_ids[test.item_index[rows]]
+    predicted = model.predict(users, items, unknown="error" if unknown == "skip" else "baseline")
+    return test.ratings[rows] - predicted
+
+
+class ExperimentResult:
+    """The figures of a run: per model, metric and seed, and the differences from the baseline.
+
+    Attributes
+    ----------
+    experiment : Experiment
+    data_sha256 : str
+    values : dict label -> metric -> list over seeds of the mean over splits
+    mean, std : dict label -> metric -> float, over the seeds (std: ddof 0)
+    differences : dict label -> metric -> BootstrapInterval, or a float (the difference of the
+        means) for the catalogue metrics; the baseline has none
+    n_units : dict metric -> int, the paired units of each metric (users, or rows)
+    runs : dict label -> list over splits of {"params", "search", "seeds"}: the resolved
+        parameters, the search's trials and each seed's metrics, fit seconds and per-unit values
+    """
+
+    def __init__(self, experiment, data_sha256, runs, n_splits):
+        self.experiment, self.data_sha256, self.runs = experiment, data_sha256, runs
+        self.n_splits = n_splits
+        metrics = experiment.metrics
+        self.values = {
+            label: {key: [float(np.mean([split["seeds"][s]["metrics"][key] for split in splits]))
+                          for s in range(len(splits[0]["seeds"]))]
+                    for key in metrics}
+            for label, splits in runs.items()
+        }
+        self.mean = {label: {key: float(np.mean(v)) for key, v in values.items()}
+                     for label, values in self.values.items()}
+        self.std = {label: {key: float(np.std(v)) for key, v in values.items()}
+                    for label, values in self.values.items()}
+        self.differences, self.n_units = {}, {}
+        if experiment.baseline is None:
+            return
+        baseline_units = self._units(experiment.baseline)
+        for label in runs:
+            if label == experiment.baseline:
+                continue
+            units = self._units(label)
+            self.differences[label] = {}
+            for key in metrics:
+                if key not in units:  # a catalogue metric: no per-unit values
+                    self.differences[label][key] = self.mean[label][key] - self.mean[
+                        experiment.baseline][key]
+                    continue
+                self.n_units[key] = len(units[key])
+                self.differences[label][key] = paired_bootstrap(
+                    units[key], baseline_units[key], n_resamples=experiment.bootstrap["resamples"],
+                    confidence=experiment.bootstrap["confidence"],
+                    seed=experiment.bootstrap["seed"],
+                    statistic="rmse" if key == "rmse" else "mean")
+
+    def _units(self, label):
+        """metric -> each unit's value averaged over the seeds, the splits' units one after the
+        other; the users of each split checked against the baseline's (the pairs must match)."""
+        splits = self.runs[label]
+        baseline = self.runs[self.experiment.baseline]
+        for j, split in enumerate(splits):
+            for run in split["seeds"]:
+                ours, theirs = run["users"], baseline[j]["seeds"][0]["users"]
+                if run["units"] and not np.array_equal(ours, theirs):
+                    raise ValueError(f"model {label!r} was evaluated on other test users than the "
+                                     f"baseline {self.experiment.baseline!r} in split {j + 1}: "
+                                     "their per-user values cannot be paired")
+        keys = splits[0]["seeds"][0]["units"]
+        return {key: np.concatenate([np.mean([run["units"][key] for run in split["seeds"]], axis=0)
+                                     for split in splits])
+                for key in keys}
+
+    # ------------------------------------------------------------------ output
+    def to_markdown(self):
+        """The searched settings, the table of means (+- std over seeds), and the differences
+        from the baseline with their intervals: the same text for the same file and data."""
+        experiment, metrics = self.experiment, self.experiment.metrics
+        lines = []
+        for label, splits in self.runs.items():
+            if splits[0]["search"] is None:
+                continue
+            chosen = {}  # settings -> the splits that chose them
+            for j, split in enumerate(splits, 1):
+                chosen.setdefault(_settings(split["search"]["best"]), []).append(str(j))
+            search = splits[0]["search"]
+            lines.append(f"searched  {label}: best {search['metric']} on the "
+                         f"{search['validation']}")
+            for settings, numbers in chosen.items():
+                where = (f" in split {', '.join(numbers)}" if len(chosen) > 1
+                         else f" in all {len(splits)} splits" if len(splits) > 1 else "")
+                lines.append(f"          {settings}{where}")
+        rows = []
+        for label in self.runs:
+            several = len(self.values[label][metrics[0]]) > 1
+            name = f"{label} (baseline)" if label == experiment.baseline else label
+            rows.append([name] + [f"{self.mean[label][key]:.4f}"
+                                  + (f" ± {self.std[label][key]:.4f}" if several else "")
+                                  for key in metrics])
+        seeds = ", ".join(map(str, experiment.seeds))
+        if lines:
+            lines.append("")
+        lines += [f"mean ± std over the seeds {seeds} (models without a seed: fitted once)", "",
+                  markdown_table(["model"] + list(metrics), rows)]
+        if self.differences:
+            differences = [[label] + [_difference(self.differences[label][key]) for key in metrics]
+                           for label in self.differences]
+            lines += ["", self._differences_title(), "",
+                      markdown_table(["model"] + list(metrics), differences)]
+        return "\n".join(lines)
+
+    __str__ = to_markdown
+
+    def _differences_title(self):
+        bootstrap = self.experiment.bootstrap
+        units = []
+        ranking = [key for key in self.n_units if key not in RATING_METRICS]
+        if ranking:
+            pairs = "user-split pairs" if self.n_splits > 1 else "test users"
+            units.append(f"{self.n_units[ranking[0]]:,} {pairs}")
+        rating = [key for key in self.n_units if key in RATING_METRICS]
+        if rating:
+            units.append(f"{self.n_units[rating[0]]:,} test rows ({', '.join(rating)})")
+        over = f" over {' and '.join(units)}" if units else ""
+        catalogue = [key for key in self.experiment.metrics
+                     if key.partition("@")[0] in CATALOGUE]
+        note = (f"; {', '.join(catalogue)}: difference of the means, no interval"
+                if catalogue else "")
+        return (f"difference from {self.experiment.baseline} [{bootstrap['confidence']:.0%} "
+                f"paired bootstrap interval{over}, {bootstrap['resamples']:,} resamples, each "
+                f"unit averaged over the seeds{note}]")
+
+    def to_dict(self):
+        """A JSON-able record: the experiment's settings, every figure, the resolved parameters
+        and searches, and the fit seconds (per split and seed)."""
+        experiment = self.experiment
+        models = []
+        for spec in experiment.models:
+            splits = self.runs[spec.label]
+            models.append({
+                "label": spec.label, "name": spec.name,
+                "params": [split["params"] for split in splits],
+                "search": [split["search"] for split in splits] if spec.search else None,
+                "seeds": [run["seed"] for run in splits[0]["seeds"]],
+                "per_seed": self.values[spec.label],
+                "per_split": [[run["metrics"] for run in split["seeds"]] for split in splits],
+                "mean": self.mean[spec.label], "std": self.std[spec.label],
+                "fit_seconds": [[run["fit_seconds"] for run in split["seeds"]] for split in splits],
+                "difference_from_baseline": {
+                    key: (value._asdict() if hasattr(value, "_asdict") else {"difference": value})
+                    for key, value in self.differences.get(spec.label, {}).items()},
+            })
+        return _jsonable({
+            "title": experiment.title, "metrics": list(experiment.metrics),
+            "unknown": experiment.unknown,
+            "seeds": list(experiment.seeds), "split": experiment.split.to_dict(),
+            "n_splits": self.n_splits, "baseline": experiment.baseline,
+            "bootstrap": experiment.bootstrap, "paired_units": self.n_units, "models": models,
+            "table": self.to_markdown(),
+        })
+
+
+def _difference(value):
+    if isinstance(value, float):
+        return f"{value:+.4f}"
+    return f"{value.difference:+.4f} [{value.low:+.4f}, {value.high:+.4f}]"
+
+
+def _settings(params):
+    return ", ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in params.items()) or "defaults"
+
+
+def _jsonable(value):
+    """``value`` with NumPy scalars as Python numbers, tuples as lists, types (a dtype argument)
+    as their names and NaN as None: what json.dumps writes as standard JSON."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, np.dtype):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+__all__ = ["read_experiment", "parse_experiment", "run_experiment", "data_sha256", "Experiment",
+           "ExperimentResult", "ModelSpec", "Search", "Split"]
