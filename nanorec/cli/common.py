@@ -321,15 +321,23 @@ def data_options(args):
     """The text-file options of the command line, as load_data's keyword arguments."""
     return {"sep": args.sep, "columns": args.columns, "duplicates": args.duplicates}
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def integer_at_least(minimum):
+    """An argparse type: an integer >= minimum (the error says which)."""
+    wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+
+    return integer
+
+
+positive_int = integer_at_least(1)
 
 
 def positive_float(text):

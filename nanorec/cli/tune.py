@@ -32,6 +32,7 @@ from nanorec.cli.common import (
     build_model,
     data_options,
     describe,
+    integer_at_least,
     load_data,
     output_file,
     positive_int,
@@ -57,7 +58,7 @@ def add_options(parser):
                             "the model); with --random a value may be LOW:HIGH or LOW:HIGH:log")
     space.add_argument("--random", type=positive_int, metavar="N",
                        help="draw N candidates from the SPEC instead of trying every combination")
-    space.add_argument("--halving", type=halving_factor, metavar="ETA",
+    space.add_argument("--halving", type=integer_at_least(2), metavar="ETA",
                        help="successive halving over epochs, keeping the best 1/ETA each round")
     space.add_argument("--epochs", type=positive_int,
                        help="n_epochs of every candidate (with --halving: of the last round)")
@@ -130,17 +131,6 @@ def _value(text):
         except ValueError:
             pass
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
-def halving_factor(text):
-    """argparse type of --halving: an integer >= 2."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text!r}")
-    return value
 
 
 def run(args):
