@@ -217,11 +217,18 @@ class _TorchTwin(Recommender):
 
     nanorec_class = None
     sparse_tables = ()  # attribute names of the module's sparse embedding tables (LazyAdam)
+    requires = {"torch": "torch"}  # module -> pip package (nanorec run checks it)
 
     def __init__(self, num_threads=1, init="torch", **options):
         self.num_threads = num_threads
         self.init = init
         self.options = options
+
+    def get_params(self):
+        """num_threads, init and the nanorec model's arguments (its defaults, then ``options``):
+        what a search or an experiment file may set, random_state included."""
+        return {"num_threads": self.num_threads, "init": self.init,
+                **self.nanorec_class().get_params(), **self.options}
 
     def _fit(self, train, valid):
         if valid is not None or self.options.get("early_stopping") is not None:

@@ -50,20 +50,24 @@ def _adam(torch, network, lr, sparse_adam):
 
 
 class _TorchPointwise(Recommender):
-    """Shared training loop: BCE on positives and sampled negatives, Adam, mini-batches."""
+    """Shared training loop: BCE on positives and sampled negatives, Adam, mini-batches. A
+    subclass stores its constructor arguments (n_epochs, batch_size, lr, n_negatives,
+    random_state, num_threads, sparse_adam and its architecture's) and builds the network in
+    ``_network(torch)``."""
 
-    def __init__(self, n_epochs, batch_size, lr, n_negatives, random_state, num_threads,
-                 sparse_adam, **architecture):
+    requires = {"torch": "torch"}  # module -> pip package (nanorec run checks it)
+
+    def _store(self, n_epochs, batch_size, lr, n_negatives, random_state, num_threads,
+               sparse_adam):
         self.n_epochs, self.batch_size, self.lr = n_epochs, batch_size, lr
         self.n_negatives, self.random_state = n_negatives, random_state
-        self.num_threads = num_threads
-        self.sparse_adam, self.architecture = sparse_adam, architecture
+        self.num_threads, self.sparse_adam = num_threads, sparse_adam
 
     def _fit(self, train, valid):
         torch = _torch()
         torch.set_num_threads(self.num_threads)
         torch.manual_seed(self.random_state)
-        self.network_ = self._network(torch, **self.architecture)
+        self.network_ = self._network(torch)
         for module in self.network_.modules():
             if isinstance(module, torch.nn.Embedding):
                 module.sparse = self.sparse_adam
@@ -113,11 +117,11 @@ class TorchMF(_TorchPointwise):
 
     def __init__(self, n_factors=16, n_epochs=10, batch_size=128, lr=0.001, n_negatives=4,
                  random_state=0, num_threads=2, sparse_adam=False):
-        super().__init__(n_epochs, batch_size, lr, n_negatives, random_state, num_threads,
-                         sparse_adam, n_factors=n_factors)
+        self.n_factors = n_factors
+        self._store(n_epochs, batch_size, lr, n_negatives, random_state, num_threads, sparse_adam)
 
-    def _network(self, torch, n_factors):
-        nn = torch.nn
+    def _network(self, torch):
+        nn, n_factors = torch.nn, self.n_factors
 
         class SeedMF(nn.Module):
             def __init__(self, n_users, n_items):
@@ -148,11 +152,11 @@ class TorchNeuMF(_TorchPointwise):
 
     def __init__(self, n_factors=8, layers=(64, 32, 16, 8), n_epochs=20, batch_size=256,
                  lr=0.001, n_negatives=4, random_state=0, num_threads=2, sparse_adam=False):
-        super().__init__(n_epochs, batch_size, lr, n_negatives, random_state, num_threads,
-                         sparse_adam, n_factors=n_factors, layers=tuple(layers))
+        self.n_factors, self.layers = n_factors, layers
+        self._store(n_epochs, batch_size, lr, n_negatives, random_state, num_threads, sparse_adam)
 
-    def _network(self, torch, n_factors, layers):
-        nn = torch.nn
+    def _network(self, torch):
+        nn, n_factors, layers = torch.nn, self.n_factors, tuple(self.layers)
 
         class NeuMFModule(nn.Module):
             def __init__(self, n_users, n_items):

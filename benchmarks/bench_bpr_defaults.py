@@ -35,7 +35,8 @@ from _common import (  # noqa: E402  isort: skip
     markdown_table,
     publish,
 )
-from bench_implicit import BPR_HYPERPARAMETERS, ImplicitBPR  # noqa: E402
+from bench_implicit import BPR_HYPERPARAMETERS  # noqa: E402
+from peers import ImplicitBPR  # noqa: E402
 
 from nanorec.data.split import ColdStartWarning, leave_last_out  # noqa: E402
 from nanorec.evaluation.protocols import evaluate  # noqa: E402

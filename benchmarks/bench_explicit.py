@@ -17,7 +17,8 @@ time is reported separately and excluded from the fit times.
            nanorec's AutoRec (the hyperparameters of bench_deep.py)
 
 Prints a markdown table and writes JSON (with machine info, versions, sizes and seeds) under
-benchmarks/results/. A peer that is not installed gives a "skipped" row, never a crash.
+benchmarks/results/. The Surprise rows are the Recommenders of peers.py (the same adapters as the
+experiment files'); a peer that is not installed gives a "skipped" row, never a crash.
 
 """
 
@@ -39,10 +40,16 @@ from _common import (
     machine_info,
     markdown_table,
     publish,
-    require,
     timed,
 )
 from _deep_autoencoders import AUTOREC
+from peers import (
+    SurpriseBaselineOnly,
+    SurpriseKNNBaseline,
+    SurpriseNMF,
+    SurpriseSVD,
+    SurpriseSVDpp,
+)
 
 from nanorec.data.split import ColdStartWarning, kfold
 from nanorec.models import mf_kernels
@@ -55,8 +62,9 @@ SVD_HYPERPARAMETERS = dict(n_factors=100, n_epochs=20, lr=0.005, reg=0.02)
 
 
 # ----------------------------------------------------------------------------- runners
-class NanorecRunner:
-    """Fit a nanorec Recommender on a train fold; predict the test fold's ratings by raw id."""
+class Runner:
+    """Fit a Recommender (nanorec's, or a peer's from peers.py) on a train fold; predict the test
+    fold's ratings by raw id."""
 
     def __init__(self, name, make_model):
         self.name, self.make_model = name, make_model
@@ -69,51 +77,25 @@ class NanorecRunner:
         return self.model.predict(users, items)
 
 
-class SurpriseRunner:
-    """Fit a Surprise algorithm on the same train fold (same raw ids and ratings)."""
-
-    def __init__(self, name, make_algorithm):
-        self.name, self.make_algorithm = name, make_algorithm
-
-    def fit(self, train):
-        surprise = require("surprise", "scikit-surprise")
-        pandas = require("pandas", '"nanorec[pandas]"')
-        frame = pandas.DataFrame({
-            "user": train.user_ids[train.user_index],
-            "item": train.item_ids[train.item_index],
-            "rating": train.ratings.astype(np.float64),
-        })
-        reader = surprise.Reader(rating_scale=(float(train.ratings.min()), float(train.ratings.max())))
-        trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
-        self.algorithm = self.make_algorithm(surprise)
-        self.algorithm.fit(trainset)
-
-    def predict(self, test):
-        users, items = test.user_ids[test.user_index].tolist(), test.item_ids[test.item_index].tolist()
-        predictions = self.algorithm.test(list(zip(users, items, test.ratings.tolist())))
-        return np.array([prediction.est for prediction in predictions])
-
-
 def make_runners(full):
     """The rows of the table, in order; Surprise's SVD first (the speed-up reference)."""
     h = SVD_HYPERPARAMETERS
     surprise_svd = dict(n_factors=h["n_factors"], n_epochs=h["n_epochs"], lr_all=h["lr"],
                         reg_all=h["reg"], random_state=SEED)
     runners = [
-        SurpriseRunner("Surprise SVD", lambda s: s.SVD(**surprise_svd)),
-        NanorecRunner("nanorec BiasedMF (float32)", lambda: BiasedMF(**h, random_state=SEED)),
-        NanorecRunner("nanorec BiasedMF (float64)",
-                      lambda: BiasedMF(**h, random_state=SEED, dtype=np.float64)),
+        Runner("Surprise SVD", lambda: SurpriseSVD(**surprise_svd)),
+        Runner("nanorec BiasedMF (float32)", lambda: BiasedMF(**h, random_state=SEED)),
+        Runner("nanorec BiasedMF (float64)",
+               lambda: BiasedMF(**h, random_state=SEED, dtype=np.float64)),
     ]
     if full:
-        quiet = dict(verbose=False)
         runners += [
-            SurpriseRunner("Surprise BaselineOnly", lambda s: s.BaselineOnly(**quiet)),
-            SurpriseRunner("Surprise SVD++", lambda s: s.SVDpp(random_state=SEED)),
-            SurpriseRunner("Surprise NMF", lambda s: s.NMF(random_state=SEED)),
-            SurpriseRunner("Surprise KNNBaseline", lambda s: s.KNNBaseline(**quiet)),
-            NanorecRunner("nanorec AutoRec (I-AutoRec, H=500)",
-                          lambda: AutoRec(**AUTOREC, random_state=SEED)),
+            Runner("Surprise BaselineOnly", SurpriseBaselineOnly),
+            Runner("Surprise SVD++", lambda: SurpriseSVDpp(random_state=SEED)),
+            Runner("Surprise NMF", lambda: SurpriseNMF(random_state=SEED)),
+            Runner("Surprise KNNBaseline", SurpriseKNNBaseline),
+            Runner("nanorec AutoRec (I-AutoRec, H=500)",
+                   lambda: AutoRec(**AUTOREC, random_state=SEED)),
         ]
     return runners
 

@@ -38,8 +38,9 @@ BPR (64 components; lightfm does not build here, so those rows say how to instal
 --only     comma-separated parts of row names, e.g. "BPR,Popularity": only those rows
 
 Adding a model: append a ``Runner`` to ``make_runners`` (a name, a function seed -> unfitted
-Recommender, its epoch count, and the modules it needs with their pip names). A PyTorch twin is
-one more Runner whose Recommender wraps the torch model.
+Recommender and its epoch count). A peer is a Recommender in peers.py whose fit raises Skipped
+when its library is missing; a PyTorch twin is one more Runner whose Recommender wraps the torch
+model.
 """
 
 import os
@@ -54,7 +55,7 @@ import datetime  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Callable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -83,6 +84,7 @@ from _common import (  # noqa: E402  isort: skip
     require,
     timed,
 )
+from peers import ImplicitALS, ImplicitBPR, LightFMModel  # noqa: E402  isort: skip
 
 SEEDS = (0, 1, 2)
 BPR_HYPERPARAMETERS = dict(n_factors=64, n_epochs=100, lr=0.01, reg=0.01)
@@ -104,104 +106,13 @@ ALS_ALPHAS = (1.0, 5.0, 10.0, 20.0, 40.0)
 LIGHTFM_HYPERPARAMETERS = dict(n_factors=64, n_epochs=30, lr=0.05)  # LightFM's default lr, epochs
 
 
-def user_items_matrix(train):
-    """The train interactions as a scipy CSR of ones, (U, I), users as rows."""
-    sparse = require("scipy.sparse", "scipy")
-    return sparse.csr_matrix(
-        (np.ones(len(train), np.float32), (train.user_index, train.item_index)),
-        shape=(train.n_users, train.n_items),
-    )
-
-
-class _ImplicitModel(Recommender):
-    """An implicit (CPU) model behind the Recommender API: ``_make(module)`` builds it.
-
-    implicit >= 0.5 fits a user-item CSR (users as rows); older versions took item-user.
-    Scores are user_factors @ item_factors.T (BPR's item bias rides in a factor column).
-    """
-
-    module = None
-
-    def _fit(self, train, valid):
-        version_text = require("implicit", "implicit").__version__
-        version = tuple(int(part) for part in version_text.split(".")[:2])
-        user_items = user_items_matrix(train)
-        self.model_ = self._make(require(self.module, "implicit"))
-        self.model_.fit(user_items if version >= (0, 5) else user_items.T.tocsr(), show_progress=False)
-
-    def score_items(self, user_index):
-        return self.model_.user_factors[np.asarray(user_index)] @ self.model_.item_factors.T
-
-
-class ImplicitBPR(_ImplicitModel):
-    """implicit's BayesianPersonalizedRanking. Its item factors carry the item bias in a last
-    column (the user's is 1), so scores are a plain dot."""
-
-    module = "implicit.cpu.bpr"
-
-    def __init__(self, n_factors, n_epochs, lr, reg, random_state=0, num_threads=1):
-        self.n_factors, self.n_epochs, self.lr, self.reg = n_factors, n_epochs, lr, reg
-        self.random_state, self.num_threads = random_state, num_threads
-
-    def _make(self, implicit_bpr):
-        return implicit_bpr.BayesianPersonalizedRanking(
-            factors=self.n_factors, learning_rate=self.lr, regularization=self.reg,
-            iterations=self.n_epochs, random_state=self.random_state, num_threads=self.num_threads,
-        )
-
-
-class ImplicitALS(_ImplicitModel):
-    """implicit's AlternatingLeastSquares (Hu, Koren & Volinsky, 2008): weighted least squares on
-    the 0/1 preference matrix, each train interaction's confidence scaled by alpha (implicit
-    multiplies the user-item matrix by alpha)."""
-
-    module = "implicit.cpu.als"
-
-    def __init__(self, n_factors, n_iterations, reg, alpha, random_state=0, num_threads=1):
-        self.n_factors, self.n_iterations, self.reg, self.alpha = n_factors, n_iterations, reg, alpha
-        self.random_state, self.num_threads = random_state, num_threads
-
-    def _make(self, implicit_als):
-        return implicit_als.AlternatingLeastSquares(
-            factors=self.n_factors, regularization=self.reg, alpha=self.alpha,
-            iterations=self.n_iterations, random_state=self.random_state,
-            num_threads=self.num_threads,
-        )
-
-
-class LightFMModel(Recommender):
-    """LightFM (Kula, 2015) without side features: pure collaborative filtering, one thread.
-
-    score(u, i) = b_u + b_i + e_u . e_i from its user and item representations.
-    """
-
-    def __init__(self, loss, n_factors, n_epochs, lr, random_state=0, num_threads=1):
-        self.loss, self.n_factors, self.n_epochs, self.lr = loss, n_factors, n_epochs, lr
-        self.random_state, self.num_threads = random_state, num_threads
-
-    def _fit(self, train, valid):
-        lightfm = require("lightfm", "lightfm")
-        self.model_ = lightfm.LightFM(no_components=self.n_factors, loss=self.loss,
-                                      learning_rate=self.lr, random_state=self.random_state)
-        self.model_.fit(user_items_matrix(train).tocoo(), epochs=self.n_epochs,
-                        num_threads=self.num_threads)
-
-    def score_items(self, user_index):
-        user_bias, user_embedding = self.model_.get_user_representations()
-        item_bias, item_embedding = self.model_.get_item_representations()
-        user_index = np.asarray(user_index)
-        return (user_embedding[user_index] @ item_embedding.T + user_bias[user_index, None]
-                + item_bias)
-
-
 @dataclass
 class Runner:
-    """One row of the tables: how to build the model for a seed, and what it needs."""
+    """One row of the tables: how to build the model for a seed, and its epochs (for s/epoch)."""
 
     name: str
     make: Callable[[int], Recommender]
     n_epochs: Optional[int] = None
-    requires: list = field(default_factory=list)  # [(module, pip name)], checked before running
 
 
 # ==== begin: neural models (nanorec.models.neural) and their PyTorch twins ======================
@@ -233,24 +144,21 @@ def neural_runners():
     torch.optim.Adam; and MF with lazy Adam beside its twin with SparseAdam on the embeddings
     (the same rule: only the rows of the batch move)."""
     mf, neumf = NEURAL_HYPERPARAMETERS["MatrixFactorization"], NEURAL_HYPERPARAMETERS["NeuMF"]
-    torch = [("torch", "torch")]
     ((mf_name, torch_mf_name), (mf_lazy_name, torch_mf_sparse_name),
      (neumf_name, torch_neumf_name)) = NEURAL_PAIRS
     return [
         Runner(mf_name, lambda seed: MatrixFactorization(**mf, implicit=True, random_state=seed),
                mf["n_epochs"]),
-        Runner(torch_mf_name, lambda seed: TorchMF(**mf, random_state=seed), mf["n_epochs"],
-               requires=torch),
+        Runner(torch_mf_name, lambda seed: TorchMF(**mf, random_state=seed), mf["n_epochs"]),
         Runner(mf_lazy_name,
                lambda seed: MatrixFactorization(**mf, adam="lazy", implicit=True, random_state=seed),
                mf["n_epochs"]),
         Runner(torch_mf_sparse_name,
-               lambda seed: TorchMF(**mf, random_state=seed, sparse_adam=True), mf["n_epochs"],
-               requires=torch),
+               lambda seed: TorchMF(**mf, random_state=seed, sparse_adam=True), mf["n_epochs"]),
         Runner(neumf_name, lambda seed: NeuMF(**neumf, implicit=True, random_state=seed),
                neumf["n_epochs"]),
         Runner(torch_neumf_name, lambda seed: TorchNeuMF(**neumf, random_state=seed),
-               neumf["n_epochs"], requires=torch),
+               neumf["n_epochs"]),
     ]
 
 
@@ -300,11 +208,11 @@ def peer_runners(als_alpha):
     chosen = "" if als_alpha is None else f" (alpha {als_alpha:g}, chosen on validation)"
     runners = [Runner("implicit ALS" + chosen,
                       lambda seed: ImplicitALS(**als, alpha=als_alpha, random_state=seed),
-                      als["n_iterations"], requires=[("implicit", "implicit")])]
+                      als["n_iterations"])]
     for loss in ("warp", "bpr"):
         runners.append(Runner(f"LightFM {loss.upper()}",
                               lambda seed, loss=loss: LightFMModel(loss, **lightfm, random_state=seed),
-                              lightfm["n_epochs"], requires=[("lightfm", "lightfm")]))
+                              lightfm["n_epochs"]))
     return runners
 
 
@@ -323,8 +231,7 @@ def make_runners(als_alpha=None):
         Runner("nanorec BPRMF (popularity^1 negatives, every row once, as implicit)",
                lambda seed: BPRMF(**h, distribution="popularity", popularity_exponent=1.0,
                                   recent_share=0.0, random_state=seed), h["n_epochs"]),
-        Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"],
-               requires=[("implicit", "implicit")]),
+        Runner("implicit BPR", lambda seed: ImplicitBPR(**h, random_state=seed), h["n_epochs"]),
         *peer_runners(als_alpha),
         *neural_runners(),
         *sequence_runners(),
@@ -383,9 +290,8 @@ def kernels_versus_twins(train, n_triples=10000):
 
 
 def run_runner(runner, data, protocols, seeds):
-    """Per protocol: the metrics and times of each seed, then mean and std."""
-    for module, pip_name in runner.requires:
-        require(module, pip_name)
+    """Per protocol: the metrics and times of each seed, then mean and std. Skipped (from the
+    model's fit) when a peer library is missing."""
     results = {}
     for protocol, metrics in protocols.items():
         per_seed, per_user = [], []

@@ -12,6 +12,7 @@ import pytest
 
 from nanorec import cli
 from nanorec.cli.common import REGISTRY
+from nanorec.cli.run import load_class
 from nanorec.data import datasets
 from nanorec.data.interactions import Interactions
 from nanorec.evaluation import tune
@@ -82,8 +83,11 @@ def test_the_shipped_quick_experiment_reruns_to_the_same_table_and_records_it(ca
 def test_every_shipped_experiment_names_real_models_and_arguments(path):
     experiment = read_experiment(path)  # the MovieLens files cannot run here: no data in tests
     for spec in experiment.models:
-        model_class = REGISTRY[spec.name]
-        make_model = functools.partial(model_class, **model_class.cli_defaults)
+        if spec.model_class is not None:  # a peer: its class loads whether or not its library
+            make_model = load_class(spec, path).cls  # is installed (it imports it in fit)
+        else:
+            model_class = REGISTRY[spec.name]
+            make_model = functools.partial(model_class, **model_class.cli_defaults)
         tune.check_candidates(make_model, [spec.params])
         if spec.search is not None:
             tune.check_candidates(functools.partial(make_model, **spec.params),

@@ -56,10 +56,7 @@ def build_model(name, data, data_label, options, seed, verbose):
     data lacks what the model needs, or an option names an argument the model does not have.
     """
     model_class = REGISTRY[name]
-    for need in model_class.needs:
-        present, what = NEEDS[need]
-        if not present(data):
-            raise UsageError(f"model {name} needs {what}, and the data {data_label} has none")
+    check_needs(model_class, name, data, data_label)
     model = model_class(**model_class.cli_defaults)
     arguments = model.get_params()
     for option, value in options.items():
@@ -75,6 +72,15 @@ def build_model(name, data, data_label, options, seed, verbose):
     if "verbose" in arguments:
         model.verbose = verbose
     return model
+
+
+def check_needs(model_class, name, data, data_label):
+    """UsageError when ``data`` lacks what ``model_class.needs`` (keys of NEEDS; none when the
+    class has no ``needs``) names; ``name`` is the model's name in the message."""
+    for need in getattr(model_class, "needs", ()):
+        present, what = NEEDS[need]
+        if not present(data):
+            raise UsageError(f"model {name} needs {what}, and the data {data_label} has none")
 
 
 # ---------------------------------------------------------------------- data

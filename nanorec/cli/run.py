@@ -15,19 +15,41 @@ resolved arguments of every model, the searches' trials, the fit seconds, the ve
 NumPy, Numba and nanorec, the machine, the data's SHA-256 and the experiment file's own SHA-256
 and text. A file with ``data_sha256`` refuses any other data before fitting anything: copy the
 hash a run prints into the file to pin its data.
+
+A [[models]] table with ``class = "FILE.py:Class"`` runs the code of FILE.py (read from the
+experiment file's folder when relative), as ``python FILE.py`` would run it: its folder goes first
+on sys.path, so that it imports the modules beside it, and whatever the file does when it is
+executed is done. Run only experiment files whose code you trust. ``"package.module:Class"``
+imports an installed module. The class must be a nanorec Recommender; the libraries named by its
+``requires`` (module -> pip package) must be importable; both are checked before the data is read.
+Standard output names each class with its file's SHA-256, and so does the JSON record (with the
+file's absolute path): a rerun tells whether the code changed.
 """
 
 import datetime
 import functools
+import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
+from typing import NamedTuple
 
 from nanorec import __version__, io
-from nanorec.cli.common import REGISTRY, build_model, describe, load_data, output_file
+from nanorec.cli.common import (
+    REGISTRY,
+    build_model,
+    check_needs,
+    describe,
+    load_data,
+    output_file,
+)
 from nanorec.evaluation.experiment import data_sha256, read_experiment, run_experiment
+from nanorec.models.base import Recommender
 
 HELP = "run an experiment file (TOML): models compared, intervals against a baseline, JSON"
 
@@ -48,18 +70,31 @@ def run(args):
     experiment = read_experiment(args.experiment)
     default_out = os.path.splitext(os.path.basename(args.experiment))[0] + ".json"
     out = output_file(args.out or default_out, "--out", ".json")
+    classes = {}  # label -> LoadedClass, for the models given by class
     for spec in experiment.models:  # before the data is read
-        if spec.name not in REGISTRY:
+        if spec.model_class is not None:
+            classes[spec.label] = load_class(spec, args.experiment)
+            check_requires(classes[spec.label].cls, f"{experiment.source}: model {spec.label!r}")
+        elif spec.name not in REGISTRY:
             raise ValueError(f"{experiment.source}: model {spec.label!r}: unknown model "
                              f"{spec.name!r}; the models: {', '.join(REGISTRY)}")
     spec = args.data or _beside(args.experiment, experiment.data)
     loaded = load_data(spec)
     data = loaded.interactions
-    models = {model.label: _builder(model.name, data, spec) for model in experiment.models}
+    models = {}
+    for model in experiment.models:
+        if model.label in classes:
+            check_needs(classes[model.label].cls, model.label, data, spec)
+            models[model.label] = classes[model.label].cls
+        else:
+            models[model.label] = _builder(model.name, data, spec)
     print(f"experiment  {args.experiment}" + (f": {experiment.title}" if experiment.title else ""))
     print(f"data        {args.data or experiment.data}: {describe(data)}")
     print(f"data sha256 {data_sha256(data)}")
     print(f"split       {experiment.split.describe()}")
+    for label, model_class in classes.items():
+        code = f", sha256 {model_class.record['sha256']}" if "sha256" in model_class.record else ""
+        print(f"class       {label}: {model_class.record['class']}{code}")
     start = time.perf_counter()
     result = run_experiment(experiment, data, models, log=_progress)
     seconds = time.perf_counter() - start
@@ -73,6 +108,7 @@ def run(args):
         "data": {"spec": spec, "path_or_name": loaded.spec, "identity": loaded.identity,
                  "sha256": result.data_sha256, "n_users": data.n_users, "n_items": data.n_items,
                  "n_rows": len(data)},
+        "classes": {label: model_class.record for label, model_class in classes.items()},
         "environment": environment(),
         "results": result.to_dict(),
     }
@@ -101,6 +137,90 @@ def _builder(name, data, data_label):
     model = build_model(name, data, data_label, {}, seed=0, verbose=False)
     defaults = {key: value for key, value in model.get_params().items() if key != "random_state"}
     return functools.partial(type(model), **defaults)
+
+
+class LoadedClass(NamedTuple):
+    """A [[models]] table's class: ``cls``, and ``record``, what the JSON keeps of it (the class
+    spec; for a file its absolute path and SHA-256)."""
+
+    cls: type
+    record: dict
+
+
+def load_class(spec, experiment_path):
+    """The LoadedClass of ModelSpec ``spec`` (its ``model_class``, "FILE.py:Class" with FILE
+    from the folder of the experiment file at ``experiment_path``, or "package.module:Class").
+
+    Executes FILE.py (see the module docstring) or imports the module. ValueError, one line naming
+    the model, for a missing file, a module that cannot be imported, a file with a syntax error,
+    no such class, or a class that is not a nanorec Recommender. The libraries of its
+    ``requires`` are not imported (see check_requires).
+    """
+    where = f"{experiment_path}: model {spec.label!r} ({spec.model_class})"
+    module_name, class_name = spec.class_parts()
+    record = {"class": spec.model_class}
+    if module_name.endswith(".py"):
+        folder = os.path.dirname(os.path.abspath(experiment_path))
+        path = os.path.normpath(os.path.join(folder, module_name))
+        if not os.path.isfile(path):
+            raise ValueError(f"{where}: no file {path} (a relative path is read from the "
+                             "experiment file's folder)")
+        with open(path, "rb") as handle:
+            code = handle.read()
+        record.update(file=path, sha256=hashlib.sha256(code).hexdigest())
+        module = _run_file(path, code, record["sha256"], where)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ValueError(f"{where}: cannot import {module_name}: {error}") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"{where}: {module_name} defines no class {class_name}")
+    if not issubclass(cls, Recommender):
+        raise ValueError(f"{where}: {class_name} is not a nanorec Recommender (a subclass of "
+                         "nanorec.models.base.Recommender: fit, predict, recommend, get_params)")
+    return LoadedClass(cls, record)
+
+
+def check_requires(cls, where):
+    """ImportError, ``where`` first, naming the pip package of the first module of
+    ``cls.requires`` (module -> pip package; none when the class has no ``requires``) that is not
+    installed. Nothing is imported: the modules are only looked up."""
+    for module, package in getattr(cls, "requires", {}).items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # a dotted name whose parent package is missing
+            found = False
+        if not found:
+            raise ImportError(f"{where}: {cls.__name__} needs the module {module}, which is not "
+                              f"installed: pip install {package}")
+
+
+def _run_file(path, code, sha256, where):
+    """The module of the file at ``path`` whose bytes are ``code``: executed once per content (a
+    module named after the file and its SHA-256, kept in sys.modules), its folder first on
+    sys.path as for a script."""
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    name = f"nanorec_run_{stem}_{sha256[:16]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path))
+    sys.modules[name] = module  # as an import does: dataclasses and pickle look the module up
+    try:
+        exec(compile(code, path, "exec"), module.__dict__)
+    except (SyntaxError, ImportError) as error:
+        del sys.modules[name]
+        line = f", line {error.lineno}" if isinstance(error, SyntaxError) else ""
+        raise ValueError(f"{where}: {path}{line} failed to load: {type(error).__name__}: "
+                         f"{error.msg if isinstance(error, SyntaxError) else error}") from None
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _progress(line):

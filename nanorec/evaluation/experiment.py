@@ -30,6 +30,11 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     name = "popularity"                         # a model of nanorec train --help
     label = "Popularity"                        # optional (default: name), unique
 
+    [[models]]                                  # any Recommender class instead of a name:
+    class = "../peers.py:ImplicitBPR"           # FILE.py:Class (FILE from the experiment
+    label = "implicit BPR"                      # file's folder) or package.module:Class
+    params = { n_factors = 64 }
+
     [[models]]
     name = "bpr"
     label = "BPRMF (searched)"
@@ -42,6 +47,16 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     folds = 1                                   # validation splits (default 1; kfold 5)
     metric = "ndcg@10"                          # what picks the best (default: the first metric)
     seed = 0                                    # the draws, the validation splits (default 0)
+
+A model is either ``name``, a model of nanorec's registry (with the command line's defaults), or
+``class``, a nanorec Recommender class (its own defaults): exactly one of the two. ``class`` runs
+code: "FILE.py:Class" executes FILE.py, as running it as a script would (its folder goes first on
+sys.path, so it imports the modules beside it), and "package.module:Class" imports the module; so
+run only experiment files whose code you trust. The JSON record names the class and, for a file,
+its SHA-256, so a rerun tells whether the code changed. A class may list the modules its fit
+imports in ``requires``, a dict module -> pip package (e.g. {"implicit": "implicit"}): a run checks
+them before it reads the data and names the package to install. The classes are loaded by the
+command (nanorec.cli.run); this module only checks the key's form.
 
 What a run does. The data is split once (kfold: into n_splits pairs). For each split and model, a
 search (nanorec.evaluation.tune.search, on the split's TRAIN part only) first picks the searched
@@ -138,12 +153,25 @@ class Search:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One [[models]] table: its label, registry name, fixed arguments and optional search."""
+    """One [[models]] table: its label, registry name or class, fixed arguments and optional
+    search. Exactly one of ``name`` and ``model_class`` is set."""
 
     label: str
-    name: str  # the CLI registry's name
+    name: str  # the CLI registry's name, or None
     params: dict
     search: Search = None
+    model_class: str = None  # the key class: "FILE.py:Class" or "package.module:Class"
+
+    @property
+    def model(self):
+        """What builds the model: the registry name, or the class spec."""
+        return self.name if self.name is not None else self.model_class
+
+    def class_parts(self):
+        """(module, class name) of ``model_class``: module is a path ending in .py (relative
+        ones from the experiment file's folder) or a dotted module name."""
+        module, _, class_name = self.model_class.rpartition(":")
+        return module, class_name
 
 
 @dataclass(frozen=True)
@@ -199,7 +227,7 @@ _TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": F
         "unknown": False}
 _SPLIT_OPTIONS = {"loo": {"protocol"}, "holdout": {"protocol", "seed", "test_size"},
                   "kfold": {"protocol", "seed", "n_splits"}}
-_MODEL = {"name": True, "label": False, "params": False, "search": False}
+_MODEL = {"name": False, "class": False, "label": False, "params": False, "search": False}
 _SEARCH = {"space": True, "trials": False, "validation": False, "folds": False, "metric": False,
            "seed": False}
 _BOOTSTRAP = {"resamples": False, "confidence": False, "seed": False}
@@ -269,8 +297,13 @@ def _models(tables, metrics, protocol):
     for number, table in enumerate(tables, 1):
         where = f"models[{number}]"
         _keys(table, _MODEL, where)
-        name = _text(table["name"], f"{where}.name")
-        label = _text(table.get("label", name), f"{where}.label")
+        if ("name" in table) == ("class" in table):
+            raise ValueError(f"{where} needs exactly one of 'name' (a model of nanorec train "
+                             "--help) and 'class' (\"FILE.py:Class\" or \"package.module:Class\")"
+                             + (", not both" if "name" in table else ""))
+        name = _text(table["name"], f"{where}.name") if "name" in table else None
+        model_class = _class_spec(table["class"], where) if "class" in table else None
+        label = _text(table.get("label", name or model_class), f"{where}.label")
         where = f"model {label!r}"
         if label in [model.label for model in models]:
             raise ValueError(f"two models have the label {label!r}: give each a label")
@@ -280,8 +313,20 @@ def _models(tables, metrics, protocol):
         search = None
         if "search" in table:
             search = _search(table["search"], params, metrics, protocol, where)
-        models.append(ModelSpec(label, name, params, search))
+        models.append(ModelSpec(label, name, params, search, model_class))
     return tuple(models)
+
+
+def _class_spec(value, where):
+    """``value`` if it reads "FILE.py:Class" or "package.module:Class" (Class an identifier);
+    ValueError naming the form otherwise. Nothing is loaded here."""
+    spec = _text(value, f"{where}.class")
+    module, colon, class_name = spec.rpartition(":")
+    dotted = module and all(part.isidentifier() for part in module.split("."))
+    if not colon or not class_name.isidentifier() or not (module.endswith(".py") or dotted):
+        raise ValueError(f"{where}.class must be \"FILE.py:Class\" (a path from the experiment "
+                         f"file's folder) or \"package.module:Class\", got {spec!r}")
+    return spec
 
 
 def _search(table, params, metrics, protocol, where):
@@ -430,7 +475,7 @@ def run_experiment(experiment, data, models, log=None):
     if missing:
         raise ValueError(f"run_experiment: no model builder for {_listed(missing)}")
     for spec in experiment.models:
-        where = f"{experiment.source}: model {spec.label!r} ({spec.name})"
+        where = f"{experiment.source}: model {spec.label!r} ({spec.model})"
         _checked(where, tune.check_candidates, models[spec.label], [spec.params])
         if spec.search is not None:
             _checked(f"{where}: search", tune.check_candidates,
@@ -632,7 +677,8 @@ class ExperimentResult:
         for spec in experiment.models:
             splits = self.runs[spec.label]
             models.append({
-                "label": spec.label, "name": spec.name,
+                "label": spec.label,
+                **({"name": spec.name} if spec.name is not None else {"class": spec.model_class}),
                 "params": [split["params"] for split in splits],
                 "search": [split["search"] for split in splits] if spec.search else None,
                 "seeds": [run["seed"] for run in splits[0]["seeds"]],
