@@ -161,20 +161,26 @@ def test_a_cold_protocol_evaluates_as_evaluate_cold_on_cold_start_split(kind):
     assert result.n_units["auc"] == result.runs["Popularity"][0]["seeds"][0]["users"].size
 
 
-def test_a_cold_experiment_reruns_to_the_same_table_and_records_its_split(capsys, tmp_path):
-    path = tmp_path / "cold.toml"
-    path.write_text(COLD.format(protocol="cold-items").replace("seeds = [0, 1]", "seeds = [0]"))
+@pytest.mark.parametrize("text, split", [
+    (COLD.format(protocol="cold-items").replace("seeds = [0, 1]", "seeds = [0]"),
+     {"protocol": "cold-items", "seed": 3, "user_fraction": 0.2, "item_fraction": 0.2}),
+    (PER_SEED, {"protocol": "holdout", "seed": "per-seed", "test_size": 0.25}),
+], ids=["cold-items", "per-seed holdout"])
+def test_an_experiment_reruns_to_the_same_table_and_records_its_split(capsys, tmp_path, text,
+                                                                      split):
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
     outputs = []
     for name in ("a.json", "b.json"):
         code = cli.main(["run", str(path), "--out", str(tmp_path / name)])
         out, err = capsys.readouterr()
         assert code == 0, err
         outputs.append(out)
-    assert outputs[0] == outputs[1]
-    assert "cold items: 20% of the users and 20% of the items" in outputs[0]
+    assert outputs[0] == outputs[1]  # every figure and interval
+    assert parse_experiment(text).split.describe() in outputs[0]
     record = json.loads((tmp_path / "a.json").read_text())
-    assert record["results"]["split"] == {"protocol": "cold-items", "seed": 3,
-                                          "user_fraction": 0.2, "item_fraction": 0.2}
+    assert record["results"]["split"] == split
+    assert record["results"]["n_splits"] == (3 if split["seed"] == "per-seed" else 1)
 
 
 # ---------------------------------------------------------------------- bad [split] tables
