@@ -90,7 +90,10 @@ the last digits.
 
 Everything that varies is seeded (split, searches, fits, bootstrap), and the fitted models are
 deterministic (serial kernels), so the same file on the same data gives the same table; the data's
-hash (data_sha256) tells whether it is the same data.
+hash (data_sha256) tells whether it is the same data. The networks whose products go to BLAS
+(ContentBased, Hybrid, the MLPs) sum in an order that follows BLAS's thread count, so their last
+digits can move with it (OPENBLAS_NUM_THREADS=1, as bench_implicit, bench_deep and
+bench_coldstart set, fixes it).
 """
 
 import functools
