@@ -6,6 +6,7 @@ the same table again, and paired over the right units."""
 import functools
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +15,11 @@ from nanorec import cli
 from nanorec.data import datasets
 from nanorec.data.split import ColdStartWarning, cold_start_split, holdout
 from nanorec.evaluation.cold import evaluate_cold
-from nanorec.evaluation.experiment import parse_experiment, run_experiment
+from nanorec.evaluation.experiment import parse_experiment, read_experiment, run_experiment
 from nanorec.models import ContentBased, ItemKNN, Popularity
 from nanorec.models.base import ColdStartError
 from nanorec.models.mf import BPRMF, BiasedMF
+from nanorec.privacy.dp import noise_multiplier_for_epsilon
 
 pytestmark = pytest.mark.filterwarnings("ignore::nanorec.data.split.ColdStartWarning")
 
@@ -102,11 +104,27 @@ def test_per_seed_pairs_each_user_once_averaged_over_the_seeds_that_tested_it():
 
 
 def test_per_seed_rating_rows_tested_under_several_seeds_count_once():
-    experiment = parse_experiment(PER_SEED.replace('["ndcg@5", "hr@5"]', '["rmse", "mae"]')
-                                  .replace('"bpr"', '"biased-mf"'))
+    experiment = parse_experiment("""
+        data = "synthetic:40x30x600"
+        metrics = ["rmse", "mae"]
+        seeds = [0, 1, 2]
+        baseline = "small"
+        [split]
+        protocol = "holdout"
+        test_size = 0.25
+        seed = "per-seed"
+        [[models]]
+        name = "biased-mf"
+        label = "small"
+        params = { n_factors = 2, n_epochs = 3 }
+        [[models]]
+        name = "biased-mf"
+        label = "large"
+        params = { n_factors = 8, n_epochs = 5 }
+    """)
     data = small_data()
     builder = functools.partial(BiasedMF, verbose=False)
-    result = run_experiment(experiment, data, {"Popularity": builder, "BPRMF": builder})
+    result = run_experiment(experiment, data, {"small": builder, "large": builder})
     rows, n_tested = set(), 0
     for seed in (0, 1, 2):
         _, test = holdout(data, test_size=0.25, seed=seed)
@@ -243,3 +261,23 @@ def test_item_knn_is_refused_on_cold_users_by_evaluate_cold():
     data = datasets.load("synthetic", n_users=60, n_items=40, n_interactions=900, seed=0)
     with pytest.raises(ColdStartError, match="cannot score users without training rows"):
         run_experiment(experiment, data, {"Popularity": Popularity, "ContentBased": ItemKNN})
+
+
+def test_the_shipped_movielens_files_pin_one_data_and_use_these_splits():
+    experiments = {path.name: read_experiment(path)
+                   for path in (Path(__file__).resolve().parents[2] / "benchmarks"
+                                / "experiments").glob("ml100k-*.toml")}
+    assert len({experiment.data_sha256 for experiment in experiments.values()}) == 1
+    assert experiments["ml100k-ranking-holdout.toml"].split.per_seed  # as bench_implicit.py
+    assert experiments["ml100k-coldstart-users.toml"].split.cold == "users"
+    assert experiments["ml100k-coldstart-items.toml"].split.cold == "items"
+    privacy = experiments["ml100k-privacy.toml"]
+    assert {spec.name for spec in privacy.models} == {"biased-mf", "federated-mf", "dp-biased-mf"}
+    for spec in privacy.models:  # each noise multiplier is the accountant's for its epsilon
+        if spec.name == "dp-biased-mf":
+            epsilon = float(spec.label.rpartition("epsilon ")[2].rstrip(")"))
+            n_train, params = 80_000, spec.params  # 80% of MovieLens-100K's 100,000 ratings
+            steps = params["n_epochs"] * round(n_train / params["batch_size"])
+            sigma = noise_multiplier_for_epsilon(epsilon, params["batch_size"] / n_train, steps,
+                                                 1e-5)
+            assert params["noise_multiplier"] == pytest.approx(sigma, rel=1e-12)
