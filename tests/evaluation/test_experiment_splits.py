@@ -104,15 +104,9 @@ def test_per_seed_pairs_each_user_once_averaged_over_the_seeds_that_tested_it():
 
 
 def test_per_seed_rating_rows_tested_under_several_seeds_count_once():
-    experiment = parse_experiment("""
-        data = "synthetic:40x30x600"
-        metrics = ["rmse", "mae"]
-        seeds = [0, 1, 2]
-        baseline = "small"
-        [split]
-        protocol = "holdout"
-        test_size = 0.25
-        seed = "per-seed"
+    header = PER_SEED[:PER_SEED.index("[[models]]")]  # the same data, seeds and split
+    experiment = parse_experiment(header.replace('["ndcg@5", "hr@5"]', '["rmse", "mae"]')
+                                  .replace('"Popularity"', '"small"') + """
         [[models]]
         name = "biased-mf"
         label = "small"
