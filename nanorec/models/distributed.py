@@ -190,7 +190,7 @@ class SerialRunner:
     def __init__(self, plan):
         self.blocks = plan.blocks
 
-    def send(self, parts):
+    def send(self, parts, groups):
         return parts
 
     def submit(self, a, b, user_result, item_part, seed, step):
@@ -220,20 +220,22 @@ class DaskRunner:
         self.workers = sorted(self.client.scheduler_info()["workers"])
         if not self.workers:
             raise RuntimeError("DSGDBiasedMF: the Dask cluster has no workers")
-        self.blocks = [self.client.scatter(plan.blocks[a], workers=self._worker(a))
+        self.blocks = [self.client.scatter(plan.blocks[a], workers=self._worker(a), hash=False)
                        for a in range(plan.n_blocks)]
 
     def _worker(self, group):
         return [self.workers[group % len(self.workers)]]
 
-    def send(self, parts):
-        """The parts as futures, part g on worker g mod W (one scatter per worker)."""
+    def send(self, parts, groups):
+        """The parts as futures, part k on the worker of user group groups[k] (one scatter per
+        worker)."""
         futures = [None] * len(parts)
-        for w, worker in enumerate(self.workers):
-            groups = range(w, len(parts), len(self.workers))
-            sent = self.client.scatter([parts[g] for g in groups], workers=[worker])
-            for g, future in zip(groups, sent):
-                futures[g] = future
+        for worker in self.workers:
+            mine = [k for k, group in enumerate(groups) if self._worker(group) == [worker]]
+            if mine:  # fewer groups than workers: some get none
+                sent = self.client.scatter([parts[k] for k in mine], workers=[worker], hash=False)
+                for k, future in zip(mine, sent):
+                    futures[k] = future
         return futures
 
     def submit(self, a, b, user_result, item_part, seed, step):
@@ -328,19 +330,25 @@ class DSGDBiasedMF(BiasedMF):
     def _fused_epoch(self, samples, optimizer):
         plan, runner = samples.plan, samples.runner
         P, bu, Q, bi = self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_
-        users = runner.send([((P[ids], bu[ids], ()), None) for ids in plan.user_groups])
-        items = runner.send([(Q[ids], bi[ids]) for ids in plan.item_groups])
+        d = plan.n_blocks
+        schedule = plan.schedule(samples.epoch)
+        first_user = [a for a, _, _ in sorted(schedule[:d], key=lambda block: block[1])]
+        parts = runner.send([((P[ids], bu[ids], ()), None) for ids in plan.user_groups]
+                            + [(Q[ids], bi[ids]) for ids in plan.item_groups],
+                            [*range(d), *first_user])  # item group b goes where it starts
+        users, items = parts[:d], parts[d:]
         step = (self.global_mean_, self.lr, self.reg)
-        for a, b, seed in plan.schedule(samples.epoch):
+        for a, b, seed in schedule:
             users[a] = runner.submit(a, b, users[a], items[b], seed, step)
             items[b] = runner.item_part(users[a], a)
-        users, items = runner.gather(users), runner.gather(items)
+        parts = runner.gather(users + items)  # one round trip
+        users, items = parts[:d], parts[d:]
         for ids, ((P_a, bu_a, _), _) in zip(plan.user_groups, users):
             P[ids], bu[ids] = P_a, bu_a
         for ids, (Q_b, bi_b) in zip(plan.item_groups, items):
             Q[ids], bi[ids] = Q_b, bi_b
         # the s-th stratum's block of user group a left its sum at position s of a's sums
-        sse = sum(part[2][s] for s in range(plan.n_blocks) for part, _ in users)
+        sse = sum(part[2][s] for s in range(d) for part, _ in users)
         return sse / (2 * plan.n_rows)
 
     def _state(self, metadata=None):
