@@ -23,14 +23,14 @@ Reference    Gemulla, Nijkamp, Haas & Sismanis (2011), "Large-scale matrix facto
              distributed stochastic gradient descent", KDD.
 
 Dask (``pip install "nanorec[parallel]"``) is imported only when a client is given. The ratings
-of a block are sent once per fit to the worker of its user group (group a -> worker a mod W);
-every epoch the factor rows are sent out, the d * d block tasks run stratum after stratum (each
-waits only for the rows it reads), and the rows come back at the epoch's end, so validation,
-early stopping and the loss history work as in BiasedMF.
+of a block are sent once per fit to the worker of its user group (group a -> worker a mod W), and
+so are the groups' rows; each epoch submits its d * d block tasks, stratum after stratum (each
+waits only for the rows it reads), and brings back only the epoch's loss; the rows come back
+when the fit ends (after every epoch when fit has validation data, for validation and early
+stopping).
 """
 
 import itertools
-import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -184,34 +184,96 @@ class StratifiedEpoch(NamedTuple):
         return iter(self.samples._replace(order=self.plan.order(self.epoch)).batches())
 
 
-class SerialRunner:
-    """Runs each block task at once, in this process, updating the parameters in place."""
+def item_part(result):
+    """The item part of a block's result (what moves on to the next stratum)."""
+    return result[1]
+
+
+def block_sums(user_result):
+    """The sums of squared errors a user group's blocks left so far."""
+    return user_result[0][2]
+
+
+class Runner:
+    """Where the blocks run, and the groups' rows between epochs.
+
+    A subclass gives ``blocks`` (d x d, the plan's or handles to them) and four primitives:
+    send(parts, groups) -> handles, part k placed with user group groups[k]; call(a, function,
+    *args) -> handle of function(*args) run with user group a; gather(handles) -> values; close().
+    ``users``, ``items``: the handles of the groups' rows once sent, None when the model's tables
+    hold the latest values (``pull`` writes them back).
+    """
+
+    copy = True  # whether block tasks copy their inputs
+    users = items = None
 
     def __init__(self, plan):
+        self.plan = plan
+
+    def run_epoch(self, tables, epoch, step):
+        """One epoch's blocks, stratum by stratum, from the rows last sent (sent now from
+        ``tables`` = (P, b_u, Q, b_i) if none are out); returns the epoch's sum of w e^2, summed
+        stratum by stratum, block by block."""
+        plan, d = self.plan, self.plan.n_blocks
+        schedule = plan.schedule(epoch)
+        if self.users is None:
+            P, bu, Q, bi = tables
+            first_user = [a for a, _, _ in sorted(schedule[:d], key=lambda block: block[1])]
+            parts = self.send([((P[ids], bu[ids], ()), None) for ids in plan.user_groups]
+                              + [(Q[ids], bi[ids]) for ids in plan.item_groups],
+                              [*range(d), *first_user])  # item group b goes where it starts
+            self.users, self.items = parts[:d], parts[d:]
+        users, items = self.users, self.items
+        for a, b, seed in schedule:
+            users[a] = self.call(a, block_epoch, self.blocks[a][b], users[a], items[b], seed,
+                                 *step, self.copy)
+            items[b] = self.call(a, item_part, users[a])
+        sums = self.gather([self.call(a, block_sums, users[a]) for a in range(d)])
+        # the s-th stratum's block of user group a left the s-th of a's last d sums
+        return sum(sums[a][s - d] for s in range(d) for a in range(d))
+
+    def pull(self, tables):
+        """Write the rows out on the runner into ``tables`` (P, b_u, Q, b_i)."""
+        if self.users is None:
+            return
+        d, (P, bu, Q, bi) = self.plan.n_blocks, tables
+        parts = self.gather(self.users + self.items)  # one round trip
+        for ids, ((P_a, bu_a, _), _) in zip(self.plan.user_groups, parts[:d]):
+            P[ids], bu[ids] = P_a, bu_a
+        for ids, (Q_b, bi_b) in zip(self.plan.item_groups, parts[d:]):
+            Q[ids], bi[ids] = Q_b, bi_b
+        self.users = self.items = None
+
+
+class SerialRunner(Runner):
+    """Runs each call at once, in this process; block tasks update the rows in place."""
+
+    copy = False
+
+    def __init__(self, plan):
+        super().__init__(plan)
         self.blocks = plan.blocks
 
     def send(self, parts, groups):
         return parts
 
-    def submit(self, a, b, user_result, item_part, seed, step):
-        return block_epoch(self.blocks[a][b], user_result, item_part, seed, *step, copy=False)
+    def call(self, a, function, *args):
+        return function(*args)
 
-    def item_part(self, result, a):
-        return result[1]
-
-    def gather(self, results):
-        return results
+    def gather(self, handles):
+        return handles
 
     def close(self):
         pass
 
 
-class DaskRunner:
-    """Runs block tasks on a dask.distributed cluster: block (a, b) on worker a mod W, where its
-    ratings were sent once; the rows go from task to task as futures (a task per block, and one
-    that splits off its item part)."""
+class DaskRunner(Runner):
+    """Runs calls on a dask.distributed cluster, user group a's on worker a mod W, where its
+    blocks' ratings were sent once; the rows go from task to task as futures (per block a task,
+    and one that splits off its item part)."""
 
     def __init__(self, plan, client):
+        super().__init__(plan)
         self.client, self.own = client, isinstance(client, str)
         if self.own:
             from distributed import Client
@@ -227,8 +289,7 @@ class DaskRunner:
         return [self.workers[group % len(self.workers)]]
 
     def send(self, parts, groups):
-        """The parts as futures, part k on the worker of user group groups[k] (one scatter per
-        worker)."""
+        """One scatter per worker."""
         futures = [None] * len(parts)
         for worker in self.workers:
             mine = [k for k, group in enumerate(groups) if self._worker(group) == [worker]]
@@ -238,16 +299,11 @@ class DaskRunner:
                     futures[k] = future
         return futures
 
-    def submit(self, a, b, user_result, item_part, seed, step):
-        return self.client.submit(block_epoch, self.blocks[a][b], user_result, item_part, seed,
-                                  *step, pure=False, workers=self._worker(a))
+    def call(self, a, function, *args):
+        return self.client.submit(function, *args, pure=False, workers=self._worker(a))
 
-    def item_part(self, result, a):
-        return self.client.submit(operator.getitem, result, 1, pure=False,
-                                  workers=self._worker(a))
-
-    def gather(self, results):
-        return self.client.gather(results)
+    def gather(self, handles):
+        return self.client.gather(handles)
 
     def close(self):
         if self.own:
@@ -307,49 +363,42 @@ class DSGDBiasedMF(BiasedMF):
                              f"address or None, got {type(client).__name__}")
 
     def _train(self, train, valid, n_epochs):
+        # without validation nothing reads the tables between epochs: the rows stay on the
+        # runner until the fit ends
+        self._pull_every_epoch, self._runner = valid is not None, None
         try:
             super()._train(train, valid, n_epochs)
+            if self._runner is not None:
+                self._runner.pull(self._tables())
         finally:  # _training_data opened it
-            if getattr(self, "_runner", None) is not None:
+            if self._runner is not None:
                 self._runner.close()
                 self._runner = None
+
+    def _tables(self):
+        return self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_
 
     def _training_data(self, train):
         """Each epoch: a StratifiedEpoch (its blocks, or iterated, its steps one rating each)."""
         weights = tail_weights(train, self.tail_weight).astype(self.dtype)  # ones for 0
         self._plan = plan = StratifiedPlan(train, self.n_blocks, int(self._rng.integers(2**62)),
                                            None if self.tail_weight == 0 else weights)
-        if self.fused:  # the composed network (fused=False) runs in this process
+        self._runner = None  # the composed network (fused=False) runs in this process
+        if self.fused:
             self._runner = SerialRunner(plan) if self.client is None \
                 else _dask_runner(plan, self.client)
         samples = Samples((train.user_index, train.item_index), train.ratings[:, None],
                           0.5 * weights, None, 1)  # MSELoss's weight w / 2: the step w e
         epochs = itertools.count()
-        return lambda: StratifiedEpoch(plan, next(epochs), getattr(self, "_runner", None), samples)
+        return lambda: StratifiedEpoch(plan, next(epochs), self._runner, samples)
 
     def _fused_epoch(self, samples, optimizer):
-        plan, runner = samples.plan, samples.runner
-        P, bu, Q, bi = self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_
-        d = plan.n_blocks
-        schedule = plan.schedule(samples.epoch)
-        first_user = [a for a, _, _ in sorted(schedule[:d], key=lambda block: block[1])]
-        parts = runner.send([((P[ids], bu[ids], ()), None) for ids in plan.user_groups]
-                            + [(Q[ids], bi[ids]) for ids in plan.item_groups],
-                            [*range(d), *first_user])  # item group b goes where it starts
-        users, items = parts[:d], parts[d:]
-        step = (self.global_mean_, self.lr, self.reg)
-        for a, b, seed in schedule:
-            users[a] = runner.submit(a, b, users[a], items[b], seed, step)
-            items[b] = runner.item_part(users[a], a)
-        parts = runner.gather(users + items)  # one round trip
-        users, items = parts[:d], parts[d:]
-        for ids, ((P_a, bu_a, _), _) in zip(plan.user_groups, users):
-            P[ids], bu[ids] = P_a, bu_a
-        for ids, (Q_b, bi_b) in zip(plan.item_groups, items):
-            Q[ids], bi[ids] = Q_b, bi_b
-        # the s-th stratum's block of user group a left its sum at position s of a's sums
-        sse = sum(part[2][s] for s in range(d) for part, _ in users)
-        return sse / (2 * plan.n_rows)
+        runner = samples.runner
+        sse = runner.run_epoch(self._tables(), samples.epoch, (self.global_mean_, self.lr,
+                                                                self.reg))
+        if self._pull_every_epoch:
+            runner.pull(self._tables())
+        return sse / (2 * samples.plan.n_rows)
 
     def _state(self, metadata=None):
         arrays, header = super()._state(metadata)

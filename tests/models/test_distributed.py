@@ -116,6 +116,14 @@ def test_fused_blocks_take_the_steps_of_the_composed_network(ratings, fit_fused_
     assert fused.history_["loss"][1] < fused.history_["loss"][0]
 
 
+def test_validation_brings_the_rows_back_every_epoch_and_changes_no_step(ratings, rmse):
+    train, valid = holdout(ratings, seed=1)
+    options = dict(n_factors=4, n_epochs=3, n_blocks=3)
+    plain, validated = (DSGDBiasedMF(**options).fit(train, *extra) for extra in ((), (valid,)))
+    assert_same_model(validated, plain)
+    assert validated.history_["valid_rmse"][-1] == pytest.approx(rmse(plain, valid), rel=1e-6)
+
+
 def test_a_hyperparameter_changes_the_model(ratings):
     two, three = (DSGDBiasedMF(n_factors=4, n_epochs=2, n_blocks=d).fit(ratings) for d in (2, 3))
     assert not np.array_equal(two.user_factors_, three.user_factors_)
@@ -147,9 +155,10 @@ def test_a_local_cluster_gives_the_serial_model_bit_for_bit(ratings, cluster, ta
         on_cluster = DSGDBiasedMF(**options, client=client).fit(ratings)
     assert sum(task["key"].startswith("block_epoch") for task in tasks.data) == 3 * 9
     assert_same_model(on_cluster, serial)
-    if tail_weight:  # a scheduler address: connected for the fit, then closed
-        assert_same_model(DSGDBiasedMF(**options, client=cluster.scheduler_address).fit(ratings),
-                          serial)
+    if tail_weight:  # a scheduler address (connected for the fit, then closed); validation
+        train, valid = holdout(ratings, seed=1)
+        on_cluster = DSGDBiasedMF(**options, client=cluster.scheduler_address).fit(train, valid)
+        assert_same_model(on_cluster, DSGDBiasedMF(**options).fit(train, valid))
 
 
 def test_save_and_load_keep_the_model_and_drop_the_client(ratings, tmp_path):
