@@ -454,9 +454,10 @@ def test_dsgd_bench_runs_quick_on_a_small_log(monkeypatch):
                for row in results["accuracy"])
     assert [row["d"] for row in results["scaling"]] == [1, 2, 1, 2]
     assert all(row["simulated_s"] >= row["critical_s"] > 0 for row in results["scaling"])
+    assert [row["speedup"] for row in results["scaling"]][::2] == [1.0, 1.0]  # d = 1: itself
     text = bench_dsgd.report(results)
     assert "| DSGD d=2, LocalCluster 2 workers (threads) |" in text
-    assert "speedup vs BiasedMF" in text
+    assert "pays above (ratings)" in text
 
 
 def test_lightfm_rows_skip_with_an_install_hint(implicit_data):

@@ -15,8 +15,9 @@ Epoch        the d strata in a new random order; each sub-epoch runs the d block
              Between sub-epochs each item group's rows move on to the block of the next stratum
              that needs them; a user group's rows stay with the worker of its blocks.
 Same steps   an epoch is one SGD pass over every rating in one order: stratum by stratum, block by
-             block, each block in its own order (``StratifiedPlan.epoch(e)`` iterated gives these
-             steps to the composed network, ``fused=False``; a test holds them equal). Since the
+             block, each block in its own order (``StratifiedPlan.order(epoch)``; iterating an epoch
+             gives these steps to the composed network, ``fused=False``; a test holds them
+             equal). Since the
              blocks of a stratum touch disjoint rows, running them at once, anywhere, changes no
              bit: the serial schedule (``client=None``) and a cluster's give the same model.
 Reference    Gemulla, Nijkamp, Haas & Sismanis (2011), "Large-scale matrix factorization with
@@ -31,6 +32,7 @@ stopping).
 """
 
 import itertools
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -66,9 +68,9 @@ def block_epoch(block, user_result, item_part, seed, mu, lr, reg, copy=True):
 
     user_result : (user_part, _), the result of user group a's previous block, or (its first
         user_part, None); user_part = (P_a (U_a, K), b_u_a (U_a,), sses), the group's rows and
-        the sums of squared errors of its blocks so far this epoch. (The user rows stay on their
-        worker, so the next block of the group takes the whole result; only the item part
-        travels on.)
+        the sums of squared errors of its blocks since the rows were sent. (The user rows stay
+        on their worker, so the next block of the group takes the whole result; only the item
+        part travels on.)
     item_part : (Q_b (I_b, K), b_i_b (I_b,))
     Returns (user_part, item_part) updated, the block's sum of w e^2 appended to sses. With
     ``copy`` the arrays given are left as they are (a Dask task must not change its inputs);
@@ -115,9 +117,9 @@ class StratifiedPlan:
         block_of_row = user_group[train.user_index] * n_blocks + item_group[train.item_index]
         by_block = np.argsort(block_of_row, kind="stable")
         starts = np.searchsorted(block_of_row[by_block], np.arange(n_blocks * n_blocks + 1))
-        self.blocks, self.rows = [], []
+        self.blocks = [[] for _ in range(n_blocks)]
+        self.rows = [[] for _ in range(n_blocks)]
         for a in range(n_blocks):
-            self.blocks.append([]), self.rows.append([])
             for b in range(n_blocks):
                 rows = by_block[starts[a * n_blocks + b]: starts[a * n_blocks + b + 1]]
                 users = user_local[train.user_index[rows]]
@@ -169,7 +171,8 @@ def _groups(index, n_ids, n_blocks, rng):
     return groups, group, local
 
 
-class StratifiedEpoch(NamedTuple):
+@dataclass(frozen=True)
+class StratifiedEpoch:
     """What ``draw()`` gives for one epoch: the plan, the epoch number and where the blocks run.
 
     Iterated, it yields the composed network's steps (one rating at a time, in the plan's order).
