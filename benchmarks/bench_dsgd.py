@@ -24,11 +24,12 @@ Sections (BiasedMF's defaults everywhere: 100 factors, 20 epochs, lr 0.005, reg 
                 bytes (each goes on to another worker), plus the factor rows sent out at the
                 fit's start and gathered at its end, 2 (U + I)(K + 1) 4 bytes, shared by a
                 20-epoch fit's epochs; B: the bandwidth of scattering and gathering the large
-                set's tables on the first cluster. The speedup is T(1) / T(d), T(1) the d = 1 block (every
-                rating, in one process) timed the same way; "pays above" the ratings n beyond
-                which T(d) < T(1) for a set of as many items, the kernel time growing as n and
-                the overhead and transfers not: n = (overhead + transfer) / (c (1 - imbalance/d))
-                with c = T(1) / ratings. The model can be checked against the measured 2-worker
+                set's tables on the first cluster. Imbalance: the critical path over a perfectly
+                balanced one (kernel sum / d), in time and in ratings. The speedup is
+                T(1) / T(d), T(1) the d = 1 block (every rating, in one process) timed the same
+                way; "pays above" the ratings n beyond which T(d) < T(1) for a set of as many
+                items, the kernel time growing as n and the overhead and transfers not:
+                n = (overhead + transfer) / (c (1 - imbalance/d)) with c = T(1) / ratings. The model can be checked against the measured 2-worker
                 process cluster at d = 2 (the epoch table).
 
 Data: ML-100K (--data) and nanorec's synthetic set with LARGE = (users, items, ratings)
@@ -163,14 +164,15 @@ def epoch_rows(name, train, blocks, clusters, epochs):
 
 def block_kernel_seconds(train, d, epochs_done=1):
     """Each block's kernel seconds in one epoch's schedule (median of 5 runs, alone, in this
-    process), as (d strata x d blocks) array, on the tables of a DSGD fit of ``epochs_done``
-    epochs (realistic values)."""
+    process) and its ratings, as two (d strata x d blocks) arrays, on the tables of a DSGD fit
+    of ``epochs_done`` epochs (realistic values)."""
     model = DSGDBiasedMF(n_blocks=d, n_epochs=epochs_done, random_state=SEED).fit(train)
     plan = model._plan
     P, bu, Q, bi = model.user_factors_, model.user_bias_, model.item_factors_, model.item_bias_
     step = (model.global_mean_, model.lr, model.reg)
-    seconds = []
+    seconds, ratings = [], []
     for a, b, seed in plan.schedule(epochs_done):
+        ratings.append(len(plan.rows[a][b]))
         users, items = plan.user_groups[a], plan.item_groups[b]
         parts = ((P[users], bu[users], ()), None), (Q[items], bi[items])
         runs = []
@@ -179,7 +181,7 @@ def block_kernel_seconds(train, d, epochs_done=1):
             block_epoch(plan.blocks[a][b], *parts, seed, *step, copy=False)
             runs.append(time.perf_counter() - start)
         seconds.append(statistics.median(runs))
-    return np.array(seconds).reshape(d, d)
+    return np.array(seconds).reshape(d, d), np.array(ratings).reshape(d, d)
 
 
 def bandwidth(client, n_bytes):
@@ -202,7 +204,7 @@ def overhead_rows(small, blocks, clusters, epochs):
     blocks): what the cluster adds when the blocks cost nothing."""
     rows = []
     for d in blocks:
-        kernel_s = float(block_kernel_seconds(small, d).sum())
+        kernel_s = float(block_kernel_seconds(small, d)[0].sum())
         row = {"d": d, "kernel_s": kernel_s}
         for kind in clusters.kinds:
             model = DSGDBiasedMF(n_blocks=d, n_epochs=epochs, client=clusters.client(kind),
@@ -219,7 +221,7 @@ def scaling_rows(name, train, blocks, overhead, bytes_per_s, n_epochs, n_factors
     ratings, the overhead not)."""
     rows = []
     for d, over in zip(blocks, overhead):
-        seconds = block_kernel_seconds(train, d)
+        seconds, ratings = block_kernel_seconds(train, d)
         critical_s = float(seconds.max(axis=1).sum())  # row s: the blocks of the s-th stratum
         imbalance = critical_s / (seconds.sum() / d)  # 1: every stratum's blocks equally long
         row_bytes = (n_factors + 1) * 4
@@ -233,10 +235,12 @@ def scaling_rows(name, train, blocks, overhead, bytes_per_s, n_epochs, n_factors
         gain = 1 - imbalance / d  # share of one process's kernel time that d workers save
         rows.append(log({
             "data": name, "d": d, "kernel_sum_s": float(seconds.sum()), "critical_s": critical_s,
-            "imbalance": imbalance, "overhead_s": over_s, "transfer_s": transfer_s,
+            "imbalance": float(imbalance),
+            "ratings_imbalance": float(ratings.max(axis=1).sum() / (len(train) / d)),
+            "overhead_s": over_s, "transfer_s": transfer_s,
             "simulated_s": critical_s + over_s + transfer_s,
             "speedup": one_process_s / (critical_s + over_s + transfer_s),
-            "pays_above_ratings": (over_s + transfer_s) / (per_rating_s * gain) if gain > 0
+            "pays_above_ratings": float((over_s + transfer_s) / (per_rating_s * gain)) if gain > 0
             else None}))
     return rows
 
@@ -325,10 +329,12 @@ def report(results):
         f"Simulated epoch on W = d workers, each its own core (overhead from the "
         f"{results['config']['overhead_from']} cluster, bandwidth "
         f"{results['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s)\n\n" + markdown_table(
-            ["data", "d = W", "kernel sum s", "critical path s", "imbalance", "overhead s",
-             "transfer s", "simulated s", "speedup", "pays above (ratings)"],
+            ["data", "d = W", "kernel sum s", "critical path s", "imbalance (time)",
+             "imbalance (ratings)", "overhead s", "transfer s", "simulated s", "speedup",
+             "pays above (ratings)"],
             [[r["data"], r["d"], seconds(r["kernel_sum_s"]), seconds(r["critical_s"]),
-              f"{r['imbalance']:.2f}", seconds(r["overhead_s"]), seconds(r["transfer_s"]),
+              f"{r['imbalance']:.2f}", f"{r['ratings_imbalance']:.2f}", seconds(r["overhead_s"]),
+              seconds(r["transfer_s"]),
               seconds(r["simulated_s"]), f"{r['speedup']:.2f}",
               "-" if r["d"] == 1 or r["pays_above_ratings"] is None
               else f"{r['pays_above_ratings']:.2g}"] for r in results["scaling"]]),
