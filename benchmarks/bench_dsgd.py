@@ -191,7 +191,7 @@ def bandwidth(client, n_bytes):
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        future = client.scatter(array, workers=[sorted(client.scheduler_info()["workers"])[0]],
+        future = client.scatter(array, workers=[sorted(client.nthreads())[0]],
                                 hash=False)
         client.gather(future)
         runs.append(time.perf_counter() - start)

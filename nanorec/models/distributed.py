@@ -282,7 +282,9 @@ class DaskRunner(Runner):
             from distributed import Client
 
             self.client = Client(client)
-        self.workers = sorted(self.client.scheduler_info()["workers"])
+        # nthreads(): its own answer (scheduler_info() returns a cache that a periodic update
+        # may have just emptied of workers)
+        self.workers = sorted(self.client.nthreads())
         if not self.workers:
             raise RuntimeError("DSGDBiasedMF: the Dask cluster has no workers")
         self.blocks = [self.client.scatter(plan.blocks[a], workers=self._worker(a), hash=False)
