@@ -4,6 +4,7 @@ Every script prints the machine (CPU, cores, load average at its start) and the 
 numbers, since timings only compare within one run on one machine.
 """
 
+import argparse
 import concurrent.futures
 import datetime
 import importlib
@@ -98,6 +99,18 @@ def publish(name, results, text, out_dir=RESULTS_DIR, draw=None):
         figure = save_figure(name, draw, out_dir)
         if figure is not None:
             print(f"figure written to {figure}")
+
+
+def data_bench_main(name, run, report, description, quick_help, argv=None):
+    """The command line of a benchmark on ML-100K: --data PATH, --quick, --out DIR; then
+    ``results = run(data, quick)`` and ``publish(name, results, report(results), out)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
+    args = parser.parse_args(argv)
+    results = run(args.data, args.quick)
+    publish(name, results, report(results), args.out)
 
 
 def timed(function, *args):

@@ -19,6 +19,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the scripts import their helpers as ``_co
 
 import _common  # noqa: E402
 import bench_bpr_defaults  # noqa: E402
+import bench_dsgd  # noqa: E402
 import bench_engine  # noqa: E402
 import bench_explicit  # noqa: E402
 import bench_implicit  # noqa: E402
@@ -439,6 +440,24 @@ def test_privacy_rows_on_a_small_log(monkeypatch):
     assert "| forget (exact) |" in bench_privacy.report(
         {"benchmark": "b", "machine": {"cpu": "c", "cores": 2, "load_average_at_start": [0]},
          "rows": rows})
+
+
+def test_dsgd_bench_runs_quick_on_a_small_log(monkeypatch):
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(bench_dsgd, "QUICK", {**bench_dsgd.QUICK, "large": (300, 100, 6000),
+                                              "blocks": (1, 2)})
+    data = load("synthetic", n_users=150, n_items=90, n_interactions=3000, seed=0)
+    results = bench_dsgd.run(None, True, data=data)
+    assert [row["model"] for row in results["accuracy"]] == [
+        "BiasedMF", "DSGDBiasedMF d=1", "DSGDBiasedMF d=2"]
+    assert all(abs(row["mean"] - results["accuracy"][0]["mean"]) < 0.05
+               for row in results["accuracy"])
+    assert [row["d"] for row in results["scaling"]] == [1, 2, 1, 2]
+    assert all(row["simulated_s"] >= row["critical_s"] > 0 for row in results["scaling"])
+    assert [row["speedup"] for row in results["scaling"]][::2] == [1.0, 1.0]  # d = 1: itself
+    text = bench_dsgd.report(results)
+    assert "| DSGD d=2, LocalCluster 2 workers (threads) |" in text
+    assert "pays above (ratings)" in text
 
 
 def test_lightfm_rows_skip_with_an_install_hint(implicit_data):

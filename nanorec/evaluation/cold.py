@@ -48,6 +48,17 @@ def check_cold_ready(model, kind, example_index=0):
     )
 
 
+def parse_cold_metrics(metrics):
+    """parse_metrics(metrics), after checking evaluate_cold computes each: ValueError naming the
+    first it does not (the metrics of the top-k lists, rmse, mae)."""
+    specs = parse_metrics(metrics)
+    unsupported = [key for key, name, _ in specs if name not in (*FROM_HITS, "mrr", "auc")]
+    if unsupported:
+        raise ValueError(f"evaluate_cold does not compute {unsupported}; use hr, precision, "
+                         "recall, ndcg, map (@k), mrr or auc")
+    return specs
+
+
 def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk_size=None):
     """Ranking metrics of a fitted model for cold users or cold items (module docstring).
 
@@ -70,11 +81,7 @@ def evaluate_cold(model, test, kind="users", metrics=("hr@10", "ndcg@10"), chunk
         The mean of each metric over the evaluated users. Users whose relevant items are all the
         candidates (nothing to rank them above) are skipped and counted in ``n_skipped_no_test``.
     """
-    specs = parse_metrics(metrics)
-    unsupported = [key for key, name, _ in specs if name not in (*FROM_HITS, "mrr", "auc")]
-    if unsupported:
-        raise ValueError(f"evaluate_cold does not compute {unsupported}; use hr, precision, "
-                         "recall, ndcg, map (@k), mrr or auc")
+    specs = parse_cold_metrics(metrics)
     users, relevant, candidates = _cold_task(model, test, kind)
     n_relevant = np.diff(relevant.indptr)[users]
     has_negative = n_relevant < candidates.sum()

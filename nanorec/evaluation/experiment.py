@@ -16,10 +16,12 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     baseline = "Popularity"                     # the model the others are compared with (a label)
 
     [split]                                     # the test part, which no search ever sees
-    protocol = "loo"                            # loo | holdout | kfold
-    seed = 0                                    # holdout, kfold (default 0)
+    protocol = "loo"                            # loo | holdout | kfold | cold-users | cold-items
+    seed = 0                                    # all but loo (default 0); or "per-seed"
     test_size = 0.2                             # holdout (default 0.2)
     n_splits = 5                                # kfold (default 5)
+    user_fraction = 0.1                         # cold-users, cold-items (default 0.1)
+    item_fraction = 0.1                         # cold-users, cold-items (default 0.1)
 
     [bootstrap]                                 # optional
     resamples = 10000                           # (default 10000)
@@ -58,33 +60,55 @@ imports in ``requires``, a dict module -> pip package (e.g. {"implicit": "implic
 them before it reads the data and names the package to install. The classes are loaded by the
 command (nanorec.cli.run); this module only checks the key's form.
 
-What a run does. The data is split once (kfold: into n_splits pairs). For each split and model, a
-search (nanorec.evaluation.tune.search, on the split's TRAIN part only) first picks the searched
-arguments; then the model is fitted on the train part once per seed (random_state = seed; once
-only for models without random_state) and evaluated on the test part with
+The protocols (nanorec.data.split): loo holds out each user's latest row; holdout a random
+test_size of the rows; kfold cuts the rows into n_splits folds, each the test part once;
+cold-users and cold-items hold out a random user_fraction of the users and item_fraction of the
+items with all their rows (cold_start_split) and test the cold users (each ranks the items with
+train rows) or the cold items (each user who rated one ranks the items without train rows),
+measured by nanorec.evaluation.cold.evaluate_cold: its metrics only (hr, precision, recall, ndcg,
+map, mrr, auc), and no search (a validation carved from train would rank warm users).
+
+What a run does. The data is split once (kfold: into n_splits pairs), with the split's seed; with
+seed = "per-seed" once per model seed s instead, with seed s, and the models fitted on that split
+with random_state s only (as benchmarks/bench_implicit.py draws its holdouts), so that the spread
+over the seeds takes in the split's. For each split and model, a search
+(nanorec.evaluation.tune.search, on the split's TRAIN part only) first picks the searched
+arguments; then the model is fitted on the train part once per seed of the split (random_state =
+seed; once only for models without random_state) and evaluated on the test part with
 nanorec.evaluation.evaluate, full ranking, and rmse and mae as evaluate's ``unknown`` says: "skip"
 (the default) scores the test rows of the users with train rows, "baseline" every test row, those
 a model cannot score by its baseline score; either way the rows depend on the split only, so every
-model answers the same rows. A metric's value for one seed is its mean over the splits; the table
-shows the mean and the standard deviation (population, ddof 0) over the seeds.
+model answers the same rows. A metric's value for one seed is its mean over the splits of that
+seed; the table shows the mean and the standard deviation (population, ddof 0) over the seeds.
 
-Differences from the baseline are paired: the same test units for both models, each unit's value
-averaged over the seeds first, then nanorec.evaluation.paired_bootstrap over the units:
+Differences from the baseline are paired: the same test units for both models, then
+nanorec.evaluation.paired_bootstrap over the units. A unit is what is tested, counted once
+however many runs (seeds, splits) tested it, its value averaged over them:
 
     ranking metrics with per-user values (hr, ndcg, recall, precision, map, mrr, auc, novelty,
-    ild): one unit per evaluated user of each split; the statistic is the mean
-    mae: one unit per test row (|error|); rmse: one unit per test row (squared error), the
-    statistic sqrt(mean a) - sqrt(mean b)
+    ild): one unit per evaluated user; the statistic is the mean
+    mae: one unit per test row, a (user, item) pair (|error|); rmse: the same units (squared
+    error), the statistic sqrt(mean a) - sqrt(mean b)
     coverage, gini, entropy: a value of all the lists together, no units: the difference of the
     means only
 
+Why a user counts once: the bootstrap resamples independent units, and one user's values under
+several seeds, folds or per-seed splits are not independent (the same tastes, often the same test
+items). Counting each (seed, user) pair as a unit would treat them so and narrow the interval by
+up to the square root of the number of runs; averaging first keeps the user as the unit the
+conclusion is about (which users a model serves better), as leave-last-out always did.
+
 With one split and a ranking metric the bootstrap's difference equals the difference of the
-table's means; with k folds (users weighted by their folds) or for rmse (pooled over rows and
-seeds) it is the pooled value, which can differ from them in the last digits.
+table's means; with several splits (k folds, or per-seed splits, users weighted by the runs that
+tested them) or for rmse (pooled over rows) it is the pooled value, which can differ from them in
+the last digits.
 
 Everything that varies is seeded (split, searches, fits, bootstrap), and the fitted models are
 deterministic (serial kernels), so the same file on the same data gives the same table; the data's
-hash (data_sha256) tells whether it is the same data.
+hash (data_sha256) tells whether it is the same data. The networks whose products go to BLAS
+(ContentBased, Hybrid, the MLPs) sum in an order that follows BLAS's thread count, so their last
+digits can move with it (OPENBLAS_NUM_THREADS=1, as bench_implicit, bench_deep and
+bench_coldstart set, fixes it).
 """
 
 import functools
@@ -97,8 +121,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nanorec import _checks
-from nanorec.data.split import holdout, kfold, leave_last_out
+from nanorec.data.split import cold_start_split, holdout, kfold, leave_last_out
 from nanorec.evaluation import tune
+from nanorec.evaluation.cold import evaluate_cold, parse_cold_metrics
 from nanorec.evaluation.protocols import CATALOGUE, evaluate, markdown_table, parse_metrics
 from nanorec.evaluation.significance import paired_bootstrap
 
@@ -106,36 +131,70 @@ RATING_METRICS = ("rmse", "mae")
 
 
 # ---------------------------------------------------------------------- the file
+PER_SEED = "per-seed"  # [split] seed = "per-seed": each model seed draws its own split
+COLD_PROTOCOLS = {"cold-users": "users", "cold-items": "items"}  # -> evaluate_cold's kind
+
+
 @dataclass(frozen=True)
 class Split:
-    """How the data is split: ``protocol`` with its options (see the module docstring)."""
+    """How the data is split: ``protocol`` with its options (see the module docstring).
+
+    ``seed`` is an integer, or PER_SEED: the split of model seed s is drawn with seed s."""
 
     protocol: str = "loo"
-    seed: int = 0
+    seed: object = 0  # int, or PER_SEED
     test_size: float = 0.2
     n_splits: int = 5
+    user_fraction: float = 0.1
+    item_fraction: float = 0.1
 
-    def apply(self, data):
-        """The (train, test) pairs of ``data``: one, or n_splits for kfold."""
+    @property
+    def per_seed(self):
+        """True when each model seed gets its own split (seed = "per-seed")."""
+        return self.seed == PER_SEED
+
+    @property
+    def cold(self):
+        """evaluate_cold's kind ("users", "items") for a cold-start protocol, else None."""
+        return COLD_PROTOCOLS.get(self.protocol)
+
+    def apply(self, data, seed=None):
+        """The (train, test) pairs of ``data``: one, or n_splits for kfold. ``seed`` is the model
+        seed whose split is drawn when the split's seed is "per-seed" (required then, and
+        ignored otherwise)."""
+        if self.per_seed:
+            if seed is None:
+                raise ValueError('a split with seed = "per-seed" is drawn for one model seed: '
+                                 "pass it (apply(data, seed))")
+        else:
+            seed = self.seed
         if self.protocol == "loo":
             return [leave_last_out(data)]
         if self.protocol == "holdout":
-            return [holdout(data, test_size=self.test_size, seed=self.seed)]
-        return kfold(data, n_splits=self.n_splits, seed=self.seed)
+            return [holdout(data, test_size=self.test_size, seed=seed)]
+        if self.protocol == "kfold":
+            return kfold(data, n_splits=self.n_splits, seed=seed)
+        train, user_test, item_test = cold_start_split(data, self.user_fraction,
+                                                       self.item_fraction, seed=seed)
+        return [(train, user_test if self.cold == "users" else item_test)]
 
     def describe(self):
         """One line: the protocol and its options."""
+        seed = ("a split per model seed, drawn with that seed" if self.per_seed
+                else f"seed {self.seed}")
         if self.protocol == "loo":
             return "leave-last-out (each user's latest row is the test part)"
         if self.protocol == "holdout":
-            return f"random holdout of {self.test_size:.0%} of the rows (seed {self.seed})"
-        return f"{self.n_splits}-fold cross-validation (seed {self.seed})"
+            return f"random holdout of {self.test_size:.0%} of the rows ({seed})"
+        if self.protocol == "kfold":
+            return f"{self.n_splits}-fold cross-validation ({seed})"
+        return (f"cold {self.cold}: {self.user_fraction:.0%} of the users and "
+                f"{self.item_fraction:.0%} of the items held out with all their rows, the "
+                f"{self.cold} tested ({seed})")
 
     def to_dict(self):
         """The protocol and the options it uses."""
-        options = {"loo": (), "holdout": ("seed", "test_size"), "kfold": ("seed", "n_splits")}
-        return {"protocol": self.protocol,
-                **{name: getattr(self, name) for name in options[self.protocol]}}
+        return {name: getattr(self, name) for name in _SPLIT_OPTIONS[self.protocol]}
 
 
 @dataclass(frozen=True)
@@ -225,8 +284,10 @@ def parse_experiment(text, source="<experiment>"):
 _TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": False,
         "baseline": False, "title": False, "data_sha256": False, "bootstrap": False,
         "unknown": False}
-_SPLIT_OPTIONS = {"loo": {"protocol"}, "holdout": {"protocol", "seed", "test_size"},
-                  "kfold": {"protocol", "seed", "n_splits"}}
+_COLD_OPTIONS = ("protocol", "seed", "user_fraction", "item_fraction")
+_SPLIT_OPTIONS = {"loo": ("protocol",), "holdout": ("protocol", "seed", "test_size"),
+                  "kfold": ("protocol", "seed", "n_splits"),
+                  **{protocol: _COLD_OPTIONS for protocol in COLD_PROTOCOLS}}
 _MODEL = {"name": False, "class": False, "label": False, "params": False, "search": False}
 _SEARCH = {"space": True, "trials": False, "validation": False, "folds": False, "metric": False,
            "seed": False}
@@ -253,6 +314,8 @@ def _parse(document):
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}")
     split = _split(document["split"])
+    if split.cold:
+        _checked(f"metrics (split protocol {split.protocol})", parse_cold_metrics, metrics)
     models = _models(document["models"], metrics, split.protocol)
     labels = [model.label for model in models]
     baseline = document.get("baseline")
@@ -280,14 +343,24 @@ def _split(table):
     _keys(table, {name: name == "protocol" for name in _SPLIT_OPTIONS[protocol]},
           f"split (protocol {protocol})")
     options = dict(table)
-    if "seed" in table:
-        _checks.integer(table["seed"], "seed", "split", low=0)
+    seed = table.get("seed", 0)
+    if seed != PER_SEED and not (isinstance(seed, int) and not isinstance(seed, bool)
+                                 and seed >= 0):
+        raise ValueError(f'split: seed must be an integer >= 0 or "{PER_SEED}" (each model seed '
+                         f"draws its own split), got {seed!r}")
     if "test_size" in table:
         _checks.number(table["test_size"], "test_size", "split", low=0.0, high=1.0,
                        low_open=True, high_open=True)
     if "n_splits" in table:
         _checks.integer(table["n_splits"], "n_splits", "split", low=2)
-    return Split(**options)
+    for name in ("user_fraction", "item_fraction"):
+        if name in table:
+            _checks.fraction(table[name], name, "split")
+    split = Split(**options)
+    if split.cold and getattr(split, f"{split.cold[:-1]}_fraction") == 0:
+        raise ValueError(f"split: protocol {protocol} tests cold {split.cold}, and "
+                         f"{split.cold[:-1]}_fraction = 0 holds none out")
+    return split
 
 
 def _models(tables, metrics, protocol):
@@ -312,6 +385,10 @@ def _models(tables, metrics, protocol):
             raise ValueError(f"{where}: params cannot set random_state: the seeds set it")
         search = None
         if "search" in table:
+            if protocol in COLD_PROTOCOLS:
+                raise ValueError(f"{where}: no search with split protocol {protocol}: its "
+                                 "validation would rank warm users, not cold ones; fix the "
+                                 "arguments in params")
             search = _search(table["search"], params, metrics, protocol, where)
         models.append(ModelSpec(label, name, params, search, model_class))
     return tuple(models)
@@ -481,18 +558,26 @@ def run_experiment(experiment, data, models, log=None):
             _checked(f"{where}: search", tune.check_candidates,
                      functools.partial(models[spec.label], **spec.params),
                      spec.search.candidates)
-    splits = experiment.split.apply(data)
+    split = experiment.split
+    # (the seeds fitted on it, train, test) per split: every seed on every split, or with
+    # seed = "per-seed" each seed on the splits drawn with it
+    if split.per_seed:
+        parts = [((seed,), train, test) for seed in experiment.seeds
+                 for train, test in split.apply(data, seed)]
+    else:
+        parts = [(experiment.seeds, train, test) for train, test in split.apply(data)]
     runs = {spec.label: [] for spec in experiment.models}
-    for j, (train, test) in enumerate(splits):
+    for number, (seeds, train, test) in enumerate(parts, 1):
         for spec in experiment.models:
-            where = f"{spec.label}, split {j + 1}/{len(splits)}"
-            runs[spec.label].append(_run_model(experiment, spec, models[spec.label], train, test,
-                                               where, log))
-    return ExperimentResult(experiment, sha256, runs, len(splits))
+            where = f"{spec.label}, split {number}/{len(parts)}"
+            run = _run_model(experiment, spec, models[spec.label], train, test, seeds, where, log)
+            runs[spec.label].append({**run, "split_seed": seeds[0] if split.per_seed else None})
+    return ExperimentResult(experiment, sha256, runs, len(parts))
 
 
-def _run_model(experiment, spec, make_model, train, test, where, log):
-    """One model on one split: its search (on train), then a fit and an evaluation per seed."""
+def _run_model(experiment, spec, make_model, train, test, seeds, where, log):
+    """One model on one split: its search (on train), then a fit and an evaluation per seed of
+    ``seeds`` (once, unseeded, for a model without random_state)."""
     params, search = dict(spec.params), None
     if spec.search is not None:
         start = time.perf_counter()
@@ -508,18 +593,21 @@ def _run_model(experiment, spec, make_model, train, test, where, log):
             f"best {_settings(found.best_params)}")
     seeded = "random_state" in make_model(**params).get_params()
     runs = []
-    for seed in experiment.seeds if seeded else (None,):
+    for seed in seeds if seeded else (None,):
         model = make_model(**params, **({} if seed is None else {"random_state": seed}))
         start = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - start
-        result = evaluate(model, test, train=train, metrics=experiment.metrics,
-                          unknown=experiment.unknown)
-        units = {key: np.asarray(values, dtype=np.float64)
+        if experiment.split.cold:
+            result = evaluate_cold(model, test, experiment.split.cold, experiment.metrics)
+        else:
+            result = evaluate(model, test, train=train, metrics=experiment.metrics,
+                              unknown=experiment.unknown)
+        units = {key: (result.users, np.asarray(values, dtype=np.float64))
                  for key, values in result.per_user.items()}
         if any(key in result for key in RATING_METRICS):
-            errors = _rating_errors(model, train, test, experiment.unknown)
-            units.update({"rmse": errors**2, "mae": np.abs(errors)})
+            rows, errors = _rating_errors(model, train, test, experiment.unknown)
+            units.update({"rmse": (rows, errors**2), "mae": (rows, np.abs(errors))})
         runs.append({"seed": seed, "metrics": dict(result), "units": units, "users": result.users,
                      "fit_seconds": fit_seconds})
         seed_text = "no seed" if seed is None else f"seed {seed}"
@@ -531,15 +619,19 @@ def _run_model(experiment, spec, make_model, train, test, where, log):
 
 
 def _rating_errors(model, train, test, unknown):
-    """rating - prediction (n,) of the test rows evaluate's rmse and mae score: with unknown=
-    "skip" the rows of users with train rows, predicted by the model; with "baseline" every row,
-    the pairs the model cannot score answered by its baseline score (Recommender.predict)."""
+    """(row keys, rating - prediction), each (n,), of the test rows evaluate's rmse and mae
+    score: with unknown="skip" the rows of users with train rows, predicted by the model; with
+    "baseline" every row, the pairs the model cannot score answered by its baseline score
+    (Recommender.predict). A row's key, user index * n_items + item index, names the same
+    (user, item) in every split of the data (the parts keep the data's id maps)."""
     rows = np.ones(len(test), dtype=bool)
     if unknown == "skip":
         rows = (np.diff(train.to_csr().indptr) > 0)[test.user_index]
-    users, items = test.user_ids[test.user_index[rows]], test.item_ids[test.item_index[rows]]
+    user_index, item_index = test.user_index[rows], test.item_index[rows]
+    users, items = test.user_ids[user_index], test.item_ids[item_index]
     predicted = model.predict(users, items, unknown="error" if unknown == "skip" else "baseline")
-    return test.ratings[rows] - predicted
+    keys = user_index.astype(np.int64) * test.n_items + item_index
+    return keys, test.ratings[rows] - predicted
 
 
 class ExperimentResult:
@@ -554,20 +646,18 @@ class ExperimentResult:
     differences : dict label -> metric -> BootstrapInterval, or a float (the difference of the
         means) for the catalogue metrics; the baseline has none
     n_units : dict metric -> int, the paired units of each metric (users, or rows)
-    runs : dict label -> list over splits of {"params", "search", "seeds"}: the resolved
-        parameters, the search's trials and each seed's metrics, fit seconds and per-unit values
+    runs : dict label -> list over splits of {"params", "search", "seeds", "split_seed"}: the
+        resolved parameters, the search's trials, each seed's metrics, fit seconds and per-unit
+        values ((unit keys, values)), and the seed the split was drawn with (seed = "per-seed";
+        else None)
     """
 
     def __init__(self, experiment, data_sha256, runs, n_splits):
         self.experiment, self.data_sha256, self.runs = experiment, data_sha256, runs
         self.n_splits = n_splits
         metrics = experiment.metrics
-        self.values = {
-            label: {key: [float(np.mean([split["seeds"][s]["metrics"][key] for split in splits]))
-                          for s in range(len(splits[0]["seeds"]))]
-                    for key in metrics}
-            for label, splits in runs.items()
-        }
+        self.values = {label: {key: self._per_seed(splits, key) for key in metrics}
+                       for label, splits in runs.items()}
         self.mean = {label: {key: float(np.mean(v)) for key, v in values.items()}
                      for label, values in self.values.items()}
         self.std = {label: {key: float(np.std(v)) for key, v in values.items()}
@@ -593,9 +683,21 @@ class ExperimentResult:
                     seed=experiment.bootstrap["seed"],
                     statistic="rmse" if key == "rmse" else "mean")
 
+    def _per_seed(self, splits, key):
+        """A metric's value per seed: its mean over the splits of that seed (every split, or with
+        seed = "per-seed" the splits drawn with it); one value for a model without a seed fitted
+        on one shared split (or shared folds)."""
+        columns = {}
+        for split in splits:
+            for run in split["seeds"]:
+                column = split["split_seed"] if self.experiment.split.per_seed else run["seed"]
+                columns.setdefault(column, []).append(run["metrics"][key])
+        return [float(np.mean(values)) for values in columns.values()]
+
     def _units(self, label):
-        """metric -> each unit's value averaged over the seeds, the splits' units one after the
-        other; the users of each split checked against the baseline's (the pairs must match)."""
+        """metric -> each unit's value averaged over every run (seed, split) that tested it, in
+        the order of the units' keys; the users of each split checked against the baseline's
+        (the pairs must match)."""
         splits = self.runs[label]
         baseline = self.runs[self.experiment.baseline]
         for j, split in enumerate(splits):
@@ -605,10 +707,13 @@ class ExperimentResult:
                     raise ValueError(f"model {label!r} was evaluated on other test users than the "
                                      f"baseline {self.experiment.baseline!r} in split {j + 1}: "
                                      "their per-user values cannot be paired")
-        keys = splits[0]["seeds"][0]["units"]
-        return {key: np.concatenate([np.mean([run["units"][key] for run in split["seeds"]], axis=0)
-                                     for split in splits])
-                for key in keys}
+        units = {}
+        for key in splits[0]["seeds"][0]["units"]:
+            pairs = [run["units"][key] for split in splits for run in split["seeds"]]
+            _, unit = np.unique(np.concatenate([keys for keys, _ in pairs]), return_inverse=True)
+            values = np.concatenate([values for _, values in pairs])
+            units[key] = np.bincount(unit, weights=values) / np.bincount(unit)
+        return units
 
     # ------------------------------------------------------------------ output
     def to_markdown(self):
@@ -639,7 +744,9 @@ class ExperimentResult:
         seeds = ", ".join(map(str, experiment.seeds))
         if lines:
             lines.append("")
-        lines += [f"mean ± std over the seeds {seeds} (models without a seed: fitted once)", "",
+        fitted = ("each seed on its own split, models without a seed fitted on each"
+                  if experiment.split.per_seed else "models without a seed: fitted once")
+        lines += [f"mean ± std over the seeds {seeds} ({fitted})", "",
                   markdown_table(["model"] + list(metrics), rows)]
         if self.differences:
             differences = [[label] + [_difference(self.differences[label][key]) for key in metrics]
@@ -655,8 +762,7 @@ class ExperimentResult:
         units = []
         ranking = [key for key in self.n_units if key not in RATING_METRICS]
         if ranking:
-            pairs = "user-split pairs" if self.n_splits > 1 else "test users"
-            units.append(f"{self.n_units[ranking[0]]:,} {pairs}")
+            units.append(f"{self.n_units[ranking[0]]:,} test users")
         rating = [key for key in self.n_units if key in RATING_METRICS]
         if rating:
             units.append(f"{self.n_units[rating[0]]:,} test rows ({', '.join(rating)})")
@@ -667,7 +773,8 @@ class ExperimentResult:
                 if catalogue else "")
         return (f"difference from {self.experiment.baseline} [{bootstrap['confidence']:.0%} "
                 f"paired bootstrap interval{over}, {bootstrap['resamples']:,} resamples, each "
-                f"unit averaged over the seeds{note}]")
+                f"unit averaged over the seeds{' and splits' if self.n_splits > 1 else ''} "
+                f"that tested it{note}]")
 
     def to_dict(self):
         """A JSON-able record: the experiment's settings, every figure, the resolved parameters
@@ -681,9 +788,12 @@ class ExperimentResult:
                 **({"name": spec.name} if spec.name is not None else {"class": spec.model_class}),
                 "params": [split["params"] for split in splits],
                 "search": [split["search"] for split in splits] if spec.search else None,
-                "seeds": [run["seed"] for run in splits[0]["seeds"]],
+                "seeds": list(dict.fromkeys(run["seed"] for split in splits
+                                            for run in split["seeds"])),
                 "per_seed": self.values[spec.label],
                 "per_split": [[run["metrics"] for run in split["seeds"]] for split in splits],
+                "split_seeds": ([split["split_seed"] for split in splits]
+                                if experiment.split.per_seed else None),
                 "mean": self.mean[spec.label], "std": self.std[spec.label],
                 "fit_seconds": [[run["fit_seconds"] for run in split["seeds"]] for split in splits],
                 "difference_from_baseline": {

@@ -13,6 +13,7 @@ from nanorec.models.base import REGISTRY, NetworkRecommender, Recommender, UserP
 from nanorec.models.baselines import Popularity, Random
 from nanorec.models.coldstart import ColdStartRecommender
 from nanorec.models.content import ContentBased, Hybrid
+from nanorec.models.distributed import DSGDBiasedMF
 from nanorec.models.knn import ItemKNN
 from nanorec.models.mf import BiasedMF, BPRMF
 from nanorec.models.neural import MatrixFactorization, NeuMF
@@ -25,7 +26,7 @@ for _module in pkgutil.iter_modules(__path__):  # the model files not named abov
 __all__ = [
     "Recommender", "NetworkRecommender", "ColdStartError", "REGISTRY", "register", "UserPrivacy",
     "Popularity", "Random", "ItemKNN",
-    "BiasedMF", "BPRMF", "MatrixFactorization", "NeuMF",
+    "BiasedMF", "DSGDBiasedMF", "BPRMF", "MatrixFactorization", "NeuMF",
     "AutoRec", "CDAE",
     "Caser", "RNNRec",
     "ContentBased", "Hybrid", "ColdStartRecommender",

@@ -14,6 +14,8 @@ Compiler options (benchmarks/README.md has the measurements behind them):
                          parameters give twice as many SIMD lanes as float64
     error_model="numpy"  division by zero gives inf/nan as in NumPy instead of raising (no check)
     boundscheck=False    the ids come from an Interactions, whose indices are checked on creation
+    nogil=True           a call releases Python's lock, so threads (a threaded Dask worker running
+                         DSGDBiasedMF's blocks, nanorec.models.distributed) run kernels at once
 """
 
 import numba
@@ -23,7 +25,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_JIT = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+_JIT = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False, nogil=True)
 PREFETCH_AHEAD = 16  # samples between asking for an item's factors and using them
 
 
