@@ -20,8 +20,10 @@ Rows:
     Chain(Hybrid)                   Hybrid with the chain around it (for users without rows the
                                     chain hands over to Hybrid's own cold path: same numbers)
 "[pipeline]" rows read features built by nanorec.data.features from the raw tables of
-nanorec.data.datasets.side_tables, fitted on the training users and items only: users age (standardized), gender, occupation (one-hot); items genres (multi-hot),
-release year (standardized, missing -> mean) and title words (TF-IDF, 100 words). The other rows
+nanorec.data.datasets.side_tables, fitted on the training users and items only: users age
+(standardized), gender, occupation (one-hot); items genres (multi-hot), release year
+(standardized, missing -> mean) and title words (TF-IDF, 100 words); nanorec run gives the same
+cold-item rows from benchmarks/experiments/ml100k-coldstart-items-text.toml. The other rows
 read the features datasets.movielens_100k builds (min-max age and year, one-hot, no titles). On
 synthetic data the features are the planted one-hot demographics and multi-hot genres.
 

@@ -658,7 +658,8 @@ def _movielens_side(source):
         items["id"].append(_integer(row[0], where, number, "item id"))
         items["title"].append(row[1])
         items["year"].append(None if np.isnan(year) else year)
-        items["genres"].append([g for g, flag in zip(genres, row[-n_genres:]) if flag.strip() == "1"])
+        flags = row[-n_genres:]
+        items["genres"].append([g for g, flag in zip(genres, flags) if flag.strip() == "1"])
 
     where = source.where("u.user")
     users = {"id": [], "age": [], "gender": [], "occupation": [], "zip": []}

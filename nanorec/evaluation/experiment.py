@@ -257,7 +257,8 @@ class Features:
         (max_features=100)", and where they are fitted."""
         def block_text(block):
             options = {key: value for key, value in block.items() if key not in ("column", "kind")}
-            return f"{block['column']} {block['kind']}" + (f" ({_settings(options)})" if options else "")
+            return (f"{block['column']} {block['kind']}"
+                    + (f" ({_settings(options)})" if options else ""))
         sides = "; ".join(f"{side}: {', '.join(map(block_text, blocks))}"
                           for side, blocks in self.blocks.items())
         return f"{sides} (fitted on each train part)"
@@ -266,8 +267,8 @@ class Features:
         """{side: {column: values}}: the ids and the columns the blocks read, what the data's
         hash covers."""
         return {side: {column: tables[side][column] for column in
-                       dict.fromkeys(["id"] + [block["column"] for block in blocks])}
-                for side, blocks in self.blocks.items()}
+                       dict.fromkeys(["id"] + [block["column"] for block in self.blocks[side]])}
+                for side in FEATURE_SIDES if side in self.blocks}
 
 
 @dataclass(frozen=True)

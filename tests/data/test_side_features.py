@@ -97,7 +97,8 @@ name = "content"
 label = "ContentBased"
 params = {{ n_epochs = 2, hidden = [8] }}
 """
-FEATURES = """users = [{ column = "age", kind = "numeric" }, { column = "gender", kind = "categorical" }]
+FEATURES = """users = [{ column = "age", kind = "numeric" },
+         { column = "gender", kind = "categorical" }]
 items = [{ column = "genres", kind = "categorical" },
          { column = "year", kind = "numeric", fill = "mean" },
          { column = "title", kind = "tfidf" }]"""
@@ -112,7 +113,8 @@ def experiment_text(data="ml-100k.zip", features=FEATURES):
     ('items = [{ column = "title", kind = "bag" }]',
      "features.items[1]: kind must be one of tfidf, hashed, categorical, numeric, got 'bag'"),
     ('items = [{ column = "year", kind = "numeric", max_features = 3 }]',
-     "unknown key 'max_features' in features.items[1] (kind numeric); known keys: column, kind, fill"),
+     "unknown key 'max_features' in features.items[1] (kind numeric); known keys: column, "
+     "kind, fill"),
     ('users = [{ kind = "numeric" }]', "missing key 'column' in features.users[1]"),
     ('items = [{ column = "title", kind = "tfidf", max_features = 0 }]',
      "features.items[1]: TfidfVectorizer: max_features"),
@@ -200,7 +202,8 @@ def test_nanorec_run_with_features_reruns_to_the_same_table_and_pins_the_tables(
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1]
-    assert "features    users: age numeric, gender categorical; items: genres categorical" in outputs[0]
+    assert ("features    users: age numeric, gender categorical; items: genres categorical"
+            in outputs[0])
     record = json.loads((tmp_path / "first.json").read_text())
     assert record["results"]["features"]["items"][2] == {"column": "title", "kind": "tfidf"}
     sha256 = record["data"]["sha256"]
