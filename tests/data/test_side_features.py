@@ -82,6 +82,8 @@ data = "{data}"
 metrics = ["hr@5", "auc"]
 seeds = [0]
 baseline = "Popularity"
+models = [{{ name = "popularity", label = "Popularity" }},
+          {{ name = "content", label = "ContentBased", params = {{ n_epochs = 2, hidden = [8] }} }}]
 [split]
 protocol = "cold-items"
 user_fraction = 0.1
@@ -89,13 +91,6 @@ item_fraction = 0.2
 seed = 0
 [features]
 {features}
-[[models]]
-name = "popularity"
-label = "Popularity"
-[[models]]
-name = "content"
-label = "ContentBased"
-params = {{ n_epochs = 2, hidden = [8] }}
 """
 FEATURES = """users = [{ column = "age", kind = "numeric" },
          { column = "gender", kind = "categorical" }]
