@@ -602,7 +602,8 @@ def _parse_movielens(source):
 
     side = _movielens_side(source)
     genres, occupations = side.genres, side.occupations
-    item_ids, user_ids = side.items["id"], side.users["id"]
+    item_ids = np.array(side.items["id"], dtype=np.int64)
+    user_ids = np.array(side.users["id"], dtype=np.int64)
     years = np.array([np.nan if year is None else year for year in side.items["year"]])
     years[np.isnan(years)] = np.nanmedian(years) if not np.isnan(years).all() else 0.0
     flags = np.array([[g in names for g in genres] for names in side.items["genres"]],
@@ -614,15 +615,14 @@ def _parse_movielens(source):
     user_features = np.column_stack([_min_max(ages), np.array(one_hot, dtype=np.float32)])
     for kind, ids, known, file in (("user", users, user_ids, "u.user"),
                                    ("item", items, item_ids, "u.item")):
-        unknown = ~np.isin(ids, np.asarray(known, dtype=np.int64))
+        unknown = ~np.isin(ids, known)
         if unknown.any():
             line = _data_line(raw, int(np.argmax(unknown)))
             raise ValueError(f"{source.where('u.data')}, line {line}: {kind} id "
                              f"{int(ids[unknown][0])} is not in {file}")
 
     return Interactions.from_arrays(
-        users, items, ratings, timestamps, user_ids=np.asarray(user_ids, dtype=np.int64),
-        item_ids=np.asarray(item_ids, dtype=np.int64),
+        users, items, ratings, timestamps, user_ids=user_ids, item_ids=item_ids,
         user_features=user_features,
         user_feature_names=["age", "gender_F", "gender_M"] + [f"occupation_{o}" for o in occupations],
         item_features=item_features,
@@ -651,14 +651,14 @@ def _movielens_side(source):
     items = {"id": [], "title": [], "year": [], "genres": []}
     for number, line in _lines(source.read("u.item")):
         row = line.split("|")
-        if len(row) < 2 + n_genres or not all(flag.strip() in ("0", "1") for flag in row[-n_genres:]):
+        flags = row[-n_genres:]
+        if len(row) < 2 + n_genres or not all(flag.strip() in ("0", "1") for flag in flags):
             raise ValueError(f"{where}, line {number}: expected id|title|...|{n_genres} genre "
                              "flags (0 or 1)")
         year = _release_year(row[2] if len(row) > 2 + n_genres else "", row[1])
         items["id"].append(_integer(row[0], where, number, "item id"))
         items["title"].append(row[1])
         items["year"].append(None if np.isnan(year) else year)
-        flags = row[-n_genres:]
         items["genres"].append([g for g, flag in zip(genres, flags) if flag.strip() == "1"])
 
     where = source.where("u.user")
