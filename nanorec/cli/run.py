@@ -2,7 +2,8 @@
 comparison table, write every figure to JSON.
 
 The file names the data, the split, the models (fixed arguments or a search space), the metrics,
-the seeds and the baseline; its format is in nanorec.evaluation.experiment, and
+the seeds and the baseline (and optionally side features, built from the data's own user and
+item tables: MovieLens 100K's); its format is in nanorec.evaluation.experiment, and
 benchmarks/experiments/ holds examples. A relative data path (or the PATH of NAME:PATH) is read
 from the experiment file's folder; --data replaces the file's data (as nanorec train --data takes
 it, paths from the current folder).
@@ -26,8 +27,9 @@ import sys
 import time
 
 from nanorec import __version__, io
-from nanorec.cli.common import REGISTRY, build_model, describe, load_data, output_file
-from nanorec.evaluation.experiment import data_sha256, read_experiment, run_experiment
+from nanorec.cli.common import (REGISTRY, build_model, describe, load_data, output_file,
+                                side_tables)
+from nanorec.evaluation.experiment import read_experiment, run_experiment
 
 HELP = "run an experiment file (TOML): models compared, intervals against a baseline, JSON"
 
@@ -55,13 +57,16 @@ def run(args):
     spec = args.data or _beside(args.experiment, experiment.data)
     loaded = load_data(spec)
     data = loaded.interactions
+    tables = side_tables(loaded) if experiment.features is not None else None
     models = {model.label: _builder(model.name, data, spec) for model in experiment.models}
     print(f"experiment  {args.experiment}" + (f": {experiment.title}" if experiment.title else ""))
     print(f"data        {args.data or experiment.data}: {describe(data)}")
-    print(f"data sha256 {data_sha256(data)}")
+    print(f"data sha256 {experiment.data_hash(data, tables)}")
     print(f"split       {experiment.split.describe()}")
+    if experiment.features is not None:
+        print(f"features    {experiment.features.describe()}")
     start = time.perf_counter()
-    result = run_experiment(experiment, data, models, log=_progress)
+    result = run_experiment(experiment, data, models, log=_progress, tables=tables)
     seconds = time.perf_counter() - start
     print(f"\n{result.to_markdown()}")
     record = {
