@@ -21,18 +21,15 @@ both protocols: s/epoch is the median epoch's training seconds, "nanorec / twin 
 ratio, "<metric>: nanorec - twin [95%]" a paired bootstrap over the evaluated users
 (nanorec.evaluation.paired_bootstrap, 10,000 resamples).
 
-The titles are read from u.item of the same zip (datasets.py does not keep them) and turned into
+The titles are read from u.item of the same zip (nanorec.data.datasets.side_tables) and turned into
 TF-IDF columns (nanorec.data.features.add_item_text with nanorec.data.text.TfidfVectorizer).
 
     python benchmarks/bench_deep.py --data PATH/ml-100k.zip --only content [--quick]
 """
 
-import zipfile
-from pathlib import Path
-
 import numpy as np
 
-from nanorec.data.datasets import load
+from nanorec.data.datasets import load, side_tables
 from nanorec.data.split import cold_start_split
 from nanorec.data.features import add_item_text
 from nanorec.data.text import TfidfVectorizer
@@ -46,19 +43,6 @@ from _torch_deep_twins import TWIN_THREADS, model_rows  # isort: skip
 
 METRICS = {"cold users": ("hr@10", "ndcg@10", "auc"), "cold items": ("auc", "hr@10", "ndcg@10")}
 CANNOT_SCORE = "cannot score"
-
-
-def read_titles(data_path):
-    """Raw item id -> title, from u.item in an ml-100k zip or folder (latin-1, "|"-separated)."""
-    path = Path(data_path)
-    if path.is_file():
-        with zipfile.ZipFile(path) as zipped:
-            name = next(n for n in zipped.namelist() if n.endswith("u.item"))
-            raw = zipped.read(name)
-    else:
-        raw = next(path.rglob("u.item")).read_bytes()
-    fields = (line.split("|") for line in raw.decode("latin-1").splitlines() if line.strip())
-    return {int(row[0]): row[1] for row in fields}
 
 
 def make_models(quick):
@@ -75,8 +59,9 @@ def make_models(quick):
 
 def rows(data_path, quick, twin_threads=TWIN_THREADS, twin_init="torch"):
     """The cold-start table on MovieLens-100K (with its titles): see ``table``."""
+    _, items = side_tables("movielens-100k", path=data_path)
     return table(load("movielens-100k", path=data_path), quick, twin_threads,
-                 titles=read_titles(data_path), twin_init=twin_init)
+                 titles=dict(zip(items["id"], items["title"])), twin_init=twin_init)
 
 
 def table(data, quick, twin_threads=TWIN_THREADS, titles=None, twin_init="torch"):

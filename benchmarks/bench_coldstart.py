@@ -19,9 +19,11 @@ Rows:
     Chain(BPRMF)                    BPRMF for warm users, neighbours for cold ones
     Chain(Hybrid)                   Hybrid with the chain around it (for users without rows the
                                     chain hands over to Hybrid's own cold path: same numbers)
-"[pipeline]" rows read features built by nanorec.data.features, fitted on the training users and
-items only: users age (standardized), gender, occupation (one-hot); items genres (multi-hot),
-release year (standardized, missing -> mean) and title words (TF-IDF, 100 words). The other rows
+"[pipeline]" rows read features built by nanorec.data.features from the raw tables of
+nanorec.data.datasets.side_tables, fitted on the training users and items only: users age
+(standardized), gender, occupation (one-hot); items genres (multi-hot), release year
+(standardized, missing -> mean) and title words (TF-IDF, 100 words); nanorec run gives the same
+cold-item rows from benchmarks/experiments/ml100k-coldstart-items-text.toml. The other rows
 read the features datasets.movielens_100k builds (min-max age and year, one-hot, no titles). On
 synthetic data the features are the planted one-hot demographics and multi-hot genres.
 
@@ -37,17 +39,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import zipfile  # noqa: E402
 from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _common import cell, load_data, machine_info, markdown_table, write_results  # noqa: E402
 
-from nanorec.data.datasets import get_data_home, load  # noqa: E402
+from nanorec.data.datasets import load, side_tables  # noqa: E402
 from nanorec.data.features import (  # noqa: E402
     Categorical,
     FeaturePipeline,
@@ -69,44 +68,10 @@ SYNTHETIC = dict(n_users=1000, n_items=500, n_interactions=15000, popularity_exp
 
 
 # ---------------------------------------------------------------------- data
-def read_movielens_rows(data_path, name):
-    """The "|"-separated fields of each line of one GroupLens file (u.user, u.item), latin-1."""
-    path = Path(data_path) if data_path is not None else get_data_home() / "ml-100k"
-    if path.is_file():
-        with zipfile.ZipFile(path) as zipped:
-            raw = zipped.read(next(n for n in zipped.namelist() if n.endswith(name)))
-    else:
-        raw = next(path.rglob(name)).read_bytes()
-    return [line.split("|") for line in raw.decode("latin-1").splitlines() if line.strip()]
-
-
-def movielens_tables(data_path):
-    """(user table, item table): dicts column -> values, with an "id" column."""
-    users = read_movielens_rows(data_path, "u.user")  # id|age|gender|occupation|zip
-    items = read_movielens_rows(data_path, "u.item")  # id|title|date|video date|URL|19 flags
-    genres = [row[0] for row in read_movielens_rows(data_path, "u.genre")]
-    user_table = {"id": [int(r[0]) for r in users], "age": [float(r[1]) for r in users],
-                  "gender": [r[2] for r in users], "occupation": [r[3] for r in users]}
-    item_table = {
-        "id": [int(r[0]) for r in items], "title": [r[1] for r in items],
-        "year": [release_year(r, len(genres)) for r in items],
-        "genres": [[g for g, flag in zip(genres, r[-len(genres):]) if flag == "1"] for r in items],
-    }
-    return user_table, item_table
-
-
-def release_year(row, n_genres):
-    """The year of the release date ("01-Jan-1995"; some copies leave it out, or drop the field),
-    else of the last "(1995)" in the title, else None (a missing value)."""
-    date = row[2].strip() if len(row) > 2 + n_genres else ""
-    found = re.findall(r"(\d{4})$", date) or re.findall(r"\((\d{4})\)", row[1])
-    return float(found[-1]) if found else None
-
-
 def movielens_splits(data_path):
     """{feature set: ColdStartSplit}: the loader's features, and the pipeline's fitted on train."""
     split = cold_start_split(load_data(data_path), 0.1, 0.1, seed=0)
-    user_table, item_table = movielens_tables(data_path)
+    user_table, item_table = side_tables("movielens-100k", path=data_path)
     users = FeaturePipeline([Numeric("age"), Categorical("gender"), Categorical("occupation")])
     items = FeaturePipeline([Categorical("genres"), Numeric("year", fill="mean"),
                              TfidfText("title", max_features=100)])

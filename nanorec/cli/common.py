@@ -162,6 +162,15 @@ def load_data(spec, sep=None, columns=None, duplicates=None):
     return LoadedData(data, path, f"csv:{_sha256(spec)}", options, parsed.layout.describe())
 
 
+def side_tables(loaded):
+    """(user table, item table) of LoadedData (nanorec.data.datasets.side_tables), read from
+    where it was: MovieLens 100K's zip, folder or data home copy; ValueError for other data."""
+    if loaded.identity.startswith("movielens-100k:"):
+        path = None if loaded.spec == "movielens-100k" else loaded.spec
+        return datasets.side_tables("movielens-100k", path=path)
+    return datasets.side_tables(loaded.spec)
+
+
 def _standard_data(name, spec):
     """A data set of datasets.DATASETS: ``name`` from the data home, or ``name:PATH``. Its
     identity is the name and a SHA-256 of the Interactions read (the same for the archive, its

@@ -2,7 +2,8 @@
 comparison table, write every figure to JSON.
 
 The file names the data, the split, the models (fixed arguments or a search space), the metrics,
-the seeds and the baseline; its format is in nanorec.evaluation.experiment, and
+the seeds and the baseline (and optionally side features, built from the data's own user and
+item tables: MovieLens 100K's); its format is in nanorec.evaluation.experiment, and
 benchmarks/experiments/ holds examples. A relative data path (or the PATH of NAME:PATH) is read
 from the experiment file's folder; --data replaces the file's data (as nanorec train --data takes
 it, paths from the current folder).
@@ -47,8 +48,9 @@ from nanorec.cli.common import (
     describe,
     load_data,
     output_file,
+    side_tables,
 )
-from nanorec.evaluation.experiment import data_sha256, read_experiment, run_experiment
+from nanorec.evaluation.experiment import read_experiment, run_experiment
 from nanorec.models.base import Recommender
 
 HELP = "run an experiment file (TOML): models compared, intervals against a baseline, JSON"
@@ -81,6 +83,7 @@ def run(args):
     spec = args.data or _beside(args.experiment, experiment.data)
     loaded = load_data(spec)
     data = loaded.interactions
+    tables = side_tables(loaded) if experiment.features is not None else None
     models = {}
     for model in experiment.models:
         if model.label in classes:
@@ -90,13 +93,15 @@ def run(args):
             models[model.label] = _builder(model.name, data, spec)
     print(f"experiment  {args.experiment}" + (f": {experiment.title}" if experiment.title else ""))
     print(f"data        {args.data or experiment.data}: {describe(data)}")
-    print(f"data sha256 {data_sha256(data)}")
+    print(f"data sha256 {experiment.data_hash(data, tables)}")
     print(f"split       {experiment.split.describe()}")
+    if experiment.features is not None:
+        print(f"features    {experiment.features.describe()}")
     for label, model_class in classes.items():
         code = f", sha256 {model_class.record['sha256']}" if "sha256" in model_class.record else ""
         print(f"class       {label}: {model_class.record['class']}{code}")
     start = time.perf_counter()
-    result = run_experiment(experiment, data, models, log=_progress)
+    result = run_experiment(experiment, data, models, log=_progress, tables=tables)
     seconds = time.perf_counter() - start
     print(f"\n{result.to_markdown()}")
     record = {

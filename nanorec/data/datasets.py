@@ -2,7 +2,8 @@
 
     toy              the nine-row log of the original notebook (users 1-3, products 1-4, 0/1)
     synthetic        generated with planted preferences, any size (the default data set)
-    movielens-100k   GroupLens MovieLens 100K, read from a zip or folder, downloaded when missing
+    movielens-100k   GroupLens MovieLens 100K, read from a zip or folder, downloaded when missing;
+                     ``side_tables`` gives its raw user and item tables (titles included)
     the standard rating logs of DATASETS (one table of specs): MovieLens 1M, 10M, 20M, 25M and
     latest-small, Amazon "ratings only" CSVs, Last.fm 1K and 360K, a RecBole atomic .inter file;
     each read from its official archive (or its extracted ratings file) by the parser of its file
@@ -35,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 from urllib.request import urlopen
 
 import numpy as np
@@ -448,6 +449,28 @@ def movielens_100k_checksum(path=None, data_home=None):
     return digest.hexdigest()
 
 
+def side_tables(name="movielens-100k", path=None, data_home=None, download=True):
+    """(user table, item table): the raw side columns of a data set, one row per user (item) of
+    its files in file order, as dicts column -> list; what nanorec.data.features' pipelines read
+    (``attach_features(train, pipeline, items, kind="item", ids=items["id"])``).
+
+    movielens-100k (u.user, u.item, u.genre; found as ``movielens_100k`` finds them):
+        users   id (int), age (int), gender ("F" or "M"), occupation (str), zip (str)
+        items   id (int), title (str, e.g. "Toy Story (1995)"), year (float: of the release date,
+                else of the last "(1995)" in the title, else None), genres (list of the u.genre
+                names flagged 1)
+
+    Unlike the features ``movielens_100k`` builds (min-max scaled, missing years filled with the
+    median of all items), nothing here is scaled, filled or learned, so a pipeline fitted on the
+    training rows learns from them alone. ValueError for a data set without side tables.
+    """
+    if name != "movielens-100k":
+        raise ValueError(f"no side tables for {name!r}: only movielens-100k (its zip or folder) "
+                         "has user and item tables")
+    side = _movielens_side(movielens_source(path, data_home, download))
+    return side.users, side.items
+
+
 class _Source:
     """The GroupLens files of a zip or a folder: read(name) -> bytes, where(name) -> the text
     that names the file in messages."""
@@ -577,38 +600,18 @@ def _parse_movielens(source):
         _raise_at_bad_line(raw, source.where("u.data"))
     users, items, ratings, timestamps = table.reshape(-1, 4).T
 
-    genres = [line.split("|")[0] for _, line in _lines(source.read("u.genre"))]
-    # id|title|release date|video release date|URL|flags; some copies drop the empty URL field,
-    # so the genre flags are read as the LAST fields and the date as the third when present
-    where = source.where("u.item")
-    n_genres = len(genres)
-    item_rows = []
-    for number, line in _lines(source.read("u.item")):
-        row = line.split("|")
-        if len(row) < 2 + n_genres or not all(flag.strip() in ("0", "1") for flag in row[-n_genres:]):
-            raise ValueError(f"{where}, line {number}: expected id|title|...|{n_genres} genre "
-                             "flags (0 or 1)")
-        item_rows.append((_integer(row[0], where, number, "item id"), row))
-    item_ids = np.array([item_id for item_id, _ in item_rows], dtype=np.int64)
-    dates = [row[2] if len(row) > 2 + n_genres else "" for _, row in item_rows]
-    years = np.array([_release_year(date, row[1]) for date, (_, row) in zip(dates, item_rows)])
+    side = _movielens_side(source)
+    genres, occupations = side.genres, side.occupations
+    item_ids = np.array(side.items["id"], dtype=np.int64)
+    user_ids = np.array(side.users["id"], dtype=np.int64)
+    years = np.array([np.nan if year is None else year for year in side.items["year"]])
     years[np.isnan(years)] = np.nanmedian(years) if not np.isnan(years).all() else 0.0
-    flags = np.array([row[-n_genres:] for _, row in item_rows], dtype=np.float32)
+    flags = np.array([[g in names for g in genres] for names in side.items["genres"]],
+                     dtype=np.float32).reshape(len(item_ids), len(genres))
     item_features = np.column_stack([flags, _min_max(years)])
-
-    occupations = [line for _, line in _lines(source.read("u.occupation"))]
-    where = source.where("u.user")
-    user_rows = []
-    for number, line in _lines(source.read("u.user")):
-        row = line.split("|")
-        if len(row) < 4:
-            raise ValueError(f"{where}, line {number}: expected id|age|gender|occupation|zip")
-        user_rows.append((_integer(row[0], where, number, "user id"),
-                          _integer(row[1], where, number, "age"), row))
-    user_ids = np.array([user_id for user_id, _, _ in user_rows], dtype=np.int64)
-    ages = np.array([age for _, age, _ in user_rows], dtype=np.float64)
-    one_hot = [[row[2] == g for g in ("F", "M")] + [row[3] == o for o in occupations]
-               for _, _, row in user_rows]
+    ages = np.array(side.users["age"], dtype=np.float64)
+    one_hot = [[gender == g for g in ("F", "M")] + [occupation == o for o in occupations]
+               for gender, occupation in zip(side.users["gender"], side.users["occupation"])]
     user_features = np.column_stack([_min_max(ages), np.array(one_hot, dtype=np.float32)])
     for kind, ids, known, file in (("user", users, user_ids, "u.user"),
                                    ("item", items, item_ids, "u.item")):
@@ -625,6 +628,52 @@ def _parse_movielens(source):
         item_features=item_features,
         item_feature_names=[f"genre_{g}" for g in genres] + ["release_year"],
     )
+
+
+class _Side(NamedTuple):
+    """The side files of MovieLens 100K, parsed: the genre and occupation names (u.genre,
+    u.occupation, in file order) and the user and item tables (side_tables)."""
+
+    genres: list
+    occupations: list
+    users: dict
+    items: dict
+
+
+def _movielens_side(source):
+    """_Side of the GroupLens files of a _Source; ValueError naming the file and line of a row
+    that does not parse."""
+    genres = [line.split("|")[0] for _, line in _lines(source.read("u.genre"))]
+    # id|title|release date|video release date|URL|flags; some copies drop the empty URL field,
+    # so the genre flags are read as the LAST fields and the date as the third when present
+    where = source.where("u.item")
+    n_genres = len(genres)
+    items = {"id": [], "title": [], "year": [], "genres": []}
+    for number, line in _lines(source.read("u.item")):
+        row = line.split("|")
+        flags = row[-n_genres:]
+        if len(row) < 2 + n_genres or not all(flag.strip() in ("0", "1") for flag in flags):
+            raise ValueError(f"{where}, line {number}: expected id|title|...|{n_genres} genre "
+                             "flags (0 or 1)")
+        year = _release_year(row[2] if len(row) > 2 + n_genres else "", row[1])
+        items["id"].append(_integer(row[0], where, number, "item id"))
+        items["title"].append(row[1])
+        items["year"].append(None if np.isnan(year) else year)
+        items["genres"].append([g for g, flag in zip(genres, flags) if flag.strip() == "1"])
+
+    where = source.where("u.user")
+    users = {"id": [], "age": [], "gender": [], "occupation": [], "zip": []}
+    for number, line in _lines(source.read("u.user")):
+        row = line.split("|")
+        if len(row) < 4:
+            raise ValueError(f"{where}, line {number}: expected id|age|gender|occupation|zip")
+        users["id"].append(_integer(row[0], where, number, "user id"))
+        users["age"].append(_integer(row[1], where, number, "age"))
+        users["gender"].append(row[2])
+        users["occupation"].append(row[3])
+        users["zip"].append(row[4] if len(row) > 4 else "")
+    occupations = [line for _, line in _lines(source.read("u.occupation"))]
+    return _Side(genres, occupations, users, items)
 
 
 def _raise_at_bad_line(raw, where):

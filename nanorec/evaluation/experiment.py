@@ -4,6 +4,7 @@
     parse_experiment(text, source)           the same from TOML text
     run_experiment(experiment, data, models) -> ExperimentResult: the table, the JSON record
     data_sha256(data)                        the content hash of an Interactions
+    Experiment.data_hash(data, tables)       the same with the side columns [features] reads
 
 The file names the data, the split, the models, the metrics, the seeds and the baseline:
 
@@ -22,6 +23,12 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     n_splits = 5                                # kfold (default 5)
     user_fraction = 0.1                         # cold-users, cold-items (default 0.1)
     item_fraction = 0.1                         # cold-users, cold-items (default 0.1)
+
+    [features]                                  # optional: side features from the data's tables
+    users = [{ column = "age", kind = "numeric" }, { column = "gender", kind = "categorical" }]
+    items = [{ column = "genres", kind = "categorical" },
+             { column = "year", kind = "numeric", fill = "mean" },
+             { column = "title", kind = "tfidf", max_features = 100 }]
 
     [bootstrap]                                 # optional
     resamples = 10000                           # (default 10000)
@@ -68,6 +75,25 @@ train rows) or the cold items (each user who rated one ranks the items without t
 measured by nanorec.evaluation.cold.evaluate_cold: its metrics only (hr, precision, recall, ndcg,
 map, mrr, auc), and no search (a validation carved from train would rank warm users).
 
+Features. [features] replaces the data's own user features (users = [...]) and item features
+(items = [...]) by blocks built from the data's raw side tables (nanorec.data.datasets.side_tables:
+MovieLens 100K's age, gender, occupation, zip; title, year, genres), left to right; a side it does
+not list keeps the data's own. Each block is {column, kind, options} with the kinds of
+nanorec.data.features:
+
+    kind = "tfidf"         TfidfText: TF-IDF words        max_features, min_df, prefix
+    kind = "hashed"        HashedText: hashed words       n_buckets, prefix
+    kind = "categorical"   Categorical: one-hot           prefix
+    kind = "numeric"       Numeric: standardized          fill ("mean" or a number)
+
+The blocks are fitted on each split's TRAIN part only (attach_features with fit_on="interacted":
+the users and items with train rows), then every user and item, the test ones included, is
+transformed: a held-out item's title words enter no vocabulary, its year no mean. The test parts
+keep the data's features (evaluation reads the model's, from train). With [features] the data's
+hash (data_sha256, printed and recorded, and what the file's data_sha256 pins) also covers the
+side-table columns the blocks read and the ids of their rows: each column's name and values as
+JSON text, users then items, after the Interactions' parts (see ``data_sha256``).
+
 What a run does. The data is split once (kfold: into n_splits pairs), with the split's seed; with
 seed = "per-seed" once per model seed s instead, with seed s, and the models fitted on that split
 with random_state s only (as benchmarks/bench_implicit.py draws its holdouts), so that the spread
@@ -113,6 +139,7 @@ bench_coldstart set, fixes it).
 
 import functools
 import hashlib
+import json
 import math
 import time
 import tomllib
@@ -121,6 +148,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nanorec import _checks
+from nanorec.data.features import (Categorical, FeaturePipeline, HashedText, Numeric, TfidfText,
+                                   attach_features)
 from nanorec.data.split import cold_start_split, holdout, kfold, leave_last_out
 from nanorec.evaluation import tune
 from nanorec.evaluation.cold import evaluate_cold, parse_cold_metrics
@@ -197,6 +226,66 @@ class Split:
         return {name: getattr(self, name) for name in _SPLIT_OPTIONS[self.protocol]}
 
 
+# [features]: kind -> (the nanorec.data.features column, the options it takes)
+FEATURE_KINDS = {"tfidf": (TfidfText, ("max_features", "min_df", "prefix")),
+                 "hashed": (HashedText, ("n_buckets", "prefix")),
+                 "categorical": (Categorical, ("prefix",)),
+                 "numeric": (Numeric, ("fill",))}
+FEATURE_SIDES = {"users": "user", "items": "item"}  # [features] key -> attach_features' kind
+
+
+@dataclass(frozen=True)
+class Features:
+    """The [features] section: per side ("users", "items") the blocks, each a dict with
+    "column", "kind" and its options (the module docstring); a side absent keeps the data's
+    own features."""
+
+    blocks: dict
+
+    def pipeline(self, side):
+        """A new, unfitted FeaturePipeline of ``side``'s blocks."""
+        return FeaturePipeline([_feature_column(block) for block in self.blocks[side]])
+
+    def check(self, tables):
+        """ValueError naming the block whose column the side table lacks. ``tables`` is
+        {"users": table, "items": table}, each with an "id" column."""
+        for side, blocks in self.blocks.items():
+            table = tables[side]
+            for number, block in enumerate(blocks, 1):
+                if block["column"] not in table:
+                    raise ValueError(f"features.{side}[{number}]: column {block['column']!r} is "
+                                     f"not in the data's {FEATURE_SIDES[side]} table; its columns: "
+                                     f"{_listed(c for c in table if c != 'id')}")
+
+    def attach(self, train, tables):
+        """``train`` with each listed side's features replaced by its blocks, fitted on the
+        users (items) with train rows and applied to all (attach_features, fit_on="interacted")."""
+        for side, kind in FEATURE_SIDES.items():
+            if side in self.blocks:
+                table = tables[side]
+                train = attach_features(train, self.pipeline(side), table, kind=kind,
+                                        ids=table["id"], fit_on="interacted")
+        return train
+
+    def describe(self):
+        """One line: each side's blocks, e.g. "items: genres categorical, title tfidf
+        (max_features=100)", and where they are fitted."""
+        def block_text(block):
+            options = {key: value for key, value in block.items() if key not in ("column", "kind")}
+            return (f"{block['column']} {block['kind']}"
+                    + (f" ({_settings(options)})" if options else ""))
+        sides = "; ".join(f"{side}: {', '.join(map(block_text, blocks))}"
+                          for side, blocks in self.blocks.items())
+        return f"{sides} (fitted on each train part)"
+
+    def columns(self, tables):
+        """{side: {column: values}}: the ids and the columns the blocks read, what the data's
+        hash covers."""
+        return {side: {column: tables[side][column] for column in
+                       dict.fromkeys(["id"] + [block["column"] for block in self.blocks[side]])}
+                for side in FEATURE_SIDES if side in self.blocks}
+
+
 @dataclass(frozen=True)
 class Search:
     """A model's search: the candidates drawn from ``space``, and how they are validated."""
@@ -247,10 +336,17 @@ class Experiment:
     title: str = None
     data_sha256: str = None
     unknown: str = "skip"
+    features: Features = None
     bootstrap: dict = field(default_factory=lambda: dict(resamples=10_000, confidence=0.95, seed=0))
     source: str = "<experiment>"
     text: str = ""
     sha256: str = ""
+
+    def data_hash(self, data, tables=None):
+        """The data_sha256 this experiment prints, records and pins: of ``data``, and with
+        [features] of the side-table columns they read (``tables`` as run_experiment takes)."""
+        sides = experiment_tables(self, tables)
+        return data_sha256(data, None if sides is None else self.features.columns(sides))
 
 
 def read_experiment(path):
@@ -283,7 +379,7 @@ def parse_experiment(text, source="<experiment>"):
 
 _TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": False,
         "baseline": False, "title": False, "data_sha256": False, "bootstrap": False,
-        "unknown": False}
+        "unknown": False, "features": False}
 _COLD_OPTIONS = ("protocol", "seed", "user_fraction", "item_fraction")
 _SPLIT_OPTIONS = {"loo": ("protocol",), "holdout": ("protocol", "seed", "test_size"),
                   "kfold": ("protocol", "seed", "n_splits"),
@@ -331,6 +427,7 @@ def _parse(document):
                 unknown=_checks.one_of(document.get("unknown", "skip"), "unknown",
                                        ("skip", "baseline")),
                 title=None if title is None else _text(title, "title"),
+                features=_features(document["features"]) if "features" in document else None,
                 bootstrap=_bootstrap(document.get("bootstrap", {})))
 
 
@@ -442,6 +539,44 @@ def _search(table, params, metrics, protocol, where):
     return Search(space, candidates, validation, folds, metric, seed, trials)
 
 
+def _features(table):
+    table = _table(table, "features")
+    _keys(table, dict.fromkeys(FEATURE_SIDES, False), "features")
+    if not table:
+        raise ValueError("features is empty: list the blocks of users = [...] or items = [...], "
+                         'e.g. items = [{ column = "title", kind = "tfidf" }]')
+    blocks = {}
+    for side, listed in table.items():
+        if not isinstance(listed, list) or not listed:
+            raise ValueError(f"features.{side} must be a non-empty list of blocks such as "
+                             f'{{ column = "title", kind = "tfidf" }}, got {listed!r}')
+        blocks[side] = []
+        for number, block in enumerate(listed, 1):
+            where = f"features.{side}[{number}]"
+            block = _table(block, where)
+            kind = block.get("kind")
+            if kind not in FEATURE_KINDS:
+                raise ValueError(f"{where}: kind must be one of {_listed(FEATURE_KINDS)}, got "
+                                 f"{kind!r}")
+            _keys(block, {"column": True, "kind": True,
+                          **dict.fromkeys(FEATURE_KINDS[kind][1], False)}, f"{where} (kind {kind})")
+            _text(block["column"], f"{where}.column")
+            if "prefix" in block:
+                _text(block["prefix"], f"{where}.prefix")
+            try:
+                _feature_column(block)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{where}: {error}") from None
+            blocks[side].append(dict(block))
+    return Features(blocks)
+
+
+def _feature_column(block):
+    """The unfitted nanorec.data.features column of one [features] block."""
+    options = {key: value for key, value in block.items() if key != "kind"}
+    return FEATURE_KINDS[block["kind"]][0](**options)
+
+
 def _bootstrap(table):
     table = _table(table, "bootstrap")
     _keys(table, _BOOTSTRAP, "bootstrap")
@@ -489,13 +624,16 @@ def _listed(names):
 
 
 # ---------------------------------------------------------------------- the data
-def data_sha256(data):
+def data_sha256(data, side_columns=None):
     """SHA-256 of what an Interactions holds: each row's raw user id, raw item id, rating and
-    timestamp in row order, and the user and item features.
+    timestamp in row order, and the user and item features; then, when given, the side-table
+    columns an experiment's [features] read.
 
     Equal data gives the same hash however it was stored (a zip or its extracted folder, a file
     moved or renamed); a changed row, id, rating, time or feature changes it. Numbers are hashed
     as little-endian int64 or float64, text ids as UTF-8, each part with its name and shape.
+    ``side_columns`` ({side: {column: values}}, Features.columns) adds each column as its side,
+    name and values in JSON text (UTF-8; NaN as null), so a changed title or age changes it too.
     """
     parts = {
         "users": data.user_ids[data.user_index], "items": data.item_ids[data.item_index],
@@ -516,11 +654,29 @@ def data_sha256(data):
             kind, content = "text", "\0".join(map(str, values.ravel().tolist())).encode("utf-8")
         digest.update(f"{name}:{kind}:{values.shape}:{len(content)};".encode())
         digest.update(content)
+    for side, table in (side_columns or {}).items():
+        for column, values in table.items():
+            content = json.dumps(_jsonable(values), ensure_ascii=False).encode("utf-8")
+            digest.update(f"{side}.{column}:json:{len(content)};".encode())
+            digest.update(content)
     return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- the run
-def run_experiment(experiment, data, models, log=None):
+def experiment_tables(experiment, tables):
+    """{"users": user table, "items": item table} for an experiment with [features], its columns
+    checked (ValueError naming the block); None for one without (``tables`` unused)."""
+    if experiment.features is None:
+        return None
+    if tables is None:
+        raise ValueError(f"{experiment.source}: [features] reads the data's side tables: pass "
+                         "them (tables=nanorec.data.datasets.side_tables(...))")
+    sides = dict(zip(FEATURE_SIDES, tables))
+    _checked(experiment.source, experiment.features.check, sides)
+    return sides
+
+
+def run_experiment(experiment, data, models, log=None, tables=None):
     """Run ``experiment`` on ``data``: search, fit and evaluate every model on every split and
     seed, then compare each with the baseline.
 
@@ -534,16 +690,20 @@ def run_experiment(experiment, data, models, log=None):
         experiment's params and the searched ones are passed to it, and random_state per seed.
     log : callable (str) -> None, optional
         Told what is being fitted and how long it took (the table itself holds no times).
+    tables : (user table, item table), optional
+        The data's side tables (nanorec.data.datasets.side_tables), which [features] reads
+        (required then, unused otherwise).
 
     Returns
     -------
     ExperimentResult
 
     ValueError before anything is fitted: other data than data_sha256 names, a parameter a model
-    does not take (fixed or searched).
+    does not take (fixed or searched), a [features] column the tables lack.
     """
     log = log or (lambda line: None)
-    sha256 = data_sha256(data)
+    sides = experiment_tables(experiment, tables)
+    sha256 = experiment.data_hash(data, tables)
     if experiment.data_sha256 is not None and sha256 != experiment.data_sha256:
         raise ValueError(f"{experiment.source}: the data has sha256 {sha256}, but data_sha256 "
                          f"is {experiment.data_sha256}: the data changed since the experiment "
@@ -566,6 +726,9 @@ def run_experiment(experiment, data, models, log=None):
                  for train, test in split.apply(data, seed)]
     else:
         parts = [(experiment.seeds, train, test) for train, test in split.apply(data)]
+    if sides is not None:  # each train part's own features, fitted on it alone
+        parts = [(seeds, experiment.features.attach(train, sides), test)
+                 for seeds, train, test in parts]
     runs = {spec.label: [] for spec in experiment.models}
     for number, (seeds, train, test) in enumerate(parts, 1):
         for spec in experiment.models:
@@ -804,6 +967,7 @@ class ExperimentResult:
             "title": experiment.title, "metrics": list(experiment.metrics),
             "unknown": experiment.unknown,
             "seeds": list(experiment.seeds), "split": experiment.split.to_dict(),
+            "features": None if experiment.features is None else experiment.features.blocks,
             "n_splits": self.n_splits, "baseline": experiment.baseline,
             "bootstrap": experiment.bootstrap, "paired_units": self.n_units, "models": models,
             "table": self.to_markdown(),
@@ -842,4 +1006,4 @@ def _jsonable(value):
 
 
 __all__ = ["read_experiment", "parse_experiment", "run_experiment", "data_sha256", "Experiment",
-           "ExperimentResult", "ModelSpec", "Search", "Split"]
+           "ExperimentResult", "Features", "ModelSpec", "Search", "Split"]

@@ -33,12 +33,13 @@ FILES = {
 }
 
 
-def build_zip(extra_members=()):
-    """Bytes of a zip in the GroupLens layout, plus (name, text) extra members."""
+def build_zip(extra_members=(), files=None):
+    """Bytes of a zip in the GroupLens layout, plus (name, text) extra members; ``files``
+    (name -> text) replaces some of the FILES."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zipped:
         zipped.writestr("ml-100k/", "")
-        for name, text in FILES.items():
+        for name, text in {**FILES, **(files or {})}.items():
             zipped.writestr(f"ml-100k/{name}", text.encode("latin-1"))
         for name, text in extra_members:
             zipped.writestr(name, text)
@@ -47,7 +48,7 @@ def build_zip(extra_members=()):
 
 @pytest.fixture
 def make_movielens_zip():
-    """The zip builder: make_movielens_zip(extra_members=()) -> bytes."""
+    """The zip builder: make_movielens_zip(extra_members=(), files=None) -> bytes."""
     return build_zip
 
 

@@ -261,10 +261,17 @@ def test_the_shipped_movielens_files_pin_one_data_and_use_these_splits():
     experiments = {path.name: read_experiment(path)
                    for path in (Path(__file__).resolve().parents[2] / "benchmarks"
                                 / "experiments").glob("ml100k-*.toml")}
-    assert len({experiment.data_sha256 for experiment in experiments.values()}) == 1
+    # one data; a file with [features] pins it with the side-table columns it reads
+    assert len({experiment.data_sha256 for experiment in experiments.values()
+                if experiment.features is None}) == 1
     assert experiments["ml100k-ranking-holdout.toml"].split.per_seed  # as bench_implicit.py
     assert experiments["ml100k-coldstart-users.toml"].split.cold == "users"
     assert experiments["ml100k-coldstart-items.toml"].split.cold == "items"
+    text = experiments["ml100k-coldstart-items-text.toml"]  # bench_coldstart's [pipeline] rows
+    assert text.split == experiments["ml100k-coldstart-items.toml"].split
+    assert text.data_sha256 is not None
+    assert {block["column"]: block["kind"] for block in text.features.blocks["items"]} == {
+        "genres": "categorical", "year": "numeric", "title": "tfidf"}
     privacy = experiments["ml100k-privacy.toml"]
     assert {spec.name for spec in privacy.models} == {"biased-mf", "federated-mf", "dp-biased-mf"}
     for spec in privacy.models:  # each noise multiplier is the accountant's for its epsilon
