@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from nanorec import cli
 from nanorec.cli.common import REGISTRY
@@ -242,6 +243,41 @@ def test_rating_differences_pair_the_same_rows_as_evaluate_scores(unknown):
     assert "large | " in result.to_markdown() and "small (baseline)" in result.to_markdown()
 
 
+class BlasSpyKNN(ItemKNN):
+    """ItemKNN that records the BLAS thread counts it was fitted under."""
+
+    threads = []
+
+    def fit(self, train, valid=None):
+        info = threadpoolctl.threadpool_info()
+        BlasSpyKNN.threads.append({pool["num_threads"] for pool in info
+                                   if pool["user_api"] == "blas"})
+        return super().fit(train, valid)
+
+
+def test_blas_threads_holds_blas_to_its_count_during_the_fits_and_is_recorded():
+    text = """
+        data = "synthetic"
+        metrics = ["hr@5"]
+        blas_threads = 1
+        [split]
+        protocol = "loo"
+        [[models]]
+        name = "item-knn"
+    """
+    data = datasets.load("synthetic", n_users=30, n_items=20, n_interactions=300, seed=2)
+    BlasSpyKNN.threads = []
+    result = run_experiment(parse_experiment(text), data, {"item-knn": BlasSpyKNN})
+    assert BlasSpyKNN.threads == [{1}]  # NumPy's BLAS (one pool) held to one thread
+    assert result.to_dict()["blas_threads"] == 1
+    BlasSpyKNN.threads = []
+    run_experiment(parse_experiment(text.replace("blas_threads = 1", "")), data,
+                   {"item-knn": BlasSpyKNN})
+    before = {pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+              if pool["user_api"] == "blas"}
+    assert BlasSpyKNN.threads == [before]  # without the key: as the process started
+
+
 # ---------------------------------------------------------------------- bad files
 VALID = """
 data = "synthetic:30x20x300"
@@ -282,6 +318,8 @@ params = { n_factors = 4, n_epochs = 2 }
     ('name = "bpr"', 'name = "popularity"\nlabel = "Popularity"', ["two models have the label"]),
     ("seeds = [0]", "seeds = [0, 0]", ["seeds must be a non-empty list of distinct integers"]),
     ("n_factors = 4", "random_state = 4", ["params cannot set random_state: the seeds set it"]),
+    ("seeds = [0]", "seeds = [0]\nblas_threads = 0", ["blas_threads", ">= 1"]),
+    ("seeds = [0]", 'seeds = [0]\nblas_threads = "one"', ["blas_threads"]),
     ('data = "synthetic:30x20x300"', 'data_sha256 = "abc"\ndata = "synthetic:30x20x300"',
      ["data_sha256 must be 64 hexadecimal digits"]),
 ])

@@ -95,6 +95,8 @@ def run(args):
     print(f"data        {args.data or experiment.data}: {describe(data)}")
     print(f"data sha256 {experiment.data_hash(data, tables)}")
     print(f"split       {experiment.split.describe()}")
+    if experiment.blas_threads is not None:
+        print(f"blas        {experiment.blas_threads} thread(s) (blas_threads)")
     if experiment.features is not None:
         print(f"features    {experiment.features.describe()}")
     for label, model_class in classes.items():

@@ -14,6 +14,7 @@ The file names the data, the split, the models, the metrics, the seeds and the b
     metrics = ["hr@10", "ndcg@10", "gini@10"]   # what evaluate takes
     seeds = [0, 1, 2]                           # each model's random_state (default [0])
     unknown = "skip"                            # rmse, mae: evaluate's unknown (default "skip")
+    blas_threads = 1                            # BLAS threads while it runs (default: as started)
     baseline = "Popularity"                     # the model the others are compared with (a label)
 
     [split]                                     # the test part, which no search ever sees
@@ -132,11 +133,15 @@ the last digits.
 Everything that varies is seeded (split, searches, fits, bootstrap), and the fitted models are
 deterministic (serial kernels), so the same file on the same data gives the same table; the data's
 hash (data_sha256) tells whether it is the same data. The networks whose products go to BLAS
-(ContentBased, Hybrid, the MLPs) sum in an order that follows BLAS's thread count, so their last
-digits can move with it (OPENBLAS_NUM_THREADS=1, as bench_implicit, bench_deep and
-bench_coldstart set, fixes it).
+(ContentBased, Hybrid, RNNRec, the MLPs) sum in an order that follows BLAS's thread count, and a
+float32 sum in another order can move a long training's metrics beyond the last digit (RNNRec's
+holdout Recall@20 on MovieLens-100K: 0.1388 on one thread, 0.1348 on two). ``blas_threads = N``
+holds BLAS to N threads for the whole run (threadpoolctl: ``pip install "nanorec[experiments]"``),
+so the file, not the machine, decides: the shipped MovieLens files say 1, as bench_implicit,
+bench_deep and bench_coldstart run.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -337,6 +342,7 @@ class Experiment:
     data_sha256: str = None
     unknown: str = "skip"
     features: Features = None
+    blas_threads: int = None
     bootstrap: dict = field(default_factory=lambda: dict(resamples=10_000, confidence=0.95, seed=0))
     source: str = "<experiment>"
     text: str = ""
@@ -379,7 +385,7 @@ def parse_experiment(text, source="<experiment>"):
 
 _TOP = {"data": True, "metrics": True, "models": True, "split": True, "seeds": False,
         "baseline": False, "title": False, "data_sha256": False, "bootstrap": False,
-        "unknown": False, "features": False}
+        "unknown": False, "features": False, "blas_threads": False}
 _COLD_OPTIONS = ("protocol", "seed", "user_fraction", "item_fraction")
 _SPLIT_OPTIONS = {"loo": ("protocol",), "holdout": ("protocol", "seed", "test_size"),
                   "kfold": ("protocol", "seed", "n_splits"),
@@ -428,6 +434,8 @@ def _parse(document):
                                        ("skip", "baseline")),
                 title=None if title is None else _text(title, "title"),
                 features=_features(document["features"]) if "features" in document else None,
+                blas_threads=(None if "blas_threads" not in document else
+                              _checks.positive_int(document["blas_threads"], "blas_threads")),
                 bootstrap=_bootstrap(document.get("bootstrap", {})))
 
 
@@ -730,12 +738,31 @@ def run_experiment(experiment, data, models, log=None, tables=None):
         parts = [(seeds, experiment.features.attach(train, sides), test)
                  for seeds, train, test in parts]
     runs = {spec.label: [] for spec in experiment.models}
-    for number, (seeds, train, test) in enumerate(parts, 1):
-        for spec in experiment.models:
-            where = f"{spec.label}, split {number}/{len(parts)}"
-            run = _run_model(experiment, spec, models[spec.label], train, test, seeds, where, log)
-            runs[spec.label].append({**run, "split_seed": seeds[0] if split.per_seed else None})
+    with blas_threads(experiment.blas_threads):
+        for number, (seeds, train, test) in enumerate(parts, 1):
+            for spec in experiment.models:
+                where = f"{spec.label}, split {number}/{len(parts)}"
+                run = _run_model(experiment, spec, models[spec.label], train, test, seeds, where,
+                                 log)
+                runs[spec.label].append({**run, "split_seed": seeds[0] if split.per_seed else None})
     return ExperimentResult(experiment, sha256, runs, len(parts))
+
+
+@contextlib.contextmanager
+def blas_threads(n_threads):
+    """BLAS (OpenBLAS, MKL, ...) held to ``n_threads`` threads inside the block, through
+    threadpoolctl; None leaves it as the process started. ImportError naming the extra when
+    threadpoolctl is missing."""
+    if n_threads is None:
+        yield
+        return
+    try:
+        import threadpoolctl
+    except ImportError:
+        raise ImportError('blas_threads needs threadpoolctl: pip install "nanorec[experiments]"'
+                          ) from None
+    with threadpoolctl.threadpool_limits(limits=n_threads, user_api="blas"):
+        yield
 
 
 def _run_model(experiment, spec, make_model, train, test, seeds, where, log):
@@ -965,7 +992,7 @@ class ExperimentResult:
             })
         return _jsonable({
             "title": experiment.title, "metrics": list(experiment.metrics),
-            "unknown": experiment.unknown,
+            "unknown": experiment.unknown, "blas_threads": experiment.blas_threads,
             "seeds": list(experiment.seeds), "split": experiment.split.to_dict(),
             "features": None if experiment.features is None else experiment.features.blocks,
             "n_splits": self.n_splits, "baseline": experiment.baseline,
