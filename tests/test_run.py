@@ -5,6 +5,7 @@ what is wrong with a bad file in one line."""
 import functools
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -276,6 +277,16 @@ def test_blas_threads_holds_blas_to_its_count_during_the_fits_and_is_recorded():
     before = {pool["num_threads"] for pool in threadpoolctl.threadpool_info()
               if pool["user_api"] == "blas"}
     assert BlasSpyKNN.threads == [before]  # without the key: as the process started
+
+
+def test_blas_threads_without_threadpoolctl_is_one_line_before_the_data_is_read(capsys, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # as if not installed
+    path = tmp_path / "threads.toml"
+    path.write_text(VALID.replace("seeds = [0]", "seeds = [0]\nblas_threads = 1"))
+    code, out, err = run(capsys, "run", path, "--out", tmp_path / "out.json")
+    assert code == 1 and out == ""
+    assert_one_error_line(err, "blas_threads needs threadpoolctl", 'nanorec[experiments]')
 
 
 # ---------------------------------------------------------------------- bad files
