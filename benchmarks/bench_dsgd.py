@@ -343,7 +343,7 @@ def report(results):
 
 
 def main(argv=None):
-    data_bench_main("dsgd", run, report, __doc__.splitlines()[0], "a small smoke run", argv)
+    data_bench_main("bench_dsgd", run, report, __doc__.splitlines()[0], "a small smoke run", argv)
 
 
 if __name__ == "__main__":

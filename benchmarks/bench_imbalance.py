@@ -24,7 +24,6 @@ machine's load average is printed).
 --quick    fewer epochs
 """
 
-import argparse
 import datetime
 import sys
 import warnings
@@ -39,7 +38,7 @@ from nanorec.models.mf import BPRMF
 from nanorec.models.neural import MatrixFactorization, NeuMF
 
 # helpers shared by the bench_* scripts (run as a script, this folder is on sys.path)
-from _common import RESULTS_DIR, load_data, machine_info, markdown_table, publish, timed  # noqa: E402  isort: skip
+from _common import data_bench_main, load_data, machine_info, markdown_table, timed  # noqa: E402  isort: skip
 
 K = 10
 BUCKETS = 3
@@ -155,13 +154,7 @@ def report(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=None, help="ml-100k zip or folder (default: data home)")
-    parser.add_argument("--quick", action="store_true", help="fewer epochs")
-    parser.add_argument("--out", default=RESULTS_DIR, help="folder for the JSON results")
-    args = parser.parse_args(argv)
-    results = run(args.data, args.quick)
-    publish("bench_imbalance", results, report(results), args.out)
+    data_bench_main("bench_imbalance", run, report, __doc__.split("\n\n")[0], "fewer epochs", argv)
 
 
 if __name__ == "__main__":

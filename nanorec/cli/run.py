@@ -50,7 +50,7 @@ from nanorec.cli.common import (
     output_file,
     side_tables,
 )
-from nanorec.evaluation.experiment import blas_threads, read_experiment, run_experiment
+from nanorec.evaluation.experiment import read_experiment, require_threadpoolctl, run_experiment
 from nanorec.models.base import Recommender
 
 HELP = "run an experiment file (TOML): models compared, intervals against a baseline, JSON"
@@ -80,8 +80,8 @@ def run(args):
         elif spec.name not in REGISTRY:
             raise ValueError(f"{experiment.source}: model {spec.label!r}: unknown model "
                              f"{spec.name!r}; the models: {', '.join(REGISTRY)}")
-    with blas_threads(experiment.blas_threads):  # threadpoolctl is there, before the data is read
-        pass
+    if experiment.blas_threads is not None:  # before the data is read
+        require_threadpoolctl()
     spec = args.data or _beside(args.experiment, experiment.data)
     loaded = load_data(spec)
     data = loaded.interactions

@@ -134,8 +134,8 @@ Everything that varies is seeded (split, searches, fits, bootstrap), and the fit
 deterministic (serial kernels), so the same file on the same data gives the same table; the data's
 hash (data_sha256) tells whether it is the same data. The networks whose products go to BLAS
 (ContentBased, Hybrid, RNNRec, the MLPs) sum in an order that follows BLAS's thread count, and a
-float32 sum in another order can move a long training's metrics beyond the last digit (RNNRec's
-holdout Recall@20 on MovieLens-100K: 0.1388 on one thread, 0.1348 on two). ``blas_threads = N``
+float32 sum in another order can move a long training's metrics beyond the last digit (the
+README's model section gives RNNRec's case). ``blas_threads = N``
 holds BLAS to N threads for the whole run (threadpoolctl: ``pip install "nanorec[experiments]"``),
 so the file, not the machine, decides: the shipped MovieLens files say 1, as bench_implicit,
 bench_deep and bench_coldstart run.
@@ -748,20 +748,25 @@ def run_experiment(experiment, data, models, log=None, tables=None):
     return ExperimentResult(experiment, sha256, runs, len(parts))
 
 
-@contextlib.contextmanager
-def blas_threads(n_threads):
-    """BLAS (OpenBLAS, MKL, ...) held to ``n_threads`` threads inside the block, through
-    threadpoolctl; None leaves it as the process started. ImportError naming the extra when
-    threadpoolctl is missing."""
-    if n_threads is None:
-        yield
-        return
+def require_threadpoolctl():
+    """The threadpoolctl module, which an experiment's blas_threads needs; ImportError naming the
+    extra when it is missing."""
     try:
         import threadpoolctl
     except ImportError:
         raise ImportError('blas_threads needs threadpoolctl: pip install "nanorec[experiments]"'
                           ) from None
-    with threadpoolctl.threadpool_limits(limits=n_threads, user_api="blas"):
+    return threadpoolctl
+
+
+@contextlib.contextmanager
+def blas_threads(n_threads):
+    """BLAS (OpenBLAS, MKL, ...) held to ``n_threads`` threads inside the block, through
+    threadpoolctl; None leaves it as the process started."""
+    if n_threads is None:
+        yield
+        return
+    with require_threadpoolctl().threadpool_limits(limits=n_threads, user_api="blas"):
         yield
 
 
